@@ -1,0 +1,61 @@
+"""The parser and writer the rest of fastbase uses.
+
+Exports the compiled implementation (``fastbase._parser``) and falls back to
+the pure-Python twin (``fastbase._parser_py``) when it is missing or
+``FASTBASE_NO_EXTENSIONS=1``. ``FASTBASE_REQUIRE_EXTENSIONS=1`` turns a
+missing compiled module into an ImportError instead of a silent fallback.
+``IMPLEMENTATION`` says which one is in use ("c" or "py").
+"""
+
+from __future__ import annotations
+
+import os
+
+from .errors import (  # noqa: F401  (re-exported)
+    BadRequest,
+    ContentTooLarge,
+    HeaderFieldsTooLarge,
+    InvalidResponse,
+    NotImplementedByServer,
+    ProtocolError,
+    RequestTimeout,
+    URITooLong,
+    VersionNotSupported,
+)
+
+
+def _load():
+    if os.environ.get("FASTBASE_NO_EXTENSIONS") == "1":
+        from . import _parser_py
+
+        return _parser_py, "py"
+    try:
+        from . import _parser  # type: ignore[attr-defined]
+    except ImportError:
+        if os.environ.get("FASTBASE_REQUIRE_EXTENSIONS") == "1":
+            raise
+        from . import _parser_py
+
+        return _parser_py, "py"
+    return _parser, "c"
+
+
+_impl, IMPLEMENTATION = _load()
+
+RequestParser = _impl.RequestParser
+Request = _impl.Request
+EndOfMessage = _impl.EndOfMessage
+END = _impl.END
+encode_head = _impl.encode_head
+encode_chunk = _impl.encode_chunk
+encode_trailers = _impl.encode_trailers
+encode_error = _impl.encode_error
+date_header_value = _impl.date_header_value
+NO_BODY = _impl.NO_BODY
+LENGTH = _impl.LENGTH
+CHUNKED = _impl.CHUNKED
+CLOSE_DELIMITED = _impl.CLOSE_DELIMITED
+LAST_CHUNK = _impl.LAST_CHUNK
+CONTINUE_RESPONSE = _impl.CONTINUE_RESPONSE
+
+del _load
