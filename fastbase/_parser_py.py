@@ -246,6 +246,14 @@ class RequestParser:
         """The upgrade was declined: go on parsing the held bytes as HTTP/1.1."""
         if self._state != _PAUSED:
             return []
+        # RFC 9112 9.6: "A server that receives a "close" connection option
+        # MUST initiate closure of the connection ... after it sends the final
+        # response to the request that contained the "close" connection
+        # option" -- declining the upgrade does not undo the "close".
+        if not self._keep_alive:
+            self._state = _CLOSED
+            self._buf.clear()
+            return []
         self._state = _REQUEST_LINE
         return self.feed(b"")
 
@@ -738,7 +746,9 @@ _status_lines: dict = {}
 
 
 def _status_line(status: int, reason: Optional[Union[str, bytes]]) -> bytes:
-    if reason is None:
+    # The cache is keyed by int: 200.0 == 200 hashes alike, so look it up only
+    # for real ints, or a float status would pass once 200 had been cached.
+    if reason is None and type(status) is int:
         line = _status_lines.get(status)
         if line is not None:
             return line
