@@ -1,0 +1,97 @@
+"""``fastbase [options] module:attr`` (also ``python -m fastbase``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import List, NoReturn, Optional
+
+from . import __version__
+from .config import INTERFACES, LIFESPANS, LOG_LEVELS, LOOPS, Config, ConfigError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # one line, no usage dump
+        self.exit(2, f"fastbase: error: {message} (see fastbase --help)\n")
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    defaults = Config.__dataclass_fields__
+    d = {name: field.default for name, field in defaults.items()}
+    p = _Parser(
+        prog="fastbase",
+        description="Serve a WSGI or ASGI application over HTTP/1.1.",
+        epilog="Example: fastbase --port 8000 mysite.wsgi:application",
+    )
+    p.add_argument("app", help='the application, as "module:attribute" (e.g. mysite.wsgi:application)')
+    p.add_argument("--host", default=d["host"], help="address to bind (default: %(default)s)")
+    p.add_argument("--port", type=_non_negative_int, default=d["port"], help="port to bind; 0 picks a free one (default: %(default)s)")
+    p.add_argument("--uds", metavar="PATH", help="bind a UNIX domain socket instead of TCP")
+    p.add_argument("--fd", type=_non_negative_int, help="serve on an already-listening socket inherited as this file descriptor")
+    p.add_argument("--interface", choices=INTERFACES, default=d["interface"], help="application interface; auto picks ASGI for coroutine callables (default: %(default)s)")
+    p.add_argument("--threads", type=_non_negative_int, default=d["threads"], help="WSGI worker threads; 0 runs the app on the event loop (default: %(default)s)")
+    p.add_argument("--loop", choices=LOOPS, default=d["loop"], help="event loop; auto uses uvloop when installed (default: %(default)s)")
+    p.add_argument("--timeout-keep-alive", type=_positive_float, default=d["timeout_keep_alive"], metavar="SECONDS", help="close idle keep-alive connections after this long; keep it above your load balancer's idle timeout (default: %(default)s)")
+    p.add_argument("--timeout-request-header", type=_positive_float, default=d["timeout_request_header"], metavar="SECONDS", help="the whole request head must arrive within this time, else 408 (default: %(default)s)")
+    p.add_argument("--timeout-graceful-shutdown", type=_positive_float, default=d["timeout_graceful_shutdown"], metavar="SECONDS", help="time in-flight requests get to finish on shutdown (default: %(default)s)")
+    p.add_argument("--limit-request-line", type=_non_negative_int, default=d["limit_request_line"], metavar="BYTES", help="longest request line, else 414 (default: %(default)s)")
+    p.add_argument("--limit-request-fields", type=_non_negative_int, default=d["limit_request_fields"], metavar="N", help="most header fields, else 431 (default: %(default)s)")
+    p.add_argument("--limit-request-field-size", type=_non_negative_int, default=d["limit_request_field_size"], metavar="BYTES", help="longest header field line, else 431 (default: %(default)s)")
+    p.add_argument("--limit-request-body", type=_non_negative_int, default=d["limit_request_body"], metavar="BYTES", help="largest request body, else 413 (default: unlimited)")
+    p.add_argument("--limit-concurrency", type=_non_negative_int, default=d["limit_concurrency"], metavar="N", help="open connections beyond this get 503 (default: unlimited)")
+    p.add_argument("--backlog", type=_non_negative_int, default=d["backlog"], help="listen backlog (default: %(default)s)")
+    p.add_argument("--access-log", dest="access_log", action="store_true", default=d["access_log"], help="log one line per response")
+    p.add_argument("--no-access-log", dest="access_log", action="store_false", help="no access log (the default)")
+    p.add_argument("--log-level", choices=LOG_LEVELS, default=d["log_level"], help="(default: %(default)s)")
+    p.add_argument("--lifespan", choices=LIFESPANS, default=d["lifespan"], help="ASGI lifespan events (default: %(default)s)")
+    p.add_argument("--root-path", default=d["root_path"], help="mount point of the app (SCRIPT_NAME / root_path)")
+    p.add_argument("--app-dir", default=d["app_dir"], help="directory added to sys.path before importing the app (default: current directory)")
+    p.add_argument("--factory", action="store_true", help="the app attribute is a factory to call for the app")
+    p.add_argument("--no-server-header", dest="server_header", action="store_false", help="do not send 'server: fastbase'")
+    p.add_argument("--version", action="version", version=f"fastbase {__version__} (Python {sys.version.split()[0]})")
+    return p
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    options = vars(args)
+    try:
+        config = Config(**options)
+    except ConfigError as exc:
+        print(f"fastbase: error: {exc}", file=sys.stderr)
+        return 2
+    from .importer import AppLoadError
+    from .server import Server, StartupError
+
+    try:
+        Server(config).run()
+    except (AppLoadError, StartupError, ConfigError) as exc:
+        print(f"fastbase: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,130 @@
+"""One Config object: every server option, its default, validated once.
+
+Defaults are chosen for production behind a load balancer and for speed:
+keep-alive outlives the 60 s idle timeout common to load balancers (so the
+balancer, never the server, closes an idle connection and no request races a
+close), and the request head must arrive within 20 s (slowloris).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any, Callable, Optional, Union
+
+from . import limits
+
+__all__ = ["Config", "ConfigError"]
+
+INTERFACES = ("auto", "wsgi", "asgi")
+LOOPS = ("auto", "asyncio", "uvloop")
+LIFESPANS = ("auto", "on", "off")
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+
+
+class ConfigError(ValueError):
+    """A bad option; the message is one line naming the option and the problem."""
+
+
+@dataclasses.dataclass
+class Config:
+    app: Union[str, Callable[..., Any], None] = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    uds: Optional[str] = None
+    fd: Optional[int] = None
+    interface: str = "auto"
+    #: WSGI worker threads; 0 runs the app on the event loop thread.
+    threads: int = 8
+    loop: str = "auto"
+    #: Idle keep-alive connections close after this many seconds.
+    timeout_keep_alive: float = 75.0
+    #: The whole request head must arrive within this many seconds (else 408).
+    timeout_request_header: float = 20.0
+    #: On SIGTERM/SIGINT, in-flight requests get this long to finish.
+    timeout_graceful_shutdown: float = 30.0
+    limit_request_line: int = limits.MAX_REQUEST_LINE
+    limit_request_fields: int = limits.MAX_FIELDS
+    limit_request_field_size: int = limits.MAX_FIELD_SIZE
+    limit_request_header_size: int = limits.MAX_HEADER_SIZE
+    limit_request_body: Optional[int] = limits.MAX_BODY_SIZE
+    #: Open connections beyond this get a 503; None is unlimited.
+    limit_concurrency: Optional[int] = None
+    backlog: int = 2048
+    #: One line per response on the "fastbase.access" logger. Off by default,
+    #: like gunicorn and granian: logging costs more than serving a request.
+    access_log: bool = False
+    log_level: str = "info"
+    app_dir: Optional[str] = "."
+    factory: bool = False
+    root_path: str = ""
+    lifespan: str = "auto"
+    server_header: bool = True
+    date_header: bool = True
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        def fail(message: str) -> None:
+            raise ConfigError(message)
+
+        if self.interface not in INTERFACES:
+            fail(f"--interface must be one of {', '.join(INTERFACES)}, not {self.interface!r}")
+        if self.loop not in LOOPS:
+            fail(f"--loop must be one of {', '.join(LOOPS)}, not {self.loop!r}")
+        if self.lifespan not in LIFESPANS:
+            fail(f"--lifespan must be one of {', '.join(LIFESPANS)}, not {self.lifespan!r}")
+        if str(self.log_level).lower() not in LOG_LEVELS:
+            fail(f"--log-level must be one of {', '.join(LOG_LEVELS)}, not {self.log_level!r}")
+        self.log_level = str(self.log_level).lower()
+        if not isinstance(self.port, int) or not 0 <= self.port <= 65535:
+            fail(f"--port must be an integer from 0 to 65535, not {self.port!r}")
+        if self.uds is not None and self.fd is not None:
+            fail("--uds and --fd cannot be used together")
+        if self.fd is not None and (not isinstance(self.fd, int) or self.fd < 0):
+            fail(f"--fd must be a non-negative integer, not {self.fd!r}")
+        for name in ("threads", "backlog"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 0 or (name == "backlog" and value == 0):
+                fail(f"--{name} must be a {'positive' if name == 'backlog' else 'non-negative'} integer, not {value!r}")
+        for name in ("timeout_keep_alive", "timeout_request_header", "timeout_graceful_shutdown"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                fail(f"--{name.replace('_', '-')} must be a positive number of seconds, not {value!r}")
+        for name in (
+            "limit_request_line",
+            "limit_request_fields",
+            "limit_request_field_size",
+            "limit_request_header_size",
+        ):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                fail(f"--{name.replace('_', '-')} must be a positive integer, not {value!r}")
+        for name in ("limit_request_body", "limit_concurrency"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+                fail(f"--{name.replace('_', '-')} must be a non-negative integer, not {value!r}")
+        if self.root_path and (not self.root_path.startswith("/") or self.root_path.endswith("/")):
+            fail(f"--root-path must start with '/' and not end with one, not {self.root_path!r}")
+        if self.app_dir is not None and not os.path.isdir(self.app_dir):
+            fail(f"--app-dir {self.app_dir!r} is not a directory")
+
+    def parser_limits(self) -> dict:
+        """Keyword arguments for ``RequestParser``."""
+        return {
+            "max_request_line": self.limit_request_line,
+            "max_fields": self.limit_request_fields,
+            "max_field_size": self.limit_request_field_size,
+            "max_header_size": self.limit_request_header_size,
+            "max_body_size": self.limit_request_body,
+        }
+
+    @property
+    def bind_name(self) -> str:
+        if self.uds:
+            return f"unix:{self.uds}"
+        if self.fd is not None:
+            return f"fd://{self.fd}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"

@@ -1,0 +1,48 @@
+"""Loggers, the access-log line, and the default logging set-up.
+
+``fastbase.error`` carries server events and application tracebacks;
+``fastbase.access`` one line per response when the access log is on.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Optional
+
+error_log = logging.getLogger("fastbase.error")
+access_log = logging.getLogger("fastbase.access")
+
+TRACE = 5
+logging.addLevelName(TRACE, "TRACE")
+
+_ESCAPES = {i: f"\\x{i:02x}" for i in [*range(0x20), 0x7F]}
+
+
+def escape(text: str) -> str:
+    """Control characters escaped, so a request line cannot forge log lines."""
+    return text.translate(_ESCAPES)
+
+
+def format_client(client: Optional[tuple]) -> str:
+    if not client:
+        return "-"
+    host, port = client[0], client[1]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def access_line(client: Optional[tuple], request_line: str, status: int, size: int, seconds: float) -> str:
+    return f'{format_client(client)} - "{escape(request_line)}" {status} {size} {seconds * 1000:.1f}ms'
+
+
+def configure(level: str = "info") -> None:
+    """Give the fastbase loggers a stderr handler unless the host app already
+    configured one; set the level."""
+    numeric = TRACE if level == "trace" else getattr(logging, level.upper())
+    root = logging.getLogger("fastbase")
+    root.setLevel(numeric)
+    if not root.handlers and not logging.getLogger().handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s [%(levelname)s] %(message)s", "%Y-%m-%d %H:%M:%S"))
+        root.addHandler(handler)
+        root.propagate = False

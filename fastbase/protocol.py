@@ -1,0 +1,375 @@
+"""The transport layer: one asyncio Protocol object per connection.
+
+It feeds received bytes to the sans-IO parser and hands the resulting events
+to the bridge (WSGI or ASGI) one request at a time: a request's response is
+finished before the next pipelined request starts, so responses go out in
+order. What the bridge needs from a connection is the small API at the end of
+``HttpProtocol`` (write, finish, flow control, switch_protocol); what the
+connection needs from the bridge is a *cycle* object per request:
+
+    cycle = bridge.new_cycle(protocol, request)   # on the request head
+    cycle.on_body(data) / cycle.on_end(eom)       # body events, in order
+    cycle.start()                                 # after the batch holding the head
+    cycle.on_disconnect()                         # the client went away
+    cycle.on_body_error(exc)                      # the body was malformed
+    cycle.on_write_paused(paused)                 # transport flow control
+
+Timeouts are enforced by one sweeper per server instead of a timer per
+request: it costs the request path nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from typing import Any, Callable, Optional
+
+from . import logs
+from .config import Config
+from .errors import BadRequest, ProtocolError, RequestTimeout
+from .parser import Request, RequestParser, encode_error
+
+# Reasons reading is paused; reading resumes when none is left.
+PAUSE_BODY = 1  # the app has not consumed the request body yet
+PAUSE_PIPELINE = 2  # a pipelined request waits behind the one in flight
+PAUSE_SHUTDOWN = 4
+
+# Phases the timeout sweeper distinguishes.
+_FRESH = 0  # connected, nothing received yet
+_IDLE = 1  # keep-alive, between requests
+_HEAD = 2  # part of a request head received
+_BUSY = 3  # a request is being served, or the connection was upgraded
+
+
+class ServerState:
+    """What all connections of one server share."""
+
+    def __init__(self, config: Config, bridge: Any, loop: asyncio.AbstractEventLoop) -> None:
+        self.config = config
+        self.bridge = bridge
+        self.loop = loop
+        self.connections: set = set()
+        self.parser_limits = config.parser_limits()
+        self.limit_concurrency = config.limit_concurrency
+        self.shutting_down = False
+        self.access_log: Optional[Callable[..., None]] = default_access_log if config.access_log else None
+        self.total_requests = 0
+        #: A future the server awaits during shutdown; set when a connection closes.
+        self.on_connection_closed: Optional[asyncio.Future] = None
+        self._sweeper: Optional[asyncio.TimerHandle] = None
+        self.sweep_interval = min(
+            1.0, config.timeout_keep_alive / 4, config.timeout_request_header / 4
+        )
+
+    def start_sweeper(self) -> None:
+        self._sweeper = self.loop.call_later(self.sweep_interval, self._sweep)
+
+    def stop_sweeper(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
+
+    def _sweep(self) -> None:
+        now = self.loop.time()
+        keep_alive = self.config.timeout_keep_alive
+        header = self.config.timeout_request_header
+        for conn in list(self.connections):
+            conn.check_timeouts(now, keep_alive, header)
+        self._sweeper = self.loop.call_later(self.sweep_interval, self._sweep)
+
+
+def default_access_log(protocol: "HttpProtocol", request: Optional[Request], status: int, size: int, seconds: float) -> None:
+    if request is None:
+        line = "-"
+    else:
+        line = f"{request.method.decode('latin-1')} {request.target.decode('latin-1')} HTTP/{request.http_version}"
+    logs.access_log.info(logs.access_line(protocol.client, line, status, size, seconds))
+
+
+class HttpProtocol(asyncio.Protocol):
+    """One HTTP/1.1 connection."""
+
+    def __init__(self, state: ServerState) -> None:
+        self.state = state
+        self.transport: Any = None
+        self.parser = RequestParser(**state.parser_limits)
+        self.client: Optional[tuple] = None
+        self.server: Optional[tuple] = None
+        self.scheme = "http"
+        self.closed = False
+        self.write_paused = False
+        # Per-connection data a bridge caches (the WSGI environ base, ...).
+        self.bridge_cache: Any = None
+        self._queue: collections.deque = collections.deque()
+        self._pumping = False
+        self._active: Any = None  # the cycle whose response is in progress
+        self._reading: Any = None  # the cycle whose request body is being parsed
+        self._paused_reading = 0
+        self._pending_error: Optional[ProtocolError] = None
+        self._errored = False
+        self._close_after_response = False
+        self._counter = 0
+        self._mark: tuple = ()
+        self._mark_time = 0.0
+
+    # -- asyncio callbacks -------------------------------------------------
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+        self.state.connections.add(self)
+        self.client = _address(transport.get_extra_info("peername"))
+        self.server = _address(transport.get_extra_info("sockname"))
+        if transport.get_extra_info("sslcontext") is not None:
+            self.scheme = "https"
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            events = self.parser.feed(data)
+        except ProtocolError as exc:
+            if self._errored or self.closed:
+                return
+            self._errored = True
+            self._pending_error = exc
+            self._queue.extend(exc.events)  # type: ignore[attr-defined]
+            if not self._pumping:
+                self._pump()
+            return
+        if events:
+            self._queue.extend(events)
+            if not self._pumping:
+                self._pump()
+
+    def eof_received(self) -> Optional[bool]:
+        reading = self._reading
+        if reading is not None:
+            # The body can no longer complete.
+            self._reading = None
+            reading.on_body_error(BadRequest("connection closed before the request body was complete"))
+        # A client may half-close after sending its request: answer it first.
+        if self._active is not None:
+            self._close_after_response = True
+            return True
+        return None
+
+    def connection_lost(self, exc: Optional[BaseException]) -> None:
+        self.closed = True
+        state = self.state
+        state.connections.discard(self)
+        waiter = state.on_connection_closed
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        for cycle in (self._active, self._reading):
+            if cycle is not None:
+                cycle.on_disconnect()
+        self._active = self._reading = None
+        self._queue.clear()
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+        if self._active is not None:
+            self._active.on_write_paused(True)
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        if self._active is not None:
+            self._active.on_write_paused(False)
+
+    # -- dispatch ----------------------------------------------------------
+
+    def _pump(self) -> None:
+        """Hand queued events to cycles in order; one request in flight at a time."""
+        self._pumping = True
+        queue = self._queue
+        try:
+            while queue:
+                event = queue[0]
+                kind = type(event)
+                if kind is bytes:
+                    queue.popleft()
+                    if self._reading is not None:
+                        self._reading.on_body(event)
+                elif kind is Request:
+                    if self._active is not None or self.closed:
+                        break
+                    queue.popleft()
+                    cycle = self._start_request(event)
+                    if cycle is None:
+                        return
+                    # Body events already parsed go in before the app starts,
+                    # so a small request reaches the app complete.
+                    while queue and type(queue[0]) is not Request:
+                        event = queue.popleft()
+                        if type(event) is bytes:
+                            cycle.on_body(event)
+                        else:
+                            self._reading = None
+                            cycle.on_end(event)
+                    cycle.start()
+                else:  # EndOfMessage
+                    queue.popleft()
+                    reading = self._reading
+                    if reading is not None:
+                        self._reading = None
+                        reading.on_end(event)
+            if self._pending_error is not None and not queue:
+                self._answer_error()
+        finally:
+            self._pumping = False
+        if queue:
+            self.pause_reading(PAUSE_PIPELINE)
+        elif self._paused_reading & PAUSE_PIPELINE:
+            self.resume_reading(PAUSE_PIPELINE)
+
+    def _start_request(self, request: Request) -> Any:
+        state = self.state
+        self._counter += 1
+        state.total_requests += 1
+        if state.limit_concurrency is not None and len(state.connections) > state.limit_concurrency:
+            self._reject(request, 503, "Service Unavailable: too many connections")
+            return None
+        cycle = state.bridge.new_cycle(self, request)
+        self._active = self._reading = cycle
+        if not request.keep_alive or state.shutting_down:
+            self._close_after_response = True
+        return cycle
+
+    def _reject(self, request: Optional[Request], status: int, message: str) -> None:
+        body = encode_error(status, message)
+        self.transport.write(body)
+        if self.state.access_log is not None:
+            self.state.access_log(self, request, status, len(body), 0.0)
+        self.close()
+
+    def _answer_error(self) -> None:
+        exc = self._pending_error
+        assert exc is not None
+        reading = self._reading
+        if reading is not None:
+            # The body of a request in flight was malformed: that request's
+            # cycle answers (or aborts); the connection closes after it.
+            self._pending_error = None
+            self._reading = None
+            self._close_after_response = True
+            reading.on_body_error(exc)
+        elif self._active is None:
+            # A malformed head: answer it once the requests before it are.
+            self._pending_error = None
+            self._reject(None, exc.status, exc.reason)
+
+    # -- what cycles use (loop thread only) ----------------------------------
+
+    def write(self, data: bytes) -> None:
+        if not self.closed:
+            self.transport.write(data)
+
+    def writelines(self, chunks: list) -> None:
+        if not self.closed:
+            self.transport.writelines(chunks)
+
+    def finish(self, keep_alive: bool = True) -> None:
+        """The active cycle's response is complete."""
+        cycle = self._active
+        self._active = None
+        self._counter += 1
+        if self.closed:
+            return
+        reading = self._reading
+        if reading is not None and reading is cycle and not reading.body_discardable():
+            # The app did not read a body the client has not sent (it waits
+            # for 100 Continue): the connection cannot be reused.
+            keep_alive = False
+        if not keep_alive or self._close_after_response or self.state.shutting_down:
+            self.close()
+            return
+        if self.parser.paused:
+            # An Upgrade request was answered without switching protocols.
+            self._queue.extend(self.parser.resume())
+        if not self._pumping:
+            self._pump()
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.transport.close()
+
+    def abort(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.transport.abort()
+
+    def pause_reading(self, reason: int) -> None:
+        if not self._paused_reading and not self.closed:
+            try:
+                self.transport.pause_reading()
+            except (AttributeError, RuntimeError):  # closing transports refuse it
+                pass
+        self._paused_reading |= reason
+
+    def resume_reading(self, reason: int) -> None:
+        was = self._paused_reading
+        self._paused_reading &= ~reason
+        if was and not self._paused_reading and not self.closed:
+            try:
+                self.transport.resume_reading()
+            except (AttributeError, RuntimeError):
+                pass
+
+    def switch_protocol(self, protocol: asyncio.BaseProtocol) -> None:
+        """Hand the connection to another protocol (after a 101 response);
+        bytes that followed the Upgrade request go with it."""
+        data = self.parser.take_buffer()
+        self.state.connections.discard(self)
+        self._active = self._reading = None
+        self.transport.set_protocol(protocol)
+        protocol.connection_made(self.transport)
+        if self._paused_reading:
+            self._paused_reading = 0
+            self.transport.resume_reading()
+        if data:
+            protocol.data_received(data)  # type: ignore[attr-defined]
+
+    # -- timeouts and shutdown (called by the server) -----------------------
+
+    def _phase(self) -> int:
+        if self._active is not None or self._reading is not None or self.parser.paused:
+            return _BUSY
+        if self.parser.in_head:
+            return _HEAD
+        return _FRESH if self._counter == 0 else _IDLE
+
+    def check_timeouts(self, now: float, keep_alive: float, header: float) -> None:
+        if self.closed:
+            return
+        phase = self._phase()
+        mark = (phase, self._counter)
+        if mark != self._mark:
+            self._mark = mark
+            self._mark_time = now
+            return
+        elapsed = now - self._mark_time
+        if phase == _HEAD:
+            if elapsed >= header:
+                # RFC 9110 15.5.9: 408 "the server did not receive a complete
+                # request message within the time that it was prepared to wait".
+                exc = RequestTimeout("request head not received in time")
+                self._reject(None, exc.status, exc.reason)
+        elif phase == _IDLE:
+            if elapsed >= keep_alive:
+                self.close()
+        elif phase == _FRESH:
+            if elapsed >= header:
+                self.close()
+
+    def shutdown(self) -> None:
+        """Graceful shutdown: idle connections close now, busy ones after
+        their response."""
+        self._close_after_response = True
+        if self._active is None and self._reading is None and not self._queue and not self.parser.in_head:
+            self.close()
+
+
+def _address(value: Any) -> Optional[tuple]:
+    if isinstance(value, tuple) and len(value) >= 2:
+        return (str(value[0]), int(value[1]))
+    return None
+

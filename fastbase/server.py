@@ -1,0 +1,259 @@
+"""Server lifecycle: pick the loop, load the app, bind, serve, shut down.
+
+``Server(config).run()`` blocks until SIGINT/SIGTERM (or ``should_exit``);
+``await server.serve()`` does the same inside a running loop, and
+``start_in_thread()`` runs it on a background thread for tests and embedding.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import sys
+import threading
+from typing import Any, List, Optional
+
+from . import logs
+from .config import Config, ConfigError
+from .importer import AppLoadError, load_app
+from .logs import error_log
+from .protocol import HttpProtocol, ServerState
+
+
+class StartupError(Exception):
+    """The server could not start; the message is one line."""
+
+
+def new_event_loop(kind: str) -> asyncio.AbstractEventLoop:
+    """A new loop: uvloop when asked for or (``auto``) when installed."""
+    if kind in ("auto", "uvloop"):
+        try:
+            import uvloop
+        except ImportError:
+            if kind == "uvloop":
+                raise ConfigError("--loop uvloop: uvloop is not installed (pip install 'fastbase[uvloop]')") from None
+        else:
+            return uvloop.new_event_loop()
+    if sys.platform == "win32":  # pragma: no cover - Proactor has no add_reader-free sendfile issue
+        return asyncio.ProactorEventLoop()
+    return asyncio.SelectorEventLoop()
+
+
+class Server:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.should_exit = False
+        self.force_exit = False
+        self.started = threading.Event()
+        self.state: Optional[ServerState] = None
+        self.interface = ""
+        self.servers: List[Any] = []
+        self.sockets: List[socket.socket] = []
+        self.bridge: Any = None
+        self.loop: Optional[asyncio.AbstractEventLoop] = None
+        self._exit: Optional[asyncio.Event] = None
+        self.startup_error: Optional[BaseException] = None
+
+    # -- entry points ------------------------------------------------------
+
+    def run(self, sockets: Optional[List[socket.socket]] = None, install_signal_handlers: bool = True) -> None:
+        loop = new_event_loop(self.config.loop)
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(self.serve(sockets, install_signal_handlers))
+        finally:
+            with contextlib.suppress(Exception):
+                loop.run_until_complete(loop.shutdown_asyncgens())
+            asyncio.set_event_loop(None)
+            loop.close()
+
+    def start_in_thread(self, sockets: Optional[List[socket.socket]] = None) -> threading.Thread:
+        """Serve on a daemon thread; returns once listening (or raises the
+        startup error)."""
+
+        def target() -> None:
+            try:
+                self.run(sockets, install_signal_handlers=False)
+            except BaseException as exc:  # noqa: BLE001
+                self.startup_error = exc
+                self.started.set()
+
+        thread = threading.Thread(target=target, name="fastbase-server", daemon=True)
+        thread.start()
+        self.started.wait()
+        if self.startup_error is not None:
+            thread.join()
+            raise self.startup_error
+        return thread
+
+    def stop(self) -> None:
+        """Ask for a graceful shutdown from any thread."""
+        self.should_exit = True
+        loop, event = self.loop, self._exit
+        if loop is not None and event is not None:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(event.set)
+
+    async def serve(self, sockets: Optional[List[socket.socket]] = None, install_signal_handlers: bool = True) -> None:
+        self.loop = asyncio.get_running_loop()
+        self._exit = asyncio.Event()
+        if self.should_exit:
+            self._exit.set()
+        await self.startup(sockets)
+        self.started.set()
+        if install_signal_handlers:
+            self._install_signal_handlers()
+        try:
+            await self._exit.wait()
+        finally:
+            await self.shutdown()
+
+    # -- startup / shutdown ------------------------------------------------
+
+    async def startup(self, sockets: Optional[List[socket.socket]] = None) -> None:
+        config = self.config
+        logs.configure(config.log_level)
+        loop = asyncio.get_running_loop()
+        app, interface = load_app(config)
+        self.interface = interface
+        self.bridge = self.make_bridge(app, interface, loop)
+        state = self.state = ServerState(config, self.bridge, loop)
+
+        def factory() -> HttpProtocol:
+            return HttpProtocol(state)
+
+        try:
+            if sockets:
+                for sock in sockets:
+                    self.servers.append(await loop.create_server(factory, sock=sock, backlog=config.backlog))
+            elif config.uds:
+                if os.path.exists(config.uds) and not os.path.isdir(config.uds):
+                    with contextlib.suppress(OSError):
+                        os.unlink(config.uds)  # a stale socket from an earlier run
+                self.servers.append(
+                    await loop.create_unix_server(factory, path=config.uds, backlog=config.backlog)  # type: ignore[attr-defined]
+                )
+            elif config.fd is not None:
+                sock = socket.socket(fileno=config.fd)
+                self.servers.append(await loop.create_server(factory, sock=sock, backlog=config.backlog))
+            else:
+                self.servers.append(
+                    await loop.create_server(
+                        factory, host=config.host, port=config.port, backlog=config.backlog, reuse_address=True
+                    )
+                )
+        except OSError as exc:
+            self.bridge.shutdown(0)
+            reason = exc.strerror or str(exc)
+            raise StartupError(f"cannot listen on {config.bind_name}: {reason.lower()}") from None
+        for server in self.servers:
+            self.sockets.extend(server.sockets)
+        state.start_sweeper()
+        for address in self.addresses():
+            error_log.info("fastbase %s serving %s on %s (%s)", _version(), interface.upper(), address, _loop_name(loop))
+
+    def make_bridge(self, app: Any, interface: str, loop: asyncio.AbstractEventLoop) -> Any:
+        config = self.config
+        if interface == "asgi":
+            from .asgi import ASGIBridge
+
+            return ASGIBridge(app, loop, config)
+        from .wsgi import WSGIBridge
+
+        return WSGIBridge(
+            app,
+            loop,
+            threads=config.threads,
+            root_path=config.root_path,
+            server_header=config.server_header,
+        )
+
+    def addresses(self) -> List[str]:
+        out = []
+        for sock in self.sockets:
+            name = sock.getsockname()
+            if isinstance(name, tuple):
+                host = f"[{name[0]}]" if sock.family == socket.AF_INET6 else name[0]
+                scheme = "http"
+                out.append(f"{scheme}://{host}:{name[1]}")
+            else:
+                out.append(f"unix:{name}")
+        return out
+
+    @property
+    def port(self) -> int:
+        """The first bound TCP port (the real one when asked for port 0)."""
+        for sock in self.sockets:
+            name = sock.getsockname()
+            if isinstance(name, tuple):
+                return name[1]
+        raise RuntimeError("not listening on TCP")
+
+    async def shutdown(self) -> None:
+        state = self.state
+        if state is None:
+            return
+        state.shutting_down = True
+        for server in self.servers:
+            server.close()
+        for conn in list(state.connections):
+            conn.shutdown()
+        deadline = state.loop.time() + self.config.timeout_graceful_shutdown
+        while state.connections and not self.force_exit:
+            remaining = deadline - state.loop.time()
+            if remaining <= 0:
+                error_log.warning("Graceful shutdown timed out; closing %d connection(s)", len(state.connections))
+                break
+            waiter = state.loop.create_future()
+            state.on_connection_closed = waiter
+            await asyncio.wait([waiter], timeout=min(remaining, 0.5))
+            for conn in list(state.connections):
+                conn.shutdown()
+        for conn in list(state.connections):
+            conn.abort()
+        state.stop_sweeper()
+        for server in self.servers:
+            with contextlib.suppress(Exception):
+                await server.wait_closed()
+        self.bridge.shutdown(1.0)
+        if self.config.uds:
+            with contextlib.suppress(OSError):
+                os.unlink(self.config.uds)
+
+    # -- signals -----------------------------------------------------------
+
+    def handle_exit(self, sig: int = 0, frame: Any = None) -> None:
+        if self.should_exit and sig == signal.SIGINT:
+            self.force_exit = True
+        self.stop()
+
+    def _install_signal_handlers(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, getattr(signal, "SIGTERM", None)):
+            if sig is None:
+                continue
+            try:
+                loop.add_signal_handler(sig, self.handle_exit, sig, None)
+            except NotImplementedError:  # Windows: no loop signal handlers
+                signal.signal(sig, self.handle_exit)
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+def _loop_name(loop: asyncio.AbstractEventLoop) -> str:
+    return "uvloop" if type(loop).__module__.startswith("uvloop") else "asyncio"
+
+
+def run(app: Any, **options: Any) -> None:
+    """``fastbase.run(app, host=..., port=...)``: serve until interrupted."""
+    config = Config(app=app, **options)
+    Server(config).run()

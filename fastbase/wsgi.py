@@ -1,0 +1,795 @@
+"""The WSGI bridge (PEP 3333): a request cycle per request, the app in a
+worker thread (or inline on the loop with ``threads=0``).
+
+A cycle starts after the parser batch that held its request head, so a small
+request reaches the app with its whole body (``wsgi.input`` is then a plain
+``BytesIO``); a larger one streams through ``StreamInput`` with backpressure.
+The response goes back to the loop in as few hops as possible: a one-piece
+body travels with its head in a single write.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import stat
+import sys
+import tempfile
+import threading
+import time
+from typing import Any, Callable, Iterable, List, Optional
+from urllib.parse import unquote_to_bytes
+
+from . import __version__
+from .errors import InvalidResponse, ProtocolError
+from .logs import error_log
+from .parser import (
+    CHUNKED,
+    CLOSE_DELIMITED,
+    CONTINUE_RESPONSE,
+    LAST_CHUNK,
+    LENGTH,
+    NO_BODY,
+    Request,
+    encode_chunk,
+    encode_error,
+    encode_head,
+)
+from .protocol import PAUSE_BODY, HttpProtocol
+from .threads import LoopCaller, WorkerPool
+
+#: The request body buffered for the app before reading pauses, and the level
+#: it must fall to before reading resumes.
+BODY_HIGH_WATER = 256 * 1024
+BODY_LOW_WATER = 64 * 1024
+#: Response bytes a worker posts before it waits for the socket to drain.
+RESPONSE_HIGH_WATER = 256 * 1024
+#: Bodies that must be complete before the app runs are kept in memory up to
+#: this size, then in a temporary file.
+SPOOL_MEMORY = 1024 * 1024
+
+SERVER_SOFTWARE = f"fastbase/{__version__}"
+
+
+class ClientDisconnected(OSError):
+    """The client went away; raised into the app from wsgi.input or write()."""
+
+
+class FileWrapper:
+    """``wsgi.file_wrapper``: iterates a file in blocks; a real file on a
+    plain-TCP connection is sent with sendfile instead."""
+
+    def __init__(self, filelike: Any, blksize: int = 65536) -> None:
+        self.filelike = filelike
+        self.blksize = blksize
+        if hasattr(filelike, "close"):
+            self.close = filelike.close
+
+    def __iter__(self) -> "FileWrapper":
+        return self
+
+    def __next__(self) -> bytes:
+        data = self.filelike.read(self.blksize)
+        if data:
+            return data
+        raise StopIteration
+
+
+# HTTP_* keys for header names, computed once per distinct name. None marks
+# a name that is never passed on: one containing "_", which would be
+# indistinguishable from "-" once converted (Django's runserver drops them too,
+# against header spoofing behind proxies).
+_header_keys: dict = {b"content-type": "CONTENT_TYPE", b"content-length": "CONTENT_LENGTH"}
+_MAX_CACHED_KEYS = 1024
+
+
+def _header_key(name: bytes) -> Optional[str]:
+    if b"_" in name:
+        key = None
+    else:
+        key = "HTTP_" + name.decode("latin-1").upper().replace("-", "_")
+    if len(_header_keys) < _MAX_CACHED_KEYS:
+        _header_keys[name] = key
+    return key
+
+
+class WSGIBridge:
+    def __init__(
+        self,
+        app: Callable[..., Any],
+        loop: Any,
+        *,
+        threads: int = 8,
+        root_path: str = "",
+        server_header: bool = True,
+        needs_content_length: Optional[bool] = None,
+        multiprocess: bool = False,
+    ) -> None:
+        self.app = app
+        self.loop = loop
+        self.pool: Optional[WorkerPool] = WorkerPool(threads) if threads > 0 else None
+        self.caller = LoopCaller(loop)
+        self.root_path = root_path
+        self.server = b"fastbase" if server_header else None
+        if needs_content_length is None:
+            # Django reads CONTENT_LENGTH bytes and ignores wsgi.input_terminated,
+            # so chunked bodies are collected first and their length passed on.
+            needs_content_length = type(app).__module__.startswith("django.")
+        self.needs_content_length = needs_content_length
+        self.base_environ = {
+            "SCRIPT_NAME": root_path,
+            "SERVER_SOFTWARE": SERVER_SOFTWARE,
+            "wsgi.version": (1, 0),
+            "wsgi.errors": sys.stderr,
+            "wsgi.multithread": threads > 0,
+            "wsgi.multiprocess": multiprocess,
+            "wsgi.run_once": False,
+            "wsgi.input_terminated": True,
+            "wsgi.file_wrapper": FileWrapper,
+        }
+
+    def new_cycle(self, protocol: HttpProtocol, request: Request) -> "WSGICycle":
+        return WSGICycle(self, protocol, request)
+
+    def connection_environ(self, protocol: HttpProtocol) -> dict:
+        environ = self.base_environ.copy()
+        server = protocol.server
+        client = protocol.client
+        environ["SERVER_NAME"] = server[0] if server else "localhost"
+        environ["SERVER_PORT"] = str(server[1]) if server else ("443" if protocol.scheme == "https" else "80")
+        environ["REMOTE_ADDR"] = client[0] if client else ""
+        environ["REMOTE_PORT"] = str(client[1]) if client else ""
+        environ["wsgi.url_scheme"] = protocol.scheme
+        protocol.bridge_cache = environ
+        return environ
+
+    def shutdown(self, timeout: Optional[float] = None) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(timeout)
+
+
+class WSGICycle:
+    """One request/response exchange."""
+
+    __slots__ = (
+        "bridge",
+        "protocol",
+        "request",
+        "_chunks",
+        "_body_size",
+        "_body_complete",
+        "_started",
+        "_stream",
+        "_spool",
+        "_discard_body",
+        "_continue_sent",
+        "disconnected",
+        "status",
+        "reason",
+        "headers",
+        "_head",
+        "_head_sent",
+        "_framing",
+        "_remaining",
+        "keep_alive",
+        "_bytes",
+        "_unsynced",
+        "_writable",
+        "_sync_waiting",
+        "_t0",
+        "_result",
+        "_iter",
+    )
+
+    def __init__(self, bridge: WSGIBridge, protocol: HttpProtocol, request: Request) -> None:
+        self.bridge = bridge
+        self.protocol = protocol
+        self.request = request
+        self._chunks: List[bytes] = []
+        self._body_size = 0
+        self._body_complete = False
+        self._started = False
+        self._stream: Optional[StreamInput] = None
+        self._spool: Any = None
+        self._discard_body = False
+        self._continue_sent = False
+        self.disconnected = False
+        self.status: Optional[int] = None
+        self.reason: Optional[str] = None
+        self.headers: Any = None
+        self._head_sent = False
+        self._framing = NO_BODY
+        self._remaining = -1
+        self.keep_alive = request.keep_alive
+        self._bytes = 0
+        self._unsynced = 0
+        self._writable: Optional[threading.Event] = None
+        self._sync_waiting = False
+        self._t0 = 0.0
+        self._result: Any = None
+        self._iter: Any = None
+
+    # -- loop side: events from the connection -------------------------------
+
+    def on_body(self, data: bytes) -> None:
+        self._body_size += len(data)
+        if not self._started:
+            self._chunks.append(data)
+        elif self._discard_body:
+            pass
+        elif self._stream is not None:
+            self._stream.feed(data)
+        elif self._spool is not None:
+            self._spool.write(data)
+
+    def on_end(self, eom: Any) -> None:
+        self._body_complete = True
+        if not self._started or self._discard_body:
+            return
+        if self._stream is not None:
+            self._stream.feed_eof()
+        elif self._spool is not None:
+            self._spool.seek(0)
+            self._submit(self._spool)
+
+    def start(self) -> None:
+        self._started = True
+        request = self.request
+        bridge = self.bridge
+        if self._body_complete:
+            chunks = self._chunks
+            body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            self._chunks = []
+            self._submit(io.BytesIO(body))
+            return
+        must_buffer = bridge.pool is None or (request.chunked and bridge.needs_content_length)
+        if must_buffer:
+            # The body must be complete before the app runs: keep it in a
+            # spool (memory, then disk) so its size stays bounded.
+            self._spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY)
+            for chunk in self._chunks:
+                self._spool.write(chunk)
+            self._chunks = []
+            if request.expect_continue:
+                self._continue_sent = True
+                self.protocol.write(CONTINUE_RESPONSE)
+            return
+        self._stream = StreamInput(self, self._chunks)
+        self._chunks = []
+        self._submit(self._stream)
+
+    def on_body_error(self, exc: ProtocolError) -> None:
+        if self._stream is not None:
+            self._stream.fail(exc)
+        elif self._spool is not None:
+            # The app never ran: answer the malformed body ourselves.
+            self._spool.close()
+            self._spool = None
+            self.protocol.write(encode_error(exc.status, exc.reason))
+            self.protocol.finish(False)
+
+    def on_disconnect(self) -> None:
+        self.disconnected = True
+        if self._stream is not None:
+            self._stream.fail(ClientDisconnected("client disconnected"))
+        if self._writable is not None:
+            self._writable.set()
+
+    def on_write_paused(self, paused: bool) -> None:
+        if not paused and self._sync_waiting:
+            self._sync_waiting = False
+            assert self._writable is not None
+            self._writable.set()
+
+    def body_discardable(self) -> bool:
+        """The response is done but the body is still arriving: may the
+        connection read and drop the rest, or must it close?"""
+        if self.request.expect_continue and not self._continue_sent:
+            return False
+        self._discard_body = True
+        if self._stream is not None:
+            self._stream.discard()
+        return True
+
+    # -- running the app -----------------------------------------------------
+
+    def _submit(self, body: Any) -> None:
+        pool = self.bridge.pool
+        if pool is None:
+            self._run(body)
+        else:
+            pool.submit(lambda: self._run(body))
+
+    def _environ(self, body: Any) -> dict:
+        request = self.request
+        protocol = self.protocol
+        base = protocol.bridge_cache
+        if base is None:
+            base = self.bridge.connection_environ(protocol)
+        environ = base.copy()
+        environ["REQUEST_METHOD"] = request.method.decode("latin-1")
+        path = request.path
+        if b"%" in path:
+            path = unquote_to_bytes(path)
+        path_info = path.decode("latin-1")
+        root_path = self.bridge.root_path
+        if root_path and path_info.startswith(root_path) and path_info[len(root_path) : len(root_path) + 1] in ("", "/"):
+            path_info = path_info[len(root_path) :]
+        environ["PATH_INFO"] = path_info
+        environ["QUERY_STRING"] = request.query.decode("latin-1")
+        environ["RAW_URI"] = environ["REQUEST_URI"] = request.target.decode("latin-1")
+        environ["SERVER_PROTOCOL"] = "HTTP/1.1" if request.http_version == "1.1" else "HTTP/1.0"
+        keys = _header_keys
+        for name, value in request.headers:
+            try:
+                key = keys[name]
+            except KeyError:
+                key = _header_key(name)
+            if key is None:
+                continue
+            text = value.decode("latin-1")
+            if key in environ:
+                # PEP 3333 / RFC 9110 5.3: repeated fields combine with ","
+                # (cookies with "; ", RFC 6265 5.4).
+                text = environ[key] + ("; " if key == "HTTP_COOKIE" else ",") + text
+            environ[key] = text
+        if request.host is not None and request.target[:1] != b"/" and request.target != b"*":
+            environ["HTTP_HOST"] = request.host.decode("latin-1")  # absolute-form wins
+        if request.chunked:
+            environ.pop("HTTP_TRANSFER_ENCODING", None)
+            if self.bridge.needs_content_length and self._body_complete:
+                environ["CONTENT_LENGTH"] = str(self._body_size)
+        environ["wsgi.input"] = body
+        return environ
+
+    def _run(self, body: Any) -> None:
+        protocol = self.protocol
+        if protocol.state.access_log is not None:
+            self._t0 = time.perf_counter()
+        try:
+            environ = self._environ(body)
+            result = self.bridge.app(environ, self.start_response)
+        except BaseException as exc:  # noqa: BLE001
+            self._fail(exc)
+            return
+        request = self.request
+        # The fast path: a one-piece body goes out with its head in one write.
+        if type(result) is list and len(result) == 1 and self.status is not None and not self._head_sent:
+            try:
+                body_bytes = result[0]
+                if type(body_bytes) is not bytes:
+                    raise TypeError(f"WSGI body items must be bytes, not {type(body_bytes).__name__}")
+                head = self._encode_head(len(body_bytes))
+            except BaseException as exc:  # noqa: BLE001
+                self._fail(exc)
+                return
+            if self._framing == LENGTH and len(body_bytes) == self._remaining:
+                self._bytes = len(body_bytes)
+                self._post(head + body_bytes, True)
+            elif self._framing == NO_BODY:
+                self._post(head, True)
+            else:
+                self._head = head
+                self._result = result
+                self._iter = iter(result)
+                self._continue()
+                return
+            self._log(request)
+            return
+        if isinstance(result, FileWrapper) and self._try_sendfile(result):
+            return
+        self._result = result
+        try:
+            self._iter = iter(result)
+        except BaseException as exc:  # noqa: BLE001
+            self._close_result()
+            self._fail(exc)
+            return
+        self._continue()
+
+    def _continue(self) -> None:
+        """Send the rest of the body, waiting for the socket between large
+        pieces (with threads=0 the transport buffers instead: the loop
+        cannot wait on itself)."""
+        try:
+            for chunk in self._iter:
+                if chunk:
+                    self._send(chunk)
+                    if self.disconnected:
+                        raise ClientDisconnected("client disconnected")
+                    if self._unsynced >= RESPONSE_HIGH_WATER:
+                        self._sync()
+            if self.status is None:
+                raise RuntimeError("the WSGI application returned without calling start_response")
+            self._finish_body()
+        except BaseException as exc:  # noqa: BLE001
+            self._close_result()
+            self._fail(exc)
+            return
+        self._close_result()
+        self._log(self.request)
+
+    def _close_result(self) -> None:
+        result = self._result
+        self._result = None
+        close = getattr(result, "close", None)
+        if close is not None:
+            try:
+                close()
+            except Exception:  # noqa: BLE001
+                error_log.exception("Error closing the WSGI response iterable")
+
+    def start_response(self, status: str, headers: list, exc_info: Any = None) -> Callable[[bytes], None]:
+        if exc_info is not None:
+            try:
+                if self._head_sent:
+                    raise exc_info[1].with_traceback(exc_info[2])
+            finally:
+                exc_info = None
+        elif self.status is not None:
+            raise RuntimeError("start_response() called a second time without exc_info")
+        if type(status) is not str or len(status) < 4 or status[3] != " " or not status[:3].isdigit() or not status.isascii():
+            raise InvalidResponse(f"invalid WSGI status {status!r}: expected 'NNN Reason'")
+        if type(headers) is not list:
+            raise InvalidResponse(f"WSGI response headers must be a list, not {type(headers).__name__}")
+        self.status = int(status[:3])
+        self.reason = status[4:]
+        self.headers = headers
+        return self.write
+
+    def write(self, data: bytes) -> None:
+        """The legacy write() callable of start_response."""
+        if self.status is None:
+            raise RuntimeError("write() called before start_response()")
+        if self.disconnected:
+            raise ClientDisconnected("client disconnected")
+        if data:
+            self._send(data)
+            if self._unsynced >= RESPONSE_HIGH_WATER:
+                self._sync()
+
+    # -- response bytes --------------------------------------------------------
+
+    def _encode_head(self, body_length: int = -1) -> bytes:
+        request = self.request
+        assert self.status is not None
+        head, framing, length, keep_alive = encode_head(
+            self.status,
+            self.headers,
+            reason=self.reason,
+            http11=request.http_version == "1.1",
+            keep_alive=self.keep_alive and not self.protocol.state.shutting_down,
+            head_request=request.method == b"HEAD",
+            body_length=body_length,
+            server=self.bridge.server,
+        )
+        self._framing = framing
+        self._remaining = length
+        self.keep_alive = keep_alive
+        self._head_sent = True
+        return head
+
+    def _send(self, chunk: bytes) -> None:
+        if type(chunk) is not bytes:
+            if isinstance(chunk, (bytearray, memoryview)):
+                chunk = bytes(chunk)
+            else:
+                raise TypeError(f"WSGI body items must be bytes, not {type(chunk).__name__}")
+        head = b"" if self._head_sent else self._encode_head()
+        framing = self._framing
+        if framing == NO_BODY:
+            data = head
+        elif framing == CHUNKED:
+            data = head + encode_chunk(chunk)
+        else:
+            if framing == LENGTH:
+                if len(chunk) > self._remaining:
+                    error_log.error(
+                        "The app sent more than its Content-Length (%d bytes); the excess is dropped",
+                        self._bytes + self._remaining,
+                    )
+                    chunk = chunk[: self._remaining]
+                    self.keep_alive = False
+                self._remaining -= len(chunk)
+            data = head + chunk if head else chunk
+        self._bytes += len(chunk)
+        if data:
+            self._unsynced += len(data)
+            self._post(data, False)
+
+    def _finish_body(self) -> None:
+        head = b"" if self._head_sent else self._encode_head(0)
+        framing = self._framing
+        if framing == CHUNKED:
+            tail = LAST_CHUNK
+        else:
+            tail = b""
+            if framing == LENGTH and self._remaining > 0:
+                error_log.error(
+                    "The app sent %d bytes less than its Content-Length; closing the connection",
+                    self._remaining,
+                )
+                self.keep_alive = False
+            elif framing == CLOSE_DELIMITED:
+                self.keep_alive = False
+        self._post(head + tail, True)
+
+    def _post(self, data: bytes, final: bool) -> None:
+        if self.bridge.pool is None:
+            self._deliver(data, final, self.keep_alive)
+        else:
+            self.bridge.caller.call(self._deliver, data, final, self.keep_alive)
+
+    def _deliver(self, data: bytes, final: bool, keep_alive: bool) -> None:
+        protocol = self.protocol
+        if data:
+            protocol.write(data)
+        if final:
+            protocol.finish(keep_alive)
+
+    def _sync(self) -> None:
+        """Wait (worker thread) until the socket accepts more, so a large
+        response never piles up in memory."""
+        self._unsynced = 0
+        if self.bridge.pool is None:
+            return  # inline: the transport buffers; the loop cannot wait on itself
+        event = self._writable
+        if event is None:
+            event = self._writable = threading.Event()
+        event.clear()
+        self.bridge.caller.call(self._sync_on_loop)
+        event.wait()
+        if self.disconnected:
+            raise ClientDisconnected("client disconnected")
+
+    def _sync_on_loop(self) -> None:
+        assert self._writable is not None
+        if self.protocol.closed or not self.protocol.write_paused:
+            self._writable.set()
+        else:
+            self._sync_waiting = True
+
+    def _try_sendfile(self, wrapper: FileWrapper) -> bool:
+        """Send a regular file with loop.sendfile; False to iterate it instead."""
+        if self.bridge.pool is None or self.protocol.scheme != "http" or self.status is None:
+            return False
+        filelike = wrapper.filelike
+        try:
+            fileno = filelike.fileno()
+            info = os.fstat(fileno)
+            offset = filelike.tell()
+        except (AttributeError, OSError, io.UnsupportedOperation):
+            return False
+        if not stat.S_ISREG(info.st_mode):
+            return False
+        self._result = wrapper
+        try:
+            head = self._encode_head(max(0, info.st_size - offset))
+            count = self._remaining if self._framing == LENGTH else 0
+            if self._framing not in (LENGTH, NO_BODY):
+                return self._iterate_instead(head, wrapper)
+            done = threading.Event()
+            outcome: list = []
+            self._post(head, False)
+            if count:
+                self.bridge.caller.call(self._start_sendfile, filelike, offset, count, done, outcome)
+                done.wait()
+                if outcome:
+                    raise outcome[0]
+                self._bytes = count
+                self._remaining = 0
+            self._post(b"", True)
+        except BaseException as exc:  # noqa: BLE001
+            self._close_result()
+            self._fail(exc)
+            return True
+        self._close_result()
+        self._log(self.request)
+        return True
+
+    def _iterate_instead(self, head: bytes, wrapper: FileWrapper) -> bool:
+        self._post(head, False)
+        self._iter = iter(wrapper)
+        self._continue()
+        return True
+
+    def _start_sendfile(self, filelike: Any, offset: int, count: int, done: threading.Event, outcome: list) -> None:
+        protocol = self.protocol
+        loop = self.bridge.loop
+
+        async def send() -> None:
+            try:
+                if protocol.closed:
+                    raise ClientDisconnected("client disconnected")
+                sendfile = getattr(loop, "sendfile", None)
+                if sendfile is None:
+                    raise NotImplementedError
+                await sendfile(protocol.transport, filelike, offset, count)
+            except NotImplementedError:
+                filelike.seek(offset)
+                left = count
+                while left > 0:
+                    data = filelike.read(min(left, 65536))
+                    if not data:
+                        break
+                    protocol.write(data)
+                    left -= len(data)
+            except BaseException as exc:  # noqa: BLE001
+                outcome.append(exc)
+            finally:
+                done.set()
+
+        loop.create_task(send())
+
+    # -- failure -----------------------------------------------------------------
+
+    def _fail(self, exc: BaseException) -> None:
+        protocol = self.protocol
+        if isinstance(exc, ClientDisconnected) or (self.disconnected and isinstance(exc, OSError)):
+            error_log.info("Client %s disconnected before the response was complete", _peer(protocol))
+            self._post(b"", True)
+            return
+        if isinstance(exc, ProtocolError):
+            status, message = exc.status, exc.reason
+        else:
+            status, message = 500, ""
+            error_log.error(
+                "Exception in WSGI application (%s %s)",
+                self.request.method.decode("latin-1"),
+                self.request.target.decode("latin-1")[:200],
+                exc_info=exc,
+            )
+        if self._head_sent:
+            # Part of the response is out: the client must see it fail, so
+            # the connection is aborted rather than the body ended cleanly.
+            if self.bridge.pool is None:
+                protocol.abort()
+            else:
+                self.bridge.caller.call(protocol.abort)
+            self._post(b"", True)
+            return
+        self.status = status
+        self._head_sent = True
+        self.keep_alive = False
+        data = encode_error(status, message)
+        self._bytes = len(data)
+        self._post(data, True)
+        self._log(self.request)
+
+    def _log(self, request: Request) -> None:
+        access_log = self.protocol.state.access_log
+        if access_log is not None:
+            access_log(self.protocol, request, self.status or 0, self._bytes, time.perf_counter() - self._t0)
+
+
+def _peer(protocol: HttpProtocol) -> str:
+    client = protocol.client
+    return f"{client[0]}:{client[1]}" if client else "-"
+
+
+class StreamInput:
+    """``wsgi.input`` for a body still arriving: the loop feeds it, the app's
+    thread reads it; reading pauses while too much is unread."""
+
+    def __init__(self, cycle: WSGICycle, chunks: Iterable[bytes]) -> None:
+        self._cycle = cycle
+        self._buf = bytearray(b"".join(chunks))
+        self._eof = False
+        self._error: Optional[BaseException] = None
+        self._cond = threading.Condition(threading.Lock())
+        self._paused = False
+        self._discarding = False
+
+    # loop side
+
+    def feed(self, data: bytes) -> None:
+        if self._discarding:
+            return
+        with self._cond:
+            self._buf += data
+            self._cond.notify()
+            if len(self._buf) >= BODY_HIGH_WATER:
+                self._paused = True
+                self._cycle.protocol.pause_reading(PAUSE_BODY)
+
+    def feed_eof(self) -> None:
+        with self._cond:
+            self._eof = True
+            self._cond.notify()
+
+    def fail(self, exc: BaseException) -> None:
+        with self._cond:
+            if not self._eof:
+                self._error = exc
+            self._cond.notify()
+
+    def discard(self) -> None:
+        self._discarding = True
+        with self._cond:
+            self._buf.clear()
+        if self._paused:
+            self._paused = False
+            self._cycle.protocol.resume_reading(PAUSE_BODY)
+
+    # app side (worker thread)
+
+    def _wait(self) -> None:
+        # Called with the lock held, when more data is needed.
+        if self._error is not None:
+            raise self._error
+        cycle = self._cycle
+        caller = cycle.bridge.caller
+        if cycle.request.expect_continue and not cycle._continue_sent and not cycle._head_sent:
+            # RFC 9110 10.1.1: the client waits for 100 before sending the
+            # body; it is sent only now that the app asks for the body.
+            cycle._continue_sent = True
+            caller.call(cycle.protocol.write, CONTINUE_RESPONSE)
+        self._maybe_resume()
+        self._cond.wait()
+        if self._error is not None:
+            raise self._error
+
+    def _maybe_resume(self) -> None:
+        if self._paused and len(self._buf) < BODY_LOW_WATER:
+            self._paused = False
+            self._cycle.bridge.caller.call(self._cycle.protocol.resume_reading, PAUSE_BODY)
+
+    def read(self, size: Optional[int] = -1) -> bytes:
+        with self._cond:
+            buf = self._buf
+            if size is None or size < 0:
+                while not self._eof:
+                    self._wait()
+                data = bytes(buf)
+                buf.clear()
+            else:
+                while len(buf) < size and not self._eof:
+                    self._wait()
+                data = bytes(buf[:size])
+                del buf[:size]
+            self._maybe_resume()
+            return data
+
+    def readline(self, size: Optional[int] = -1) -> bytes:
+        with self._cond:
+            buf = self._buf
+            limit = -1 if size is None else size
+            while True:
+                nl = buf.find(b"\n")
+                if nl >= 0:
+                    end = nl + 1
+                    break
+                if 0 <= limit <= len(buf) or self._eof:
+                    end = len(buf)
+                    break
+                self._wait()
+            if 0 <= limit < end:
+                end = limit
+            data = bytes(buf[:end])
+            del buf[:end]
+            self._maybe_resume()
+            return data
+
+    def readlines(self, hint: Optional[int] = -1) -> List[bytes]:
+        lines = []
+        total = 0
+        while True:
+            line = self.readline()
+            if not line:
+                return lines
+            lines.append(line)
+            total += len(line)
+            if hint is not None and 0 < hint <= total:
+                return lines
+
+    def __iter__(self) -> "StreamInput":
+        return self
+
+    def __next__(self) -> bytes:
+        line = self.readline()
+        if not line:
+            raise StopIteration
+        return line
+
+    def close(self) -> None:
+        pass
