@@ -108,6 +108,7 @@ class HttpProtocol(asyncio.Protocol):
         self._pending_error: Optional[ProtocolError] = None
         self._errored = False
         self._close_after_response = False
+        self._drain_waiters: list = []
         self._counter = 0
         self._mark: tuple = ()
         self._mark_time = 0.0
@@ -158,6 +159,7 @@ class HttpProtocol(asyncio.Protocol):
         waiter = state.on_connection_closed
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
+        self._wake_drain_waiters()
         for cycle in (self._active, self._reading):
             if cycle is not None:
                 cycle.on_disconnect()
@@ -171,8 +173,22 @@ class HttpProtocol(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self.write_paused = False
+        self._wake_drain_waiters()
         if self._active is not None:
             self._active.on_write_paused(False)
+
+    def _wake_drain_waiters(self) -> None:
+        waiters, self._drain_waiters = self._drain_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def drain(self) -> None:
+        """Wait until the transport accepts more data (or the client is gone)."""
+        if self.write_paused and not self.closed:
+            waiter = self.state.loop.create_future()
+            self._drain_waiters.append(waiter)
+            await waiter
 
     # -- dispatch ----------------------------------------------------------
 

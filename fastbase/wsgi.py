@@ -167,7 +167,6 @@ class WSGICycle:
         "status",
         "reason",
         "headers",
-        "_head",
         "_head_sent",
         "_framing",
         "_remaining",
@@ -369,7 +368,9 @@ class WSGICycle:
             elif self._framing == NO_BODY:
                 self._post(head, True)
             else:
-                self._head = head
+                # The app's Content-Length disagrees with its body: send the
+                # head, then let _send enforce the declared length.
+                self._post(head, False)
                 self._result = result
                 self._iter = iter(result)
                 self._continue()
@@ -525,6 +526,8 @@ class WSGICycle:
         if data:
             protocol.write(data)
         if final:
+            if self._spool is not None:
+                self._spool.close()
             protocol.finish(keep_alive)
 
     def _sync(self) -> None:
@@ -550,13 +553,13 @@ class WSGICycle:
             self._sync_waiting = True
 
     def _try_sendfile(self, wrapper: FileWrapper) -> bool:
-        """Send a regular file with loop.sendfile; False to iterate it instead."""
-        if self.bridge.pool is None or self.protocol.scheme != "http" or self.status is None:
+        """Send a regular file with the loop's sendfile (the loop finishes the
+        response; the worker is free at once). False: iterate it instead."""
+        if self.status is None:
             return False
         filelike = wrapper.filelike
         try:
-            fileno = filelike.fileno()
-            info = os.fstat(fileno)
+            info = os.fstat(filelike.fileno())
             offset = filelike.tell()
         except (AttributeError, OSError, io.UnsupportedOperation):
             return False
@@ -565,59 +568,65 @@ class WSGICycle:
         self._result = wrapper
         try:
             head = self._encode_head(max(0, info.st_size - offset))
-            count = self._remaining if self._framing == LENGTH else 0
-            if self._framing not in (LENGTH, NO_BODY):
-                return self._iterate_instead(head, wrapper)
-            done = threading.Event()
-            outcome: list = []
-            self._post(head, False)
-            if count:
-                self.bridge.caller.call(self._start_sendfile, filelike, offset, count, done, outcome)
-                done.wait()
-                if outcome:
-                    raise outcome[0]
-                self._bytes = count
-                self._remaining = 0
-            self._post(b"", True)
         except BaseException as exc:  # noqa: BLE001
             self._close_result()
             self._fail(exc)
             return True
-        self._close_result()
-        self._log(self.request)
-        return True
-
-    def _iterate_instead(self, head: bytes, wrapper: FileWrapper) -> bool:
+        if self._framing == LENGTH and self._remaining > 0:
+            if self.bridge.pool is None:
+                self._start_sendfile(head, filelike, offset)
+            else:
+                self.bridge.caller.call(self._start_sendfile, head, filelike, offset)
+            return True
+        # Nothing to send (HEAD, 304, an empty file): the ordinary path ends it.
         self._post(head, False)
         self._iter = iter(wrapper)
         self._continue()
         return True
 
-    def _start_sendfile(self, filelike: Any, offset: int, count: int, done: threading.Event, outcome: list) -> None:
+    def _start_sendfile(self, head: bytes, filelike: Any, offset: int) -> None:
         protocol = self.protocol
         loop = self.bridge.loop
+        count = self._remaining
 
         async def send() -> None:
+            sent = 0
             try:
-                if protocol.closed:
-                    raise ClientDisconnected("client disconnected")
+                protocol.write(head)
                 sendfile = getattr(loop, "sendfile", None)
-                if sendfile is None:
-                    raise NotImplementedError
-                await sendfile(protocol.transport, filelike, offset, count)
-            except NotImplementedError:
-                filelike.seek(offset)
-                left = count
-                while left > 0:
-                    data = filelike.read(min(left, 65536))
-                    if not data:
-                        break
-                    protocol.write(data)
-                    left -= len(data)
+                if sendfile is not None and protocol.scheme == "http" and not protocol.closed:
+                    try:
+                        sent = await sendfile(protocol.transport, filelike, offset, count)
+                    except NotImplementedError:
+                        sent = 0
+                if sent < count:
+                    # No sendfile here (uvloop, TLS): copy, respecting flow control.
+                    filelike.seek(offset + sent)
+                    while sent < count and not protocol.closed:
+                        data = filelike.read(min(count - sent, 65536))
+                        if not data:
+                            break
+                        protocol.write(data)
+                        sent += len(data)
+                        if protocol.write_paused:
+                            await protocol.drain()
+                if sent < count:
+                    raise ClientDisconnected("client disconnected") if protocol.closed else OSError("file shrank")
             except BaseException as exc:  # noqa: BLE001
-                outcome.append(exc)
-            finally:
-                done.set()
+                self._bytes = sent
+                self._close_result()
+                if isinstance(exc, ClientDisconnected) or protocol.closed:
+                    error_log.info("Client %s disconnected during a file response", _peer(protocol))
+                else:
+                    error_log.error("Error sending a file response", exc_info=exc)
+                    protocol.abort()
+                protocol.finish(False)
+                return
+            self._bytes = sent
+            self._remaining = 0
+            self._close_result()
+            protocol.finish(self.keep_alive)
+            self._log(self.request)
 
         loop.create_task(send())
 

@@ -1,0 +1,445 @@
+"""The WSGI bridge and transport over real sockets."""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import threading
+import wsgiref.validate
+
+import httpx
+import pytest
+
+from servers import connect, read_response, recv_until_closed, serve
+
+
+def hello(environ, start_response):
+    body = b"Hello, world!"
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def echo(environ, start_response):
+    body = environ["wsgi.input"].read()
+    start_response("200 OK", [("Content-Type", "application/octet-stream")])
+    return [body]
+
+
+class Recorder:
+    """A WSGI app that records each environ it was called with."""
+
+    def __init__(self, app=hello):
+        self.app = app
+        self.environs = []
+
+    def __call__(self, environ, start_response):
+        self.environs.append(environ)
+        return self.app(environ, start_response)
+
+
+@pytest.fixture(params=[8, 0], ids=["threads", "inline"])
+def threads(request):
+    return request.param
+
+
+def test_hello_with_http_client(threads):
+    with serve(wsgiref.validate.validator(hello), threads=threads) as server:
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        for _ in range(3):  # keep-alive: one connection, three requests
+            conn.request("GET", "/")
+            response = conn.getresponse()
+            assert response.status == 200
+            assert response.read() == b"Hello, world!"
+            assert response.getheader("content-length") == "13"
+            assert response.getheader("server") == "fastbase"
+            assert response.getheader("date").endswith(" GMT")
+            assert response.getheader("connection") is None
+        conn.close()
+
+
+def test_pipelined_requests_answered_in_order(threads):
+    def app(environ, start_response):
+        body = environ["PATH_INFO"].encode()
+        start_response("200 OK", [("Content-Length", str(len(body)))])
+        return [body]
+
+    with serve(app, threads=threads) as server, connect(server) as sock:
+        requests = b"".join(b"GET /%d HTTP/1.1\r\nHost: x\r\n\r\n" % i for i in range(20))
+        sock.sendall(requests)
+        buffered = bytearray()
+        bodies = [read_response(sock, buffered)[2] for _ in range(20)]
+        assert bodies == [b"/%d" % i for i in range(20)]
+
+
+def test_connection_close_is_honoured(threads):
+    with serve(hello, threads=threads) as server, connect(server) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\nGET /ignored HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = recv_until_closed(sock)
+        assert data.count(b"HTTP/1.1 200") == 1
+        assert b"\r\nconnection: close\r\n" in data.lower()
+
+
+def test_http10_keep_alive_only_when_asked(threads):
+    with serve(hello, threads=threads) as server:
+        with connect(server) as sock:
+            sock.sendall(b"GET / HTTP/1.0\r\n\r\n")
+            data = recv_until_closed(sock)
+            assert data.startswith(b"HTTP/1.1 200 OK\r\n")
+            assert b"connection: close" in data.lower()
+        with connect(server) as sock:
+            buffered = bytearray()
+            for _ in range(2):
+                sock.sendall(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+                status, headers, body = read_response(sock, buffered)
+                assert status == 200 and body == b"Hello, world!"
+                assert headers["connection"] == ["keep-alive"]
+
+
+@pytest.mark.parametrize(
+    "request_bytes, status",
+    [
+        pytest.param(b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", 400, id="cl-and-te"),
+        pytest.param(b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414, id="uri-too-long"),
+        pytest.param(b"GET / HTTP/1.1\r\nHost: x\r\nX: " + b"a" * 9000 + b"\r\n\r\n", 431, id="field-too-long"),
+        pytest.param(b"GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505, id="http2"),
+        pytest.param(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501, id="te-gzip"),
+        pytest.param(b"GET / HTTP/1.1\r\n\r\n", 400, id="no-host"),
+        pytest.param(b"GET / HTTP/1.1\nHost: x\n\n", 400, id="bare-lf"),
+    ],
+)
+def test_malformed_requests_get_status_and_close(threads, request_bytes, status):
+    recorder = Recorder()
+    with serve(recorder, threads=threads) as server, connect(server) as sock:
+        sock.sendall(request_bytes)
+        data = recv_until_closed(sock)
+    assert data.startswith(b"HTTP/1.1 %d " % status)
+    assert data.lower().count(b"connection: close") == 1
+    assert recorder.environs == []
+
+
+def test_error_after_good_pipelined_request(threads):
+    """The good request is answered, then the error, then the connection
+    closes; nothing after the faulty bytes reaches the app."""
+    recorder = Recorder()
+    with serve(recorder, threads=threads) as server, connect(server) as sock:
+        sock.sendall(
+            b"GET /one HTTP/1.1\r\nHost: x\r\n\r\n"
+            b"GET /two HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello"
+            b"GET /three HTTP/1.1\r\nHost: x\r\n\r\n"
+        )
+        data = recv_until_closed(sock)
+    assert data.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert data.count(b"HTTP/1.1 400 Bad Request\r\n") == 1
+    assert data.index(b"HTTP/1.1 400") > data.index(b"Hello, world!")
+    assert [e["PATH_INFO"] for e in recorder.environs] == ["/one"]
+
+
+def test_post_bodies_content_length_and_chunked(threads):
+    with serve(echo, threads=threads) as server:
+        base = f"http://127.0.0.1:{server.port}"
+        with httpx.Client() as client:
+            assert client.post(base + "/", content=b"x" * 100_000).content == b"x" * 100_000
+
+            def gen():
+                for i in range(50):
+                    yield b"%05d" % i * 1000
+
+            response = client.post(base + "/", content=gen())
+            assert response.content == b"".join(b"%05d" % i * 1000 for i in range(50))
+
+
+def test_chunked_body_gets_content_length_when_app_needs_it():
+    seen = {}
+
+    def app(environ, start_response):
+        seen["length"] = environ.get("CONTENT_LENGTH")
+        seen["body"] = environ["wsgi.input"].read(int(environ["CONTENT_LENGTH"]))
+        start_response("204 No Content", [])
+        return []
+
+    with serve(app) as server:
+        server.bridge.needs_content_length = True
+        with connect(server) as sock:
+            sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+            sock.sendall(b"5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\n\r\n")
+            status, headers, body = read_response(sock, bytearray())
+    assert status == 204
+    assert seen == {"length": "11", "body": b"hello world"}
+
+
+def test_expect_100_continue_sent_when_app_reads(threads):
+    with serve(echo, threads=threads) as server, connect(server) as sock:
+        sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+        buffered = bytearray()
+        status, _, _ = read_response(sock, buffered)
+        assert status == 100
+        sock.sendall(b"hello")
+        status, _, body = read_response(sock, buffered)
+        assert (status, body) == (200, b"hello")
+
+
+def test_expect_100_continue_not_sent_when_app_does_not_read():
+    with serve(hello) as server, connect(server) as sock:
+        sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+        data = recv_until_closed(sock)
+    # The final response comes without a 100, and since the body was never
+    # requested the connection closes instead of waiting for it.
+    assert data.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert b"100 Continue" not in data
+
+
+def streaming(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    for i in range(5):
+        yield b"part %d\n" % i
+
+
+def test_streaming_response_chunked_on_11_and_close_delimited_on_10(threads):
+    with serve(streaming, threads=threads) as server:
+        with connect(server) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            status, headers, body = read_response(sock, bytearray())
+            assert headers["transfer-encoding"] == ["chunked"]
+            assert body == b"".join(b"part %d\n" % i for i in range(5))
+        with connect(server) as sock:
+            sock.sendall(b"GET / HTTP/1.0\r\n\r\n")
+            data = recv_until_closed(sock)
+            head, _, body = data.partition(b"\r\n\r\n")
+            assert b"transfer-encoding" not in head.lower()
+            assert body == b"".join(b"part %d\n" % i for i in range(5))
+
+
+def test_head_sends_no_body(threads):
+    with serve(hello, threads=threads) as server, connect(server) as sock:
+        buffered = bytearray()
+        sock.sendall(b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        status, headers, _ = read_response(sock, buffered, head=True)
+        assert headers["content-length"] == ["13"]
+        status, headers, body = read_response(sock, buffered)
+        assert body == b"Hello, world!"  # the HEAD response carried no body bytes
+
+
+def test_app_exception_before_headers_is_500(threads, caplog):
+    def broken(environ, start_response):
+        raise ValueError("boom")
+
+    with serve(broken, threads=threads) as server, connect(server) as sock:
+        sock.sendall(b"GET /x HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = recv_until_closed(sock)
+    assert data.startswith(b"HTTP/1.1 500 Internal Server Error\r\n")
+    assert any("Exception in WSGI application" in r.message and r.exc_info for r in caplog.records)
+
+
+def test_app_exception_after_headers_aborts(threads):
+    closed = threading.Event()
+
+    class Body:
+        def __iter__(self):
+            yield b"first"
+            raise RuntimeError("mid-body failure")
+
+        def close(self):
+            closed.set()
+
+    def app(environ, start_response):
+        start_response("200 OK", [])
+        return Body()
+
+    with serve(app, threads=threads) as server, connect(server) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        try:
+            data = recv_until_closed(sock)
+        except ConnectionResetError:
+            data = b""
+    # The chunked body never gets its terminating chunk: the client sees the failure.
+    assert not data.endswith(b"0\r\n\r\n")
+    assert closed.is_set()
+
+
+def test_hop_by_hop_headers_from_app(threads):
+    def app(environ, start_response):
+        start_response("200 OK", [("Connection", "close"), ("Keep-Alive", "timeout=5"), ("Transfer-Encoding", "chunked")])
+        return [b"abc"]
+
+    with serve(app, threads=threads) as server, connect(server) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = recv_until_closed(sock)
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 OK")
+    assert b"keep-alive" not in head.lower()
+    assert b"connection: close" in head.lower()
+    assert body == b"abc"
+
+
+def test_write_callable_and_close_called(threads):
+    closed = threading.Event()
+
+    class Result(list):
+        def close(self):
+            closed.set()
+
+    def app(environ, start_response):
+        write = start_response("200 OK", [("Content-Length", "10")])
+        write(b"01234")
+        return Result([b"56789"])
+
+    with serve(app, threads=threads) as server, connect(server) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert read_response(sock, bytearray())[2] == b"0123456789"
+    assert closed.is_set()
+
+
+def test_environ(threads):
+    recorder = Recorder()
+    with serve(recorder, threads=threads, root_path="/mnt") as server, connect(server) as sock:
+        sock.sendall(
+            b"GET /mnt/caf%C3%A9/a%2Fb?x=1&y=%20 HTTP/1.1\r\nHost: example.com:8080\r\n"
+            b"X-Multi: a\r\nX-Multi: b\r\nX_Spoof: 1\r\nCookie: a=1\r\nCookie: b=2\r\n"
+            b"Content-Type: text/plain\r\nContent-Length: 3\r\n\r\nabc"
+        )
+        read_response(sock, bytearray())
+        port = sock.getsockname()[1]
+    environ = recorder.environs[0]
+    assert environ["REQUEST_METHOD"] == "GET"
+    assert environ["SCRIPT_NAME"] == "/mnt"
+    assert environ["PATH_INFO"] == "/café/a/b".encode().decode("latin-1")
+    assert environ["QUERY_STRING"] == "x=1&y=%20"
+    assert environ["RAW_URI"] == "/mnt/caf%C3%A9/a%2Fb?x=1&y=%20"
+    assert environ["SERVER_PROTOCOL"] == "HTTP/1.1"
+    assert environ["SERVER_NAME"] == "127.0.0.1"
+    assert environ["SERVER_PORT"] == str(server.port)
+    assert environ["REMOTE_ADDR"] == "127.0.0.1"
+    assert environ["REMOTE_PORT"] == str(port)
+    assert environ["HTTP_HOST"] == "example.com:8080"
+    assert environ["HTTP_X_MULTI"] == "a,b"
+    assert environ["HTTP_COOKIE"] == "a=1; b=2"
+    assert "HTTP_X_SPOOF" not in environ
+    assert environ["CONTENT_TYPE"] == "text/plain"
+    assert environ["CONTENT_LENGTH"] == "3"
+    assert "HTTP_CONTENT_LENGTH" not in environ
+    assert environ["wsgi.url_scheme"] == "http"
+    assert environ["wsgi.version"] == (1, 0)
+    assert environ["wsgi.multithread"] is (threads > 0)
+    assert environ["wsgi.input_terminated"] is True
+
+
+def test_absolute_form_host_wins(threads):
+    recorder = Recorder()
+    with serve(recorder, threads=threads) as server, connect(server) as sock:
+        sock.sendall(b"GET http://real.example/p?q HTTP/1.1\r\nHost: other\r\n\r\n")
+        read_response(sock, bytearray())
+    environ = recorder.environs[0]
+    assert (environ["HTTP_HOST"], environ["PATH_INFO"], environ["QUERY_STRING"]) == ("real.example", "/p", "q")
+
+
+def test_input_stream_methods_on_streamed_body():
+    seen = {}
+
+    def app(environ, start_response):
+        stream = environ["wsgi.input"]
+        seen["first"] = stream.readline()
+        seen["limited"] = stream.readline(3)
+        seen["rest"] = stream.readlines()
+        start_response("200 OK", [("Content-Length", "0")])
+        return []
+
+    with serve(app) as server, connect(server) as sock:
+        body = b"line one\nline two\nline three\nend"
+        sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body))
+        for i in range(0, len(body), 4):  # dribble the body so it streams
+            sock.sendall(body[i : i + 4])
+        assert read_response(sock, bytearray())[0] == 200
+    assert seen == {"first": b"line one\n", "limited": b"lin", "rest": [b"e two\n", b"line three\n", b"end"]}
+
+
+def test_limits_from_config():
+    with serve(echo, limit_request_body=10) as server, connect(server) as sock:
+        sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\n01234567890")
+        assert recv_until_closed(sock).startswith(b"HTTP/1.1 413 ")
+    with serve(echo, limit_request_fields=3) as server, connect(server) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n")
+        assert recv_until_closed(sock).startswith(b"HTTP/1.1 431 ")
+
+
+def test_limit_concurrency_answers_503():
+    with serve(hello, limit_concurrency=1) as server, connect(server) as first:
+        first.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert read_response(first, bytearray())[0] == 200
+        with connect(server) as second:
+            second.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert recv_until_closed(second).startswith(b"HTTP/1.1 503 ")
+
+
+def test_slowloris_gets_408():
+    with serve(hello, timeout_request_header=0.3) as server, connect(server) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")  # the head never completes
+        data = recv_until_closed(sock)
+    assert data.startswith(b"HTTP/1.1 408 Request Timeout\r\n")
+
+
+def test_idle_keep_alive_connection_is_closed():
+    with serve(hello, timeout_keep_alive=0.3) as server, connect(server) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        buffered = bytearray()
+        assert read_response(sock, buffered)[0] == 200
+        assert sock.recv(100) == b""  # the server closes it, no second response
+
+
+def test_file_wrapper(tmp_path, threads):
+    path = tmp_path / "data.bin"
+    payload = bytes(range(256)) * 20_000  # ~5 MB
+    path.write_bytes(payload)
+
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "application/octet-stream")])
+        return environ["wsgi.file_wrapper"](open(path, "rb"))
+
+    with serve(app, threads=threads) as server:
+        response = httpx.get(f"http://127.0.0.1:{server.port}/", timeout=30)
+        assert response.status_code == 200
+        assert response.headers["content-length"] == str(len(payload))
+        assert response.content == payload
+
+
+def test_access_log_escapes_control_characters(caplog):
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="fastbase.access"):
+        with serve(hello, access_log=True, log_level="info") as server, connect(server) as sock:
+            sock.sendall(b"GET /a%0d%0a\x7fb HTTP/1.1\r\nHost: x\r\n\r\n")
+            status, _, _ = read_response(sock, bytearray())
+    assert status == 400  # DEL is refused in a request target
+    with caplog.at_level(logging.INFO, logger="fastbase.access"):
+        with serve(hello, access_log=True, log_level="info") as server, connect(server) as sock:
+            sock.sendall(b"GET /x?\xff HTTP/1.1\r\nHost: x\r\n\r\n")
+            read_response(sock, bytearray())
+    lines = [r.getMessage() for r in caplog.records if r.name == "fastbase.access"]
+    assert any('"GET /x?\xff HTTP/1.1" 200 13' in line for line in lines), lines
+    assert any('"-" 400' in line for line in lines), lines
+
+
+def test_shutdown_lets_in_flight_request_finish():
+    entered = threading.Event()
+    release = threading.Event()
+
+    def slow(environ, start_response):
+        entered.set()
+        release.wait(10)
+        start_response("200 OK", [("Content-Length", "4")])
+        return [b"done"]
+
+    with serve(slow) as server:
+        sock = connect(server)
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert entered.wait(10)
+        idle = connect(server)
+        stopper = threading.Thread(target=server.stop)
+        stopper.start()
+        assert idle.recv(10) == b""  # idle connections close at once
+        release.set()
+        data = recv_until_closed(sock)
+        assert data.startswith(b"HTTP/1.1 200 OK") and data.endswith(b"done")
+        assert b"connection: close" in data.lower()
+        stopper.join()
+        sock.close()
+        idle.close()
