@@ -508,7 +508,11 @@ class RequestParser:
             elif name == b"connection":
                 connection.extend(item.lower() for item in _split_list(value))
             elif name == b"upgrade":
-                upgrade = value
+                # RFC 9110 5.3: several Upgrade lines are one list, in order;
+                # RFC 9110 7.8: Upgrade = #protocol, so an empty line offers
+                # nothing and is no upgrade request.
+                if value:
+                    upgrade = value if upgrade is None else upgrade + b", " + value
             elif name == b"expect":
                 # RFC 9110 10.1.1: "A server that receives a 100-continue
                 # expectation in an HTTP/1.0 request MUST ignore that expectation."

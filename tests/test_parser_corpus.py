@@ -677,6 +677,23 @@ case(
     END,
 )
 case(
+    "upgrade-empty-value-is-no-upgrade",
+    get(b"Connection: upgrade\r\nUpgrade:\r\n") + get(),
+    req(headers=(HOST, (b"connection", b"upgrade"), (b"upgrade", b""))),
+    END,
+    req(),
+    END,
+)
+case(
+    "upgrade-two-fields-combined",
+    get(b"Connection: upgrade\r\nUpgrade: websocket\r\nUpgrade: h2c\r\n"),
+    req(
+        headers=(HOST, (b"connection", b"upgrade"), (b"upgrade", b"websocket"), (b"upgrade", b"h2c")),
+        upgrade=b"websocket, h2c",
+    ),
+    END,
+)
+case(
     "upgrade-on-http10-ignored",
     b"GET / HTTP/1.0\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n",
     req(headers=((b"connection", b"upgrade"), (b"upgrade", b"websocket")), version="1.0", keep_alive=False),
