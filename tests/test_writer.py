@@ -406,3 +406,58 @@ def test_implementations_agree_on_helpers(both):
         assert normalise_date(c.encode_error(status, "x")) == normalise_date(py.encode_error(status, "x"))
     for name in ("NO_BODY", "LENGTH", "CHUNKED", "CLOSE_DELIMITED", "LAST_CHUNK", "CONTINUE_RESPONSE"):
         assert getattr(c, name) == getattr(py, name)
+
+
+# --- generated responses: both implementations, same bytes or same refusal -------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+NAME_BYTES = st.one_of(
+    st.sampled_from([b"Content-Length", b"content-length", b"Connection", b"Transfer-Encoding", b"Keep-Alive",
+                     b"Date", b"Server", b"Upgrade", b"X-A", b"Set-Cookie", b"", b"X A", b"X\r\nY"]),
+    st.binary(max_size=8),
+)
+VALUE_BYTES = st.one_of(
+    st.sampled_from([b"close", b"keep-alive", b"Upgrade", b"chunked", b"5", b" 5 ", b"05", b"-1", b"x\r\ny",
+                     b"a\x00b", b"", b"caf\xe9", b"99999999999999999999"]),
+    st.binary(max_size=12),
+)
+HEADER = st.tuples(NAME_BYTES, VALUE_BYTES).flatmap(
+    lambda h: st.sampled_from([h, (h[0].decode("latin-1"), h[1].decode("latin-1"))])
+)
+
+
+def written(impl, status, headers, kwargs):
+    try:
+        head, *rest = impl.encode_head(status, headers, **kwargs)
+    except InvalidResponse:
+        return "InvalidResponse"
+    return normalise_date(head), *rest
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(
+    status=st.one_of(st.sampled_from([100, 101, 103, 200, 204, 206, 304, 404, 500, 599]), st.integers(0, 1100)),
+    headers=st.lists(HEADER, max_size=6),
+    reason=st.one_of(st.none(), st.sampled_from(["OK", "Fine", b"x\ry", "caf\u00e9", ""])),
+    http11=st.booleans(),
+    keep_alive=st.booleans(),
+    head_request=st.booleans(),
+    body_length=st.sampled_from([-1, 0, 5, 1 << 40]),
+)
+def test_generated_heads_identical(status, headers, reason, http11, keep_alive, head_request, body_length):
+    kwargs = dict(reason=reason, http11=http11, keep_alive=keep_alive, head_request=head_request,
+                  body_length=body_length)
+    py = importlib.import_module("fastbase._parser_py")
+    out_py = written(py, status, headers, kwargs)
+    if out_py != "InvalidResponse":
+        # The head is one valid response head whatever the application asked.
+        assert out_py[0].startswith(b"HTTP/1.1 ") and out_py[0].endswith(b"\r\n\r\n")
+        lines = out_py[0].replace(b"\r\n", b"")
+        assert b"\0" not in lines and b"\r" not in lines and b"\n" not in lines
+    if os.environ.get("FASTBASE_NO_EXTENSIONS") == "1":
+        return
+    c = importlib.import_module("fastbase._parser")
+    assert written(c, status, headers, kwargs) == out_py
