@@ -85,13 +85,18 @@ def normalise(impl, events):
     return out
 
 
-def run(impl, chunks, parser_limits):
-    """(events, status, paused-buffer); only ProtocolError may escape feed()."""
+def run(impl, chunks, parser_limits, decline_upgrades):
+    """(events, status, paused-buffer); only ProtocolError may escape feed().
+
+    With ``decline_upgrades`` every pause is answered with resume(), so the
+    held bytes are parsed as HTTP/1.1 again."""
     parser = impl.RequestParser(**parser_limits)
     events = []
     for chunk in chunks:
         try:
             events.extend(parser.feed(chunk))
+            while decline_upgrades and parser.paused:
+                events.extend(parser.resume())
         except ProtocolError as exc:
             events.extend(exc.events)
             try:
@@ -107,7 +112,8 @@ def run(impl, chunks, parser_limits):
 
 
 def check(data: bytes) -> None:
-    """The property: ``data[0]`` picks limits and the split, the rest is fed."""
+    """The property: ``data[0]`` picks limits, splits and whether upgrades
+    are declined; the rest is fed."""
     if not data:
         return
     control, payload = data[0], data[1:]
@@ -122,7 +128,7 @@ def check(data: bytes) -> None:
     results = {}
     for name, impl in IMPLS:
         for i, chunks in enumerate(ways):
-            results[f"{name}/{['whole', 'split', 'bytewise'][i]}"] = run(impl, chunks, parser_limits)
+            results[f"{name}/{['whole', 'split', 'bytewise'][i]}"] = run(impl, chunks, parser_limits, control & 4)
     first_name, first = next(iter(results.items()))
     for name, result in results.items():
         if result != first:
