@@ -404,6 +404,13 @@ class RequestParser:
         request.target = target
         request.http_version = http_version
         request.host = None
+        # RFC 9112 3.2.3: authority-form is only used for CONNECT, which asks
+        # for a tunnel; an origin server does not provide one. RFC 9110 9.3.6:
+        # CONNECT's target is "only the host and port number", so CONNECT in
+        # any other form is no more serviceable: every CONNECT gets 501, and
+        # nothing a proxy might treat as a tunnel reaches the application.
+        if method == b"CONNECT":
+            raise NotImplementedByServer("CONNECT is not supported")
         first = target[0]
         if first == 0x2F:  # "/": origin-form (RFC 9112 3.2.1)
             path, _, query = target.partition(b"?")
@@ -413,10 +420,6 @@ class RequestParser:
             if method != b"OPTIONS":
                 raise BadRequest("asterisk-form is only for OPTIONS")
             path, query = target, b""
-        elif method == b"CONNECT":
-            # RFC 9112 3.2.3: authority-form is only used for CONNECT, which
-            # asks for a tunnel; an origin server does not provide one.
-            raise NotImplementedByServer("CONNECT is not supported")
         else:
             path, query = self._parse_absolute_form(request, target)
         request.path = path

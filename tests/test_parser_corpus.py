@@ -172,11 +172,14 @@ case("target-tab", get(target=b"/a\tb"), error=400)
 # RFC 9112 3.2.4: asterisk-form only for OPTIONS.
 case("asterisk-form-options", get(method=b"OPTIONS", target=b"*"), req(b"OPTIONS", b"*"), END)
 case("asterisk-form-get-refused", get(target=b"*"), error=400)
-case("asterisk-form-connect-refused", get(method=b"CONNECT", target=b"*"), error=400)
+case("asterisk-form-connect-501", get(method=b"CONNECT", target=b"*"), error=501)
 # RFC 9112 3.2.3: authority-form is CONNECT's; no tunnels here.
 case("connect-authority-form-501", get(method=b"CONNECT", target=b"example.com:443"), error=501)
 case("connect-ipv6-authority-501", get(method=b"CONNECT", target=b"[::1]:443"), error=501)
 case("authority-form-without-connect", get(target=b"example.com:80"), error=400)
+case("connect-origin-form-501", get(method=b"CONNECT", target=b"/tunnel"), error=501)
+case("connect-absolute-form-501", get(method=b"CONNECT", target=b"http://example.com:443/"), error=501)
+case("connect-invalid-target-400", get(method=b"CONNECT", target=b"a#b"), error=400)
 # RFC 9112 3.2.2: absolute-form; its authority replaces Host.
 case(
     "absolute-form-http",
