@@ -80,12 +80,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     except ConfigError as exc:
         print(f"fastbase: error: {exc}", file=sys.stderr)
         return 2
+    from .asgi import LifespanError
     from .importer import AppLoadError
     from .server import Server, StartupError
 
     try:
         Server(config).run()
-    except (AppLoadError, StartupError, ConfigError) as exc:
+    except (AppLoadError, StartupError, ConfigError, LifespanError) as exc:
         print(f"fastbase: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

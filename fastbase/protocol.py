@@ -26,7 +26,7 @@ from typing import Any, Callable, Optional
 
 from . import logs
 from .config import Config
-from .errors import BadRequest, ProtocolError, RequestTimeout
+from .errors import ProtocolError, RequestTimeout
 from .parser import Request, RequestParser, encode_error
 
 # Reasons reading is paused; reading resumes when none is left.
@@ -140,17 +140,9 @@ class HttpProtocol(asyncio.Protocol):
             if not self._pumping:
                 self._pump()
 
-    def eof_received(self) -> Optional[bool]:
-        reading = self._reading
-        if reading is not None:
-            # The body can no longer complete.
-            self._reading = None
-            reading.on_body_error(BadRequest("connection closed before the request body was complete"))
-        # A client may half-close after sending its request: answer it first.
-        if self._active is not None:
-            self._close_after_response = True
-            return True
-        return None
+    # eof_received is not overridden: a client's FIN closes the connection and
+    # the cycle in flight sees a disconnect, as long-polls and event streams
+    # need (uvicorn and nginx treat it the same way).
 
     def connection_lost(self, exc: Optional[BaseException]) -> None:
         self.closed = True
@@ -329,6 +321,30 @@ class HttpProtocol(asyncio.Protocol):
                 self.transport.resume_reading()
             except (AttributeError, RuntimeError):
                 pass
+
+    async def send_file(self, file: Any, offset: int, count: int) -> int:
+        """Write ``count`` bytes of ``file`` from ``offset``: the loop's
+        sendfile on plain TCP, else reads and writes with flow control.
+        Returns the bytes sent (fewer only if the client left or the file
+        shrank)."""
+        sent = 0
+        sendfile = getattr(self.state.loop, "sendfile", None)  # uvloop has none
+        if sendfile is not None and self.scheme == "http" and not self.closed:
+            try:
+                sent = await sendfile(self.transport, file, offset, count)
+            except (NotImplementedError, RuntimeError):
+                sent = 0
+        if sent < count:
+            file.seek(offset + sent)
+            while sent < count and not self.closed:
+                data = file.read(min(count - sent, 65536))
+                if not data:
+                    break
+                self.transport.write(data)
+                sent += len(data)
+                if self.write_paused:
+                    await self.drain()
+        return sent
 
     def switch_protocol(self, protocol: asyncio.BaseProtocol) -> None:
         """Hand the connection to another protocol (after a 101 response);

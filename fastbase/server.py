@@ -120,6 +120,7 @@ class Server:
         app, interface = load_app(config)
         self.interface = interface
         self.bridge = self.make_bridge(app, interface, loop)
+        await self.bridge.startup()
         state = self.state = ServerState(config, self.bridge, loop)
 
         def factory() -> HttpProtocol:
@@ -146,7 +147,7 @@ class Server:
                     )
                 )
         except OSError as exc:
-            self.bridge.shutdown(0)
+            await self.bridge.shutdown()
             reason = exc.strerror or str(exc)
             raise StartupError(f"cannot listen on {config.bind_name}: {reason.lower()}") from None
         for server in self.servers:
@@ -218,7 +219,7 @@ class Server:
         for server in self.servers:
             with contextlib.suppress(Exception):
                 await server.wait_closed()
-        self.bridge.shutdown(1.0)
+        await self.bridge.shutdown()
         if self.config.uds:
             with contextlib.suppress(OSError):
                 os.unlink(self.config.uds)

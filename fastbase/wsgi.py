@@ -143,9 +143,12 @@ class WSGIBridge:
         protocol.bridge_cache = environ
         return environ
 
-    def shutdown(self, timeout: Optional[float] = None) -> None:
+    async def startup(self) -> None:
+        """Nothing to start: WSGI has no lifespan."""
+
+    async def shutdown(self) -> None:
         if self.pool is not None:
-            self.pool.shutdown(timeout)
+            self.pool.shutdown(1.0)
 
 
 class WSGICycle:
@@ -593,25 +596,9 @@ class WSGICycle:
             sent = 0
             try:
                 protocol.write(head)
-                sendfile = getattr(loop, "sendfile", None)
-                if sendfile is not None and protocol.scheme == "http" and not protocol.closed:
-                    try:
-                        sent = await sendfile(protocol.transport, filelike, offset, count)
-                    except NotImplementedError:
-                        sent = 0
+                sent = await protocol.send_file(filelike, offset, count)
                 if sent < count:
-                    # No sendfile here (uvloop, TLS): copy, respecting flow control.
-                    filelike.seek(offset + sent)
-                    while sent < count and not protocol.closed:
-                        data = filelike.read(min(count - sent, 65536))
-                        if not data:
-                            break
-                        protocol.write(data)
-                        sent += len(data)
-                        if protocol.write_paused:
-                            await protocol.drain()
-                if sent < count:
-                    raise ClientDisconnected("client disconnected") if protocol.closed else OSError("file shrank")
+                    raise ClientDisconnected("client disconnected") if protocol.closed else OSError("the file shrank")
             except BaseException as exc:  # noqa: BLE001
                 self._bytes = sent
                 self._close_result()

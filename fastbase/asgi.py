@@ -1,0 +1,541 @@
+"""The ASGI 3 bridge: HTTP (spec 2.4) and lifespan, on the event loop.
+
+Each request runs the app as a task; ``receive`` hands out the body as it
+arrives (reading pauses while the app lags), ``send`` writes the response.
+A one-message body goes out with its head in one write and a Content-Length,
+so the common response needs no chunked framing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import stat
+import time
+from typing import Any, Callable, Dict, List, Optional
+from urllib.parse import unquote_to_bytes
+
+from .config import Config
+from .errors import InvalidResponse, ProtocolError
+from .logs import error_log
+from .parser import (
+    CHUNKED,
+    CLOSE_DELIMITED,
+    CONTINUE_RESPONSE,
+    LAST_CHUNK,
+    LENGTH,
+    NO_BODY,
+    Request,
+    encode_chunk,
+    encode_error,
+    encode_head,
+    encode_trailers,
+)
+from .protocol import PAUSE_BODY, HttpProtocol
+
+#: Request body bytes buffered for the app before reading pauses.
+BODY_HIGH_WATER = 256 * 1024
+
+
+class ClientDisconnected(OSError):
+    """Raised from ``send`` when the response body can no longer be
+    delivered (ASGI HTTP spec 2.4 lets servers raise an OSError here)."""
+
+
+class LifespanError(Exception):
+    """Startup failed; the message is one line."""
+
+
+def _extensions() -> Dict[str, dict]:
+    return {
+        "http.response.trailers": {},
+        "http.response.pathsend": {},
+        "http.response.early_hint": {},
+    }
+
+
+class ASGIBridge:
+    def __init__(self, app: Callable[..., Any], loop: asyncio.AbstractEventLoop, config: Config) -> None:
+        self.app = app
+        self.loop = loop
+        self.root_path = config.root_path
+        self.root_path_bytes = config.root_path.encode("utf-8")
+        self.server = b"fastbase" if config.server_header else None
+        self.lifespan = Lifespan(app, config.lifespan)
+        self.state = self.lifespan.state
+
+    def new_cycle(self, protocol: HttpProtocol, request: Request) -> "ASGICycle":
+        return ASGICycle(self, protocol, request)
+
+    async def startup(self) -> None:
+        await self.lifespan.startup()
+
+    async def shutdown(self) -> None:
+        await self.lifespan.shutdown()
+
+
+class ASGICycle:
+    """One request/response exchange, driven by the app's task."""
+
+    __slots__ = (
+        "bridge",
+        "protocol",
+        "request",
+        "_chunks",
+        "_buffered",
+        "_more_body",
+        "_body_delivered",
+        "_waiter",
+        "_continue_sent",
+        "_discarding",
+        "disconnected",
+        "response_started",
+        "response_complete",
+        "_status",
+        "_headers",
+        "_trailers",
+        "_head_sent",
+        "_framing",
+        "_remaining",
+        "keep_alive",
+        "_bytes",
+        "_t0",
+        "task",
+    )
+
+    def __init__(self, bridge: ASGIBridge, protocol: HttpProtocol, request: Request) -> None:
+        self.bridge = bridge
+        self.protocol = protocol
+        self.request = request
+        self._chunks: List[bytes] = []
+        self._buffered = 0
+        self._more_body = True
+        self._body_delivered = False
+        self._waiter: Optional[asyncio.Future] = None
+        self._continue_sent = False
+        self._discarding = False
+        self.disconnected = False
+        self.response_started = False
+        self.response_complete = False
+        self._status = 0
+        self._headers: Any = ()
+        self._trailers = False
+        self._head_sent = False
+        self._framing = NO_BODY
+        self._remaining = -1
+        self.keep_alive = request.keep_alive
+        self._bytes = 0
+        self._t0 = 0.0
+        self.task: Optional[asyncio.Task] = None
+
+    # -- events from the connection (loop) ---------------------------------------
+
+    def on_body(self, data: bytes) -> None:
+        if self._discarding:
+            return
+        self._chunks.append(data)
+        self._buffered += len(data)
+        if self._buffered >= BODY_HIGH_WATER:
+            self.protocol.pause_reading(PAUSE_BODY)
+        self._wake()
+
+    def on_end(self, eom: Any) -> None:
+        self._more_body = False
+        self._wake()
+
+    def on_body_error(self, exc: ProtocolError) -> None:
+        # To the app it looks like the client left; the client gets the status.
+        if not self._head_sent and not self.disconnected:
+            self.protocol.write(encode_error(exc.status, exc.reason))
+            self._log(exc.status, 0)
+        self.disconnected = True
+        self._wake()
+        if not self.response_complete:
+            self.response_complete = True
+            self.protocol.finish(False)
+
+    def on_disconnect(self) -> None:
+        self.disconnected = True
+        self._wake()
+
+    def on_write_paused(self, paused: bool) -> None:
+        """Flow control reaches the app through protocol.drain()."""
+
+    def body_discardable(self) -> bool:
+        if self.request.expect_continue and not self._continue_sent:
+            return False
+        self._discarding = True
+        self._chunks.clear()
+        self._buffered = 0
+        self.protocol.resume_reading(PAUSE_BODY)
+        return True
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def start(self) -> None:
+        self.task = self.bridge.loop.create_task(self.run())
+
+    # -- the app -----------------------------------------------------------------
+
+    def scope(self) -> dict:
+        request = self.request
+        protocol = self.protocol
+        bridge = self.bridge
+        raw_path = request.path
+        path = (unquote_to_bytes(raw_path) if b"%" in raw_path else raw_path).decode("utf-8", "replace")
+        root_path = bridge.root_path
+        if root_path and not (path.startswith(root_path) and path[len(root_path) : len(root_path) + 1] in ("", "/")):
+            # A proxy stripped the mount point: the scope's path includes it.
+            path = root_path + path
+            raw_path = bridge.root_path_bytes + raw_path
+        return {
+            "type": "http",
+            "asgi": {"version": "3.0", "spec_version": "2.4"},
+            "http_version": request.http_version,
+            "server": protocol.server,
+            "client": protocol.client,
+            "scheme": protocol.scheme,
+            "method": request.method.decode("latin-1"),
+            "root_path": root_path,
+            "path": path,
+            "raw_path": raw_path,
+            "query_string": request.query,
+            "headers": request.headers,
+            "state": bridge.state.copy(),
+            "extensions": _extensions(),
+        }
+
+    async def run(self) -> None:
+        if self.protocol.state.access_log is not None:
+            self._t0 = time.perf_counter()
+        try:
+            await self.bridge.app(self.scope(), self.receive, self.send)
+        except BaseException as exc:  # noqa: BLE001
+            if isinstance(exc, asyncio.CancelledError) and not self.disconnected:
+                self._failed(None)
+                raise
+            if isinstance(exc, ClientDisconnected) or (self.disconnected and isinstance(exc, OSError)):
+                error_log.info("Client %s disconnected before the response was complete", _peer(self.protocol))
+                self._complete(False)
+                return
+            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                self._failed(exc)
+                raise
+            self._failed(exc)
+            return
+        if not self.response_complete:
+            if self.disconnected:
+                self._complete(False)
+            elif not self.response_started:
+                self._failed(RuntimeError("the ASGI application returned without sending a response"))
+            else:
+                self._failed(RuntimeError("the ASGI application returned before the response was complete"))
+
+    def _failed(self, exc: Optional[BaseException]) -> None:
+        request = self.request
+        if exc is not None:
+            where = (request.method.decode("latin-1"), request.target.decode("latin-1")[:200])
+            if exc.__traceback__ is not None:
+                error_log.error("Exception in ASGI application (%s %s)", *where, exc_info=exc)
+            else:  # the server's own finding, no traceback to show
+                error_log.error("ASGI application error (%s %s): %s", *where, exc)
+        if self.response_complete:
+            return
+        if self._head_sent or self.disconnected:
+            # Part of the response is out: abort so the client sees the failure.
+            self.protocol.abort()
+            self._complete(False)
+            return
+        data = encode_error(500)
+        self.protocol.write(data)
+        self._status = 500
+        self._bytes = len(data)
+        self._complete(False)
+
+    def _complete(self, keep_alive: bool) -> None:
+        if self.response_complete:
+            return
+        self.response_complete = True
+        self._wake()
+        self.protocol.finish(keep_alive)
+        self._log(self._status, self._bytes)
+
+    def _log(self, status: int, size: int) -> None:
+        access_log = self.protocol.state.access_log
+        if access_log is not None:
+            access_log(self.protocol, self.request, status, size, time.perf_counter() - self._t0)
+
+    async def receive(self) -> dict:
+        if not self._body_delivered:
+            if not self._chunks and self._more_body and not self.disconnected:
+                if self.request.expect_continue and not self._continue_sent and not self._head_sent:
+                    # RFC 9110 10.1.1: the client waits for this before the body.
+                    self._continue_sent = True
+                    self.protocol.write(CONTINUE_RESPONSE)
+                self._waiter = self.bridge.loop.create_future()
+                await self._waiter
+            if self.disconnected:
+                return {"type": "http.disconnect"}
+            chunks = self._chunks
+            body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            chunks.clear()
+            if self._buffered >= BODY_HIGH_WATER:
+                self.protocol.resume_reading(PAUSE_BODY)
+            self._buffered = 0
+            more = self._more_body
+            if not more:
+                self._body_delivered = True
+            return {"type": "http.request", "body": body, "more_body": more}
+        # The body is all read: the next event is the end of the exchange.
+        if not self.disconnected and not self.response_complete:
+            self._waiter = self.bridge.loop.create_future()
+            await self._waiter
+        return {"type": "http.disconnect"}
+
+    async def send(self, message: dict) -> None:
+        try:
+            kind = message["type"]
+        except (KeyError, TypeError):
+            raise RuntimeError(f"ASGI message must be a dict with a 'type' key, got {message!r}") from None
+        if not self.response_started:
+            if kind == "http.response.start":
+                self._start_response(message)
+                return
+            if kind == "http.response.early_hint":
+                self._early_hint(message)
+                return
+            raise RuntimeError(f"expected ASGI message 'http.response.start', got {kind!r}")
+        if self.response_complete:
+            if self.disconnected and kind in ("http.response.body", "http.response.pathsend"):
+                raise ClientDisconnected("client disconnected")
+            raise RuntimeError(f"ASGI message {kind!r} sent after the response was complete")
+        if kind == "http.response.body":
+            await self._send_body(message)
+        elif kind == "http.response.pathsend":
+            await self._send_path(message)
+        elif kind == "http.response.trailers":
+            self._send_trailers(message)
+        else:
+            raise RuntimeError(f"expected ASGI message 'http.response.body', got {kind!r}")
+
+    def _start_response(self, message: dict) -> None:
+        status = message.get("status")
+        if type(status) is not int or not 100 <= status <= 999:
+            raise RuntimeError(f"ASGI http.response.start needs an integer 'status', got {status!r}")
+        if status < 200:
+            raise RuntimeError("1xx responses are sent by the server, not with http.response.start")
+        self._status = status
+        self._headers = message.get("headers", ())
+        self._trailers = bool(message.get("trailers", False))
+        self.response_started = True
+
+    def _early_hint(self, message: dict) -> None:
+        # The http.response.early_hint extension: a 103 with Link fields.
+        if self.request.http_version != "1.1" or self.disconnected:
+            return
+        links = message.get("links", ())
+        try:
+            head, _, _, _ = encode_head(103, [(b"link", link) for link in links], server=None)
+        except InvalidResponse as exc:
+            raise RuntimeError(f"invalid early hint: {exc}") from None
+        self.protocol.write(head)
+
+    def _head(self, body_length: int) -> bytes:
+        request = self.request
+        try:
+            head, framing, length, keep_alive = encode_head(
+                self._status,
+                self._headers,
+                http11=request.http_version == "1.1",
+                keep_alive=self.keep_alive and not self.protocol.state.shutting_down,
+                head_request=request.method == b"HEAD",
+                body_length=-1 if self._trailers else body_length,
+                server=self.bridge.server,
+            )
+        except InvalidResponse as exc:
+            raise RuntimeError(f"invalid ASGI response: {exc}") from None
+        self._framing = framing
+        self._remaining = length
+        self.keep_alive = keep_alive
+        self._head_sent = True
+        return head
+
+    async def _send_body(self, message: dict) -> None:
+        body = message.get("body", b"")
+        if type(body) is not bytes:
+            if isinstance(body, (bytearray, memoryview)):
+                body = bytes(body)
+            else:
+                raise RuntimeError(f"ASGI response body must be bytes, got {type(body).__name__}")
+        more = message.get("more_body", False)
+        protocol = self.protocol
+        if self.disconnected:
+            raise ClientDisconnected("client disconnected")
+        head = b"" if self._head_sent else self._head(-1 if more else len(body))
+        framing = self._framing
+        if framing == LENGTH:
+            if len(body) > self._remaining:
+                error_log.error("The app sent more than its Content-Length; the excess is dropped")
+                body = body[: self._remaining]
+                self.keep_alive = False
+            self._remaining -= len(body)
+            data = head + body if head else body
+        elif framing == CHUNKED:
+            data = head + encode_chunk(body)
+            if not more and not self._trailers:
+                data += LAST_CHUNK
+        elif framing == NO_BODY:
+            data = head
+            body = b""
+        else:  # CLOSE_DELIMITED
+            data = head + body if head else body
+        self._bytes += len(body)
+        if data:
+            protocol.write(data)
+        if more:
+            if protocol.write_paused:
+                await protocol.drain()
+            return
+        if self._trailers and framing == CHUNKED:
+            return  # http.response.trailers completes the response
+        if framing == LENGTH and self._remaining > 0:
+            error_log.error("The app sent %d bytes less than its Content-Length; closing the connection", self._remaining)
+            self.keep_alive = False
+        self._complete(self.keep_alive and framing != CLOSE_DELIMITED)
+
+    def _send_trailers(self, message: dict) -> None:
+        if not self._trailers:
+            raise RuntimeError("http.response.trailers sent without 'trailers': True in http.response.start")
+        if not self._head_sent or self._remaining > 0 and self._framing == LENGTH:
+            raise RuntimeError("http.response.trailers sent before the body was complete")
+        headers = message.get("headers", ())
+        more = message.get("more_trailers", False)
+        if self._framing == CHUNKED:
+            if more:
+                raise RuntimeError("more_trailers is not supported: send all trailers in one message")
+            try:
+                self.protocol.write(encode_trailers(headers))
+            except InvalidResponse as exc:
+                raise RuntimeError(f"invalid trailers: {exc}") from None
+        # Without chunked framing (HTTP/1.0, HEAD) trailers cannot be sent.
+        if not more:
+            self._complete(self.keep_alive)
+
+    async def _send_path(self, message: dict) -> None:
+        # The http.response.pathsend extension: the server sends the file.
+        path = message.get("path")
+        if not isinstance(path, str) or not os.path.isabs(path):
+            raise RuntimeError(f"http.response.pathsend needs an absolute 'path', got {path!r}")
+        if self._head_sent:
+            raise RuntimeError("http.response.pathsend after http.response.body")
+        with open(path, "rb") as file:
+            info = os.fstat(file.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise RuntimeError(f"http.response.pathsend: {path!r} is not a regular file")
+            head = self._head(info.st_size)
+            self.protocol.write(head)
+            count = self._remaining if self._framing == LENGTH else 0
+            sent = await self.protocol.send_file(file, 0, count) if count else 0
+        self._bytes = sent
+        if sent < count:
+            if self.disconnected or self.protocol.closed:
+                raise ClientDisconnected("client disconnected")
+            raise RuntimeError(f"http.response.pathsend: {path!r} shrank while being sent")
+        self._remaining = 0
+        if self._trailers and self._framing == CHUNKED:
+            return
+        self._complete(self.keep_alive)
+
+
+def _peer(protocol: HttpProtocol) -> str:
+    client = protocol.client
+    return f"{client[0]}:{client[1]}" if client else "-"
+
+
+class Lifespan:
+    """The ASGI lifespan protocol: startup before serving, shutdown after."""
+
+    def __init__(self, app: Callable[..., Any], mode: str) -> None:
+        self.app = app
+        self.mode = mode
+        self.state: Dict[str, Any] = {}
+        self._queue: Optional[asyncio.Queue] = None
+        self._startup_done: Optional[asyncio.Event] = None
+        self._shutdown_done: Optional[asyncio.Event] = None
+        self._task: Optional[asyncio.Task] = None
+        self._failed: Optional[str] = None
+        self._shutdown_failed: Optional[str] = None
+        self._error: Optional[BaseException] = None
+        self._active = False
+
+    async def startup(self) -> None:
+        if self.mode == "off":
+            return
+        loop = asyncio.get_running_loop()
+        self._queue = asyncio.Queue()
+        self._startup_done = asyncio.Event()
+        self._shutdown_done = asyncio.Event()
+        self._task = loop.create_task(self._main())
+        await self._queue.put({"type": "lifespan.startup"})
+        await self._startup_done.wait()
+        if self._failed is not None:
+            raise LifespanError(f"ASGI lifespan startup failed: {self._failed}")
+        if self._error is not None and self.mode == "on":
+            raise LifespanError(
+                f"ASGI lifespan startup failed: {type(self._error).__name__}: {self._error}"
+            )
+        self._active = self._error is None
+
+    async def _main(self) -> None:
+        assert self._startup_done is not None and self._shutdown_done is not None
+        scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"}, "state": self.state}
+        try:
+            await self.app(scope, self._receive, self._send)
+        except BaseException as exc:  # noqa: BLE001
+            self._error = exc
+            if self._failed is not None or self._shutdown_failed is not None:
+                pass
+            elif self.mode == "auto" and not self._startup_done.is_set():
+                error_log.info("ASGI 'lifespan' is not supported by the app; going on without it")
+            else:
+                error_log.error("Exception in ASGI 'lifespan'", exc_info=exc)
+        finally:
+            self._startup_done.set()
+            self._shutdown_done.set()
+
+    async def _receive(self) -> dict:
+        assert self._queue is not None
+        return await self._queue.get()
+
+    async def _send(self, message: dict) -> None:
+        assert self._startup_done is not None and self._shutdown_done is not None
+        kind = message.get("type")
+        if kind == "lifespan.startup.complete":
+            self._startup_done.set()
+        elif kind == "lifespan.startup.failed":
+            self._failed = str(message.get("message", "")) or "(no message)"
+            self._startup_done.set()
+        elif kind == "lifespan.shutdown.complete":
+            self._shutdown_done.set()
+        elif kind == "lifespan.shutdown.failed":
+            self._shutdown_failed = str(message.get("message", "")) or "(no message)"
+            self._shutdown_done.set()
+        else:
+            raise RuntimeError(f"unexpected ASGI lifespan message {kind!r}")
+
+    async def shutdown(self) -> None:
+        if not self._active or self._queue is None or self._shutdown_done is None:
+            return
+        self._active = False
+        await self._queue.put({"type": "lifespan.shutdown"})
+        await self._shutdown_done.wait()
+        if self._shutdown_failed is not None:
+            error_log.error("ASGI lifespan shutdown failed: %s", self._shutdown_failed)
+        task = self._task
+        if task is not None and not task.done():
+            task.cancel()

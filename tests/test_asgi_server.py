@@ -1,0 +1,367 @@
+"""The ASGI bridge over real sockets: scope, receive, send, extensions, lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+
+import httpx
+import pytest
+
+from fastbase.asgi import LifespanError
+from fastbase.config import Config
+from fastbase.server import Server
+from servers import connect, read_response, recv_until_closed
+from servers import serve as _serve
+
+
+def serve(app, **options):
+    # These apps speak only HTTP; lifespan has tests of its own below.
+    options.setdefault("lifespan", "off")
+    return _serve(app, **options)
+
+
+async def hello(scope, receive, send):
+    assert scope["type"] == "http"
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+    await send({"type": "http.response.body", "body": b"Hello, world!"})
+
+
+async def echo(scope, receive, send):
+    body = b""
+    while True:
+        message = await receive()
+        assert message["type"] == "http.request"
+        body += message["body"]
+        if not message["more_body"]:
+            break
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": body})
+
+
+def test_interface_auto_detects_asgi():
+    with serve(hello) as server:
+        assert server.interface == "asgi"
+        response = httpx.get(f"http://127.0.0.1:{server.port}/")
+        assert response.status_code == 200
+        assert response.text == "Hello, world!"
+        # A single-message body gets a Content-Length, not chunked framing.
+        assert response.headers["content-length"] == "13"
+        assert "transfer-encoding" not in response.headers
+
+
+def test_scope():
+    scopes = []
+
+    async def app(scope, receive, send):
+        if scope["type"] == "http":
+            scopes.append(scope)
+        await hello(scope, receive, send)
+
+    with serve(app, root_path="/mnt") as server, connect(server) as sock:
+        sock.sendall(
+            b"GET /caf%C3%A9/x?a=1&b=%20 HTTP/1.1\r\nHost: example.com\r\nX-A: 1\r\nX-A: 2\r\n\r\n"
+            b"GET /mnt/y HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+        )
+        buffered = bytearray()
+        read_response(sock, buffered)
+        read_response(sock, buffered)
+        local = sock.getsockname()
+    first, second = scopes
+    assert first["type"] == "http"
+    assert first["asgi"] == {"version": "3.0", "spec_version": "2.4"}
+    assert first["http_version"] == "1.1"
+    assert first["method"] == "GET"
+    assert first["scheme"] == "http"
+    assert first["root_path"] == "/mnt"
+    assert first["path"] == "/mnt/café/x"  # the proxy stripped /mnt: it is put back
+    assert first["raw_path"] == b"/mnt/caf%C3%A9/x"
+    assert first["query_string"] == b"a=1&b=%20"
+    assert list(first["headers"]) == [(b"host", b"example.com"), (b"x-a", b"1"), (b"x-a", b"2")]
+    assert first["client"] == (local[0], local[1])
+    assert first["server"] == ("127.0.0.1", server.port)
+    assert set(first["extensions"]) >= {"http.response.trailers", "http.response.pathsend", "http.response.early_hint"}
+    assert second["http_version"] == "1.0"
+    assert second["path"] == "/mnt/y"  # already under the mount point
+
+
+def test_request_body_streams_with_more_body():
+    pieces = []
+
+    async def app(scope, receive, send):
+        while True:
+            message = await receive()
+            pieces.append(message)
+            if not message["more_body"]:
+                break
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body"})
+
+    with serve(app) as server, connect(server) as sock:
+        sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+        sock.sendall(b"5\r\nhello\r\n")
+        sock.sendall(b"6\r\n world\r\n0\r\n\r\n")
+        assert read_response(sock, bytearray())[0] == 204
+    assert b"".join(p["body"] for p in pieces) == b"hello world"
+    assert all(p["type"] == "http.request" for p in pieces)
+    assert pieces[-1]["more_body"] is False
+
+
+def test_large_upload_and_download_with_backpressure():
+    size = 20 * 1024 * 1024
+
+    async def app(scope, receive, send):
+        total = 0
+        while True:
+            message = await receive()
+            total += len(message["body"])
+            await asyncio.sleep(0)
+            if not message["more_body"]:
+                break
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"x-received", str(total).encode())]})
+        chunk = b"z" * 65536
+        for _ in range(size // len(chunk)):
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+
+    with serve(app) as server, httpx.Client(timeout=60) as client:
+        with client.stream("POST", f"http://127.0.0.1:{server.port}/", content=b"a" * size) as response:
+            assert response.headers["x-received"] == str(size)
+            assert response.headers["transfer-encoding"] == "chunked"
+            assert sum(len(c) for c in response.iter_bytes()) == size
+
+
+def test_expect_continue_sent_on_first_receive():
+    with serve(echo) as server, connect(server) as sock:
+        sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
+        buffered = bytearray()
+        assert read_response(sock, buffered)[0] == 100
+        sock.sendall(b"data")
+        assert read_response(sock, buffered)[1:] [1] == b"data"
+
+
+def test_disconnect_after_response_and_on_client_close():
+    events = []
+    gone = threading.Event()
+
+    async def app(scope, receive, send):
+        if scope["path"] == "/wait":
+            await receive()  # the (empty) body
+            message = await receive()  # blocks until the client leaves
+            events.append(message["type"])
+            gone.set()
+            return
+        await hello(scope, receive, send)
+        events.append((await receive())["type"])  # body
+        events.append((await receive())["type"])  # response complete
+
+    with serve(app) as server:
+        with connect(server) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            read_response(sock, bytearray())
+        with connect(server) as sock:
+            sock.sendall(b"GET /wait HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert gone.wait(10)
+    assert events == ["http.request", "http.disconnect", "http.disconnect"]
+
+
+def test_streaming_response_and_disconnect_mid_stream(caplog):
+    stopped = threading.Event()
+
+    async def app(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        try:
+            for _ in range(100000):
+                await send({"type": "http.response.body", "body": b"x" * 1024, "more_body": True})
+                await asyncio.sleep(0)
+        except OSError:
+            stopped.set()
+            raise
+
+    with caplog.at_level(logging.INFO, logger="fastbase.error"):
+        with serve(app, log_level="info") as server:
+            with connect(server) as sock:
+                sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                assert sock.recv(10)
+            assert stopped.wait(10)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert any("disconnected" in r.getMessage() for r in caplog.records)
+
+
+def test_head_sends_no_body():
+    with serve(hello) as server, connect(server) as sock:
+        sock.sendall(b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        buffered = bytearray()
+        status, headers, _ = read_response(sock, buffered, head=True)
+        assert headers["content-length"] == ["13"]
+        assert read_response(sock, buffered)[2] == b"Hello, world!"
+
+
+@pytest.mark.parametrize(
+    "messages, expected",
+    [
+        pytest.param([{"type": "http.response.body", "body": b"x"}], "expected ASGI message 'http.response.start'", id="body-first"),
+        pytest.param([{"type": "http.response.start", "status": 200}, {"type": "http.response.start", "status": 200}], "expected ASGI message 'http.response.body'", id="start-twice"),
+        pytest.param([{"type": "http.response.start", "status": "200"}], "integer 'status'", id="status-str"),
+        pytest.param([{"type": "http.response.start", "status": 200, "headers": [(b"x", b"a\r\nb")]}, {"type": "http.response.body"}], "invalid ASGI response", id="header-crlf"),
+        pytest.param([{"type": "http.response.start", "status": 200}, {"type": "http.response.body", "body": "text"}], "must be bytes", id="body-str"),
+        pytest.param([{"no": "type"}], "'type' key", id="no-type"),
+    ],
+)
+def test_wrong_messages_raise_clear_runtime_error_and_500(messages, expected, caplog):
+    raised = []
+
+    async def app(scope, receive, send):
+        try:
+            for message in messages:
+                await send(message)
+        except RuntimeError as exc:
+            raised.append(str(exc))
+            raise
+
+    with serve(app) as server, connect(server) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = recv_until_closed(sock)
+    assert expected in raised[0]
+    assert data.startswith(b"HTTP/1.1 500 ")
+
+
+def test_send_after_complete_is_runtime_error():
+    raised = []
+
+    async def app(scope, receive, send):
+        await hello(scope, receive, send)
+        try:
+            await send({"type": "http.response.body", "body": b"more"})
+        except RuntimeError as exc:
+            raised.append(str(exc))
+
+    with serve(app) as server:
+        assert httpx.get(f"http://127.0.0.1:{server.port}/").text == "Hello, world!"
+    assert "after the response was complete" in raised[0]
+
+
+def test_app_returning_without_response_is_500(caplog):
+    async def app(scope, receive, send):
+        return None
+
+    with serve(app) as server, connect(server) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = recv_until_closed(sock)
+    assert data.count(b"HTTP/1.1 500 ") == 1
+    assert any("returned without sending a response" in r.getMessage() for r in caplog.records)
+
+
+def test_exception_before_start_is_500_and_after_is_abort(caplog):
+    async def app(scope, receive, send):
+        if scope["path"] == "/after":
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b"partial", "more_body": True})
+        raise ValueError("boom")
+
+    with serve(app) as server:
+        with connect(server) as sock:
+            sock.sendall(b"GET /before HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert recv_until_closed(sock).startswith(b"HTTP/1.1 500 Internal Server Error")
+        with connect(server) as sock:
+            sock.sendall(b"GET /after HTTP/1.1\r\nHost: x\r\n\r\n")
+            try:
+                data = recv_until_closed(sock)
+            except ConnectionResetError:
+                data = b""
+            assert not data.endswith(b"0\r\n\r\n")
+        # The server goes on serving.
+        assert httpx.get(f"http://127.0.0.1:{server.port}/before").status_code == 500
+    assert sum("Exception in ASGI application" in r.getMessage() for r in caplog.records) == 3
+
+
+def test_pathsend_trailers_and_early_hints(tmp_path):
+    path = tmp_path / "file.bin"
+    payload = b"0123456789" * 100_000
+    path.write_bytes(payload)
+
+    async def app(scope, receive, send):
+        if scope["path"] == "/file":
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.pathsend", "path": str(path)})
+        elif scope["path"] == "/trailers":
+            await send({"type": "http.response.start", "status": 200, "headers": [], "trailers": True})
+            await send({"type": "http.response.body", "body": b"data"})
+            await send({"type": "http.response.trailers", "headers": [(b"x-checksum", b"abc")]})
+        else:
+            await send({"type": "http.response.early_hint", "links": [b"</style.css>; rel=preload; as=style"]})
+            await hello(scope, receive, send)
+
+    with serve(app) as server:
+        response = httpx.get(f"http://127.0.0.1:{server.port}/file")
+        assert response.content == payload
+        assert response.headers["content-length"] == str(len(payload))
+        with connect(server) as sock:
+            sock.sendall(b"GET /trailers HTTP/1.1\r\nHost: x\r\nTE: trailers\r\n\r\n")
+            sock.sendall(b"GET /hint HTTP/1.1\r\nHost: x\r\n\r\n")
+            data = b""
+            while not data.endswith(b"Hello, world!"):
+                chunk = sock.recv(65536)
+                assert chunk
+                data += chunk
+    assert b"transfer-encoding: chunked" in data
+    assert b"4\r\ndata\r\n0\r\nx-checksum: abc\r\n\r\n" in data
+    hint = data.index(b"HTTP/1.1 103 Early Hints\r\n")
+    assert b"link: </style.css>; rel=preload; as=style\r\n" in data[hint:]
+    assert data.index(b"HTTP/1.1 200 OK", hint) > hint
+
+
+def lifespan_app(fail=False):
+    log = []
+
+    async def app(scope, receive, send):
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                log.append(message["type"])
+                if message["type"] == "lifespan.startup":
+                    if fail:
+                        await send({"type": "lifespan.startup.failed", "message": "database unreachable"})
+                        return
+                    scope["state"]["db"] = "connected"
+                    await send({"type": "lifespan.startup.complete"})
+                else:
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        body = scope["state"]["db"].encode()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": body})
+
+    return app, log
+
+
+def test_lifespan_state_and_shutdown():
+    app, log = lifespan_app()
+    with serve(app, lifespan="auto") as server:
+        assert log == ["lifespan.startup"]
+        assert httpx.get(f"http://127.0.0.1:{server.port}/").text == "connected"
+    assert log == ["lifespan.startup", "lifespan.shutdown"]
+
+
+def test_lifespan_failed_startup_stops_the_server():
+    app, _ = lifespan_app(fail=True)
+    server = Server(Config(app=app, port=0, app_dir=None, log_level="critical"))
+    with pytest.raises(LifespanError, match="database unreachable"):
+        server.start_in_thread()
+
+
+def test_lifespan_auto_tolerates_apps_without_it(caplog):
+    async def app(scope, receive, send):
+        if scope["type"] != "http":
+            raise ValueError("only http")
+        await hello(scope, receive, send)
+
+    with caplog.at_level(logging.INFO, logger="fastbase.error"):
+        with serve(app, lifespan="auto", log_level="info") as server:
+            assert httpx.get(f"http://127.0.0.1:{server.port}/").status_code == 200
+    assert any("lifespan' is not supported" in r.getMessage() for r in caplog.records)
+    with pytest.raises(LifespanError, match="only http"):
+        Server(Config(app=app, port=0, app_dir=None, lifespan="on", log_level="critical")).start_in_thread()
+    with serve(app, lifespan="off") as server:
+        assert httpx.get(f"http://127.0.0.1:{server.port}/").status_code == 200
