@@ -64,12 +64,14 @@ cdef class RequestParser:
     cdef object _upgrade
     cdef bint _expect_continue
 
-    cdef void _reset_message(self)
+    cdef void _reset_message(self) noexcept
     cdef int _buffer_append(self, const unsigned char* data, Py_ssize_t n) except -1
-    cdef void _buffer_clear(self)
+    cdef void _buffer_clear(self) noexcept
+    cdef list _feed(self, const unsigned char* data, Py_ssize_t n, object src)
     cdef Py_ssize_t _run(self, const unsigned char* buf, Py_ssize_t n, object src, list events) except -1
     cdef Py_ssize_t _take_line(self, const unsigned char* p, Py_ssize_t avail, Py_ssize_t limit,
                                int kind, Py_ssize_t section) except -2
+    cdef int _too_long(self, int kind) except -1
     cdef int _parse_request_line(self, const unsigned char* line, Py_ssize_t size) except -1
     cdef int _start_request(self, const unsigned char* method, Py_ssize_t mlen,
                             const unsigned char* target, Py_ssize_t tlen, bint http11) except -1
