@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterable, List, Optional
 from urllib.parse import unquote_to_bytes
 
 from . import __version__
-from .errors import InvalidResponse, ProtocolError
+from .errors import ClientDisconnected, InvalidResponse, ProtocolError
 from .logs import error_log
 from .parser import (
     CHUNKED,
@@ -49,10 +49,6 @@ RESPONSE_HIGH_WATER = 256 * 1024
 SPOOL_MEMORY = 1024 * 1024
 
 SERVER_SOFTWARE = f"fastbase/{__version__}"
-
-
-class ClientDisconnected(OSError):
-    """The client went away; raised into the app from wsgi.input or write()."""
 
 
 class FileWrapper:
@@ -104,6 +100,7 @@ class WSGIBridge:
         server_header: bool = True,
         needs_content_length: Optional[bool] = None,
         multiprocess: bool = False,
+        close_unknown_length: bool = False,
     ) -> None:
         self.app = app
         self.loop = loop
@@ -116,6 +113,9 @@ class WSGIBridge:
             # so chunked bodies are collected first and their length passed on.
             needs_content_length = type(app).__module__.startswith("django.")
         self.needs_content_length = needs_content_length
+        #: runserver's framing: a response of unknown length is sent
+        #: close-delimited with "Connection: close" instead of chunked.
+        self.close_unknown_length = close_unknown_length
         self.base_environ = {
             "SCRIPT_NAME": root_path,
             "SERVER_SOFTWARE": SERVER_SOFTWARE,
@@ -276,10 +276,16 @@ class WSGICycle:
             self._stream.fail(ClientDisconnected("client disconnected"))
         if self._writable is not None:
             self._writable.set()
+        if self._sync_waiting and self.bridge.pool is None:
+            self._sync_waiting = False
+            self.bridge.loop.call_soon(self._continue)  # ends in ClientDisconnected
 
     def on_write_paused(self, paused: bool) -> None:
         if not paused and self._sync_waiting:
             self._sync_waiting = False
+            if self.bridge.pool is None:
+                self.bridge.loop.call_soon(self._continue)
+                return
             assert self._writable is not None
             self._writable.set()
 
@@ -393,8 +399,9 @@ class WSGICycle:
 
     def _continue(self) -> None:
         """Send the rest of the body, waiting for the socket between large
-        pieces (with threads=0 the transport buffers instead: the loop
-        cannot wait on itself)."""
+        pieces (with threads=0 the loop cannot wait on itself: iteration
+        stops while the transport's writing is paused, and on_write_paused
+        calls this again)."""
         try:
             for chunk in self._iter:
                 if chunk:
@@ -402,6 +409,10 @@ class WSGICycle:
                     if self.disconnected:
                         raise ClientDisconnected("client disconnected")
                     if self._unsynced >= RESPONSE_HIGH_WATER:
+                        if self.bridge.pool is None and self.protocol.write_paused:
+                            self._unsynced = 0
+                            self._sync_waiting = True
+                            return
                         self._sync()
             if self.status is None:
                 raise RuntimeError("the WSGI application returned without calling start_response")
@@ -457,11 +468,21 @@ class WSGICycle:
     def _encode_head(self, body_length: int = -1) -> bytes:
         request = self.request
         assert self.status is not None
+        http11 = request.http_version == "1.1"
+        if (
+            http11
+            and body_length < 0
+            and self.bridge.close_unknown_length
+            and request.method != b"HEAD"
+            and self.status >= 200
+            and self.status not in (204, 304)
+        ):
+            http11 = any(str(name).lower() == "content-length" for name, _ in self.headers)
         head, framing, length, keep_alive = encode_head(
             self.status,
             self.headers,
             reason=self.reason,
-            http11=request.http_version == "1.1",
+            http11=http11,
             keep_alive=self.keep_alive and not self.protocol.state.shutting_down,
             head_request=request.method == b"HEAD",
             body_length=body_length,
@@ -603,7 +624,7 @@ class WSGICycle:
                 self._bytes = sent
                 self._close_result()
                 if isinstance(exc, ClientDisconnected) or protocol.closed:
-                    error_log.info("Client %s disconnected during a file response", _peer(protocol))
+                    protocol.state.log_disconnect(protocol)
                 else:
                     error_log.error("Error sending a file response", exc_info=exc)
                     protocol.abort()
@@ -622,7 +643,7 @@ class WSGICycle:
     def _fail(self, exc: BaseException) -> None:
         protocol = self.protocol
         if isinstance(exc, ClientDisconnected) or (self.disconnected and isinstance(exc, OSError)):
-            error_log.info("Client %s disconnected before the response was complete", _peer(protocol))
+            protocol.state.log_disconnect(protocol)
             self._post(b"", True)
             return
         if isinstance(exc, ProtocolError):
@@ -656,11 +677,6 @@ class WSGICycle:
         access_log = self.protocol.state.access_log
         if access_log is not None:
             access_log(self.protocol, request, self.status or 0, self._bytes, time.perf_counter() - self._t0)
-
-
-def _peer(protocol: HttpProtocol) -> str:
-    client = protocol.client
-    return f"{client[0]}:{client[1]}" if client else "-"
 
 
 class StreamInput:
