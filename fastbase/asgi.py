@@ -16,7 +16,7 @@ from typing import Any, Callable, Dict, List, Optional
 from urllib.parse import unquote_to_bytes
 
 from .config import Config
-from .errors import InvalidResponse, ProtocolError
+from .errors import ClientDisconnected, InvalidResponse, ProtocolError
 from .logs import error_log
 from .parser import (
     CHUNKED,
@@ -35,11 +35,6 @@ from .protocol import PAUSE_BODY, HttpProtocol
 
 #: Request body bytes buffered for the app before reading pauses.
 BODY_HIGH_WATER = 256 * 1024
-
-
-class ClientDisconnected(OSError):
-    """Raised from ``send`` when the response body can no longer be
-    delivered (ASGI HTTP spec 2.4 lets servers raise an OSError here)."""
 
 
 class LifespanError(Exception):
@@ -220,7 +215,7 @@ class ASGICycle:
                 self._failed(None)
                 raise
             if isinstance(exc, ClientDisconnected) or (self.disconnected and isinstance(exc, OSError)):
-                error_log.info("Client %s disconnected before the response was complete", _peer(self.protocol))
+                self.protocol.state.log_disconnect(self.protocol)
                 self._complete(False)
                 return
             if isinstance(exc, (KeyboardInterrupt, SystemExit)):
@@ -450,11 +445,6 @@ class ASGICycle:
         if self._trailers and self._framing == CHUNKED:
             return
         self._complete(self.keep_alive)
-
-
-def _peer(protocol: HttpProtocol) -> str:
-    client = protocol.client
-    return f"{client[0]}:{client[1]}" if client else "-"
 
 
 class Lifespan:

@@ -60,7 +60,9 @@ class Config:
     root_path: str = ""
     lifespan: str = "auto"
     server_header: bool = True
-    date_header: bool = True
+    #: runserver compatibility (used by fastbase.django): a WSGI response of
+    #: unknown length is close-delimited instead of chunked.
+    close_unknown_length: bool = False
 
     def __post_init__(self) -> None:
         self.validate()

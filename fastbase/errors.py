@@ -17,6 +17,7 @@ __all__ = [
     "NotImplementedByServer",
     "VersionNotSupported",
     "InvalidResponse",
+    "ClientDisconnected",
 ]
 
 
@@ -73,3 +74,10 @@ class InvalidResponse(ValueError):
     """The application asked the writer to emit something HTTP cannot carry
     (CR, LF or NUL in a header, a bad status). A server bug or app bug, never
     the client's: the bridges turn it into a 500."""
+
+
+class ClientDisconnected(OSError):
+    """The client went away mid-exchange. Raised into the app by
+    ``wsgi.input`` reads, WSGI ``write()`` and ASGI ``send()`` (ASGI HTTP spec
+    2.4 lets a server raise an OSError there); logged at INFO, never as an
+    application error."""

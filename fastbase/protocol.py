@@ -53,6 +53,8 @@ class ServerState:
         self.limit_concurrency = config.limit_concurrency
         self.shutting_down = False
         self.access_log: Optional[Callable[..., None]] = default_access_log if config.access_log else None
+        #: Called when a client leaves before its response is complete.
+        self.log_disconnect: Callable[["HttpProtocol"], None] = default_log_disconnect
         self.total_requests = 0
         #: A future the server awaits during shutdown; set when a connection closes.
         self.on_connection_closed: Optional[asyncio.Future] = None
@@ -86,6 +88,10 @@ def default_access_log(protocol: "HttpProtocol", request: Optional[Request], sta
     logs.access_log.info(logs.access_line(protocol.client, line, status, size, seconds))
 
 
+def default_log_disconnect(protocol: "HttpProtocol") -> None:
+    logs.error_log.info("Client %s disconnected before the response was complete", logs.format_client(protocol.client))
+
+
 class HttpProtocol(asyncio.Protocol):
     """One HTTP/1.1 connection."""
 
@@ -98,6 +104,8 @@ class HttpProtocol(asyncio.Protocol):
         self.scheme = "http"
         self.closed = False
         self.write_paused = False
+        #: The bytes that broke the parser looked like a TLS handshake.
+        self.tls_probe = False
         # Per-connection data a bridge caches (the WSGI environ base, ...).
         self.bridge_cache: Any = None
         self._queue: collections.deque = collections.deque()
@@ -131,6 +139,8 @@ class HttpProtocol(asyncio.Protocol):
                 return
             self._errored = True
             self._pending_error = exc
+            # 0x16 = TLS handshake record, 0x03 = SSL 3.0 / TLS 1.x
+            self.tls_probe = data[:2] == b"\x16\x03"
             self._queue.extend(exc.events)  # type: ignore[attr-defined]
             if not self._pumping:
                 self._pump()

@@ -56,6 +56,12 @@ class Server:
         self.loop: Optional[asyncio.AbstractEventLoop] = None
         self._exit: Optional[asyncio.Event] = None
         self.startup_error: Optional[BaseException] = None
+        #: Replacements for the access-log and disconnect-log functions
+        #: (fastbase.django logs through "django.server" this way).
+        self.access_logger: Optional[Any] = None
+        self.disconnect_logger: Optional[Any] = None
+        #: Called on the loop thread once listening, with the server.
+        self.on_started: Optional[Any] = None
 
     # -- entry points ------------------------------------------------------
 
@@ -104,6 +110,8 @@ class Server:
             self._exit.set()
         await self.startup(sockets)
         self.started.set()
+        if self.on_started is not None:
+            self.on_started(self)
         if install_signal_handlers:
             self._install_signal_handlers()
         try:
@@ -122,6 +130,10 @@ class Server:
         self.bridge = self.make_bridge(app, interface, loop)
         await self.bridge.startup()
         state = self.state = ServerState(config, self.bridge, loop)
+        if self.access_logger is not None and config.access_log:
+            state.access_log = self.access_logger
+        if self.disconnect_logger is not None:
+            state.log_disconnect = self.disconnect_logger
 
         def factory() -> HttpProtocol:
             return HttpProtocol(state)
@@ -170,6 +182,7 @@ class Server:
             threads=config.threads,
             root_path=config.root_path,
             server_header=config.server_header,
+            close_unknown_length=config.close_unknown_length,
         )
 
     def addresses(self) -> List[str]:

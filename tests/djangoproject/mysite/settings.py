@@ -1,0 +1,43 @@
+"""A small project for fastbase's Django tests. Environment knobs:
+FASTBASE_TEST_DEBUG (1/0), FASTBASE_TEST_DB (sqlite path, default in-memory),
+FASTBASE_TEST_ASGI (1: set ASGI_APPLICATION), FASTBASE_TEST_STATIC (extra
+static dir), FASTBASE_TEST_APPS_ORDER ("late": fastbase after staticfiles)."""
+
+import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+SECRET_KEY = "fastbase-tests-only"
+DEBUG = os.environ.get("FASTBASE_TEST_DEBUG", "1") == "1"
+ALLOWED_HOSTS = ["*"]
+
+INSTALLED_APPS = [
+    "fastbase",
+    "django.contrib.staticfiles",
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "mysite",
+]
+if os.environ.get("FASTBASE_TEST_APPS_ORDER") == "late":
+    INSTALLED_APPS.remove("fastbase")
+    INSTALLED_APPS.append("fastbase")
+
+MIDDLEWARE = ["django.middleware.common.CommonMiddleware"]
+ROOT_URLCONF = "mysite.urls"
+WSGI_APPLICATION = "mysite.wsgi.application"
+if os.environ.get("FASTBASE_TEST_ASGI") == "1":
+    ASGI_APPLICATION = "mysite.asgi.application"
+
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": os.environ.get("FASTBASE_TEST_DB", ":memory:"),
+    }
+}
+USE_TZ = True
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+if os.environ.get("FASTBASE_TEST_STATIC"):
+    STATICFILES_DIRS.append(os.environ["FASTBASE_TEST_STATIC"])
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+LOGGING_CONFIG = "logging.config.dictConfig"

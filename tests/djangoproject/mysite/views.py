@@ -1,0 +1,52 @@
+import json
+import urllib.request
+
+from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
+from django.views.decorators.csrf import csrf_exempt
+
+# Edited by the autoreloader test: the served text changes with this line.
+GREETING = "Hello from Django"
+
+
+def index(request):
+    return HttpResponse(GREETING)
+
+
+def version(request):
+    from . import views
+
+    return HttpResponse(views.GREETING)
+
+
+@csrf_exempt
+def echo(request):
+    response = HttpResponse(request.body, content_type="application/octet-stream")
+    response["X-Content-Length"] = request.META.get("CONTENT_LENGTH", "")
+    return response
+
+
+def stream(request):
+    return StreamingHttpResponse(f"line {i}\n" for i in range(5))
+
+
+def boom(request):
+    raise RuntimeError("this view always fails")
+
+
+async def async_view(request):
+    return HttpResponse("async ok")
+
+
+def meta(request):
+    keys = ["REMOTE_ADDR", "SERVER_NAME", "SERVER_PORT", "SERVER_PROTOCOL", "wsgi.url_scheme"]
+    data = {k: str(request.META.get(k)) for k in keys}
+    data["http_keys"] = sorted(k for k in request.META if k.startswith("HTTP_"))
+    return JsonResponse(data)
+
+
+def selfcall(request):
+    """Call back into the server serving this very request."""
+    url = request.build_absolute_uri("/")
+    with urllib.request.urlopen(url, timeout=10) as response:
+        body = response.read().decode()
+    return HttpResponse(json.dumps({"inner": body}), content_type="application/json")
