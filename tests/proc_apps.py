@@ -130,3 +130,12 @@ ROUTES = {
 
 #: Not an application: ``fastbase proc_apps:NOT_CALLABLE`` must refuse it.
 NOT_CALLABLE = {"this": "is a dict"}
+
+
+def create_app():
+    """For ``--factory``: returns the app, tagging its responses."""
+
+    def factory_app(environ, start_response):
+        return _reply(start_response, "200 OK", b"made by the factory")
+
+    return factory_app

@@ -25,6 +25,19 @@ SERVING_TCP = re.compile(r"serving WSGI on http://127\.0\.0\.1:(\d+) ")
 SERVING_UNIX = re.compile(r"serving WSGI on unix:(\S+) ")
 
 
+def loop_params() -> list:
+    """``--loop`` values to parametrize over: asyncio, and uvloop when installed."""
+    import pytest
+
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        marks = pytest.mark.skip(reason="uvloop is not installed")
+    else:
+        marks = ()
+    return ["asyncio", pytest.param("uvloop", marks=marks)]
+
+
 def fastbase_command(*args: str) -> List[str]:
     return [sys.executable, "-m", "fastbase", *args]
 

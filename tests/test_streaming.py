@@ -27,7 +27,7 @@ import pytest
 
 from proc_apps import BLOCK_SIZE, RUNAWAY_BYTES, piece
 from servers import read_response
-from subprocess_server import server_process
+from subprocess_server import loop_params, server_process
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/PID/status")
 
@@ -45,17 +45,7 @@ HOLD_WINDOW = 1.0
 IO_TIMEOUT = 60.0
 
 
-def _loops():
-    try:
-        import uvloop  # noqa: F401
-    except ImportError:
-        uvloop_marks = pytest.mark.skip(reason="uvloop is not installed")
-    else:
-        uvloop_marks = ()
-    return ["asyncio", pytest.param("uvloop", marks=uvloop_marks)]
-
-
-@pytest.fixture(params=_loops())
+@pytest.fixture(params=loop_params())
 def loop(request):
     return request.param
 
