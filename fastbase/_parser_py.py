@@ -270,6 +270,7 @@ class RequestParser:
         while True:
             state = self._state
             if state == _REQUEST_LINE:
+                self._check_method_prefix()
                 line = self._take_line(self.max_request_line, URITooLong, "request line too long")
                 if line is None:
                     return
@@ -340,6 +341,20 @@ class RequestParser:
                 self._state = _CHUNK_SIZE
             else:  # _PAUSED or _CLOSED: whatever follows is not ours to parse
                 return
+
+    def _check_method_prefix(self) -> None:
+        """RFC 9110 9.1: method = token. Checked as the bytes arrive, so a
+        client that does not speak HTTP (a TLS handshake on the plain port,
+        say) is refused at once instead of when a line ends or the head
+        times out. The scan stops where the length limit would, so the
+        status never depends on how the input was split."""
+        buf = self._buf
+        for i in range(min(len(buf), self.max_request_line + 2)):
+            c = buf[i]
+            if c not in _TCHAR:
+                if c == 0x20 or c == 0x0D or c == 0x0A:
+                    return
+                raise BadRequest("invalid method")
 
     def _take_line(self, limit: int, too_long: type, reason: str, section: int = -1) -> Optional[bytes]:
         """The next line without its CRLF, or None while it is incomplete.

@@ -1,0 +1,274 @@
+"""`manage.py runserver` with "fastbase" in INSTALLED_APPS, as real subprocesses."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+django = pytest.importorskip("django")
+
+PROJECT = Path(__file__).parent / "djangoproject"
+DEADLINE = 30.0
+FASTBASE_LINE = re.compile(r"fastbase \S+ is serving (WSGI|ASGI) at http://(\S+):(\d+)/")
+
+
+class Runserver:
+    """A `manage.py runserver` subprocess; output collected line by line."""
+
+    def __init__(self, *args: str, project: Path = PROJECT, env: dict | None = None) -> None:
+        child_env = dict(os.environ)
+        child_env.pop("PYTHONWARNINGS", None)
+        child_env["PYTHONUNBUFFERED"] = "1"
+        child_env["DJANGO_SETTINGS_MODULE"] = "mysite.settings"
+        child_env.update(env or {})
+        self.proc = subprocess.Popen(
+            [sys.executable, "manage.py", "runserver", *args],
+            cwd=project,
+            env=child_env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.stdout: list = []
+        self.stderr: list = []
+        self._changed = threading.Condition()
+        self._readers = [
+            threading.Thread(target=self._read, args=(self.proc.stdout, self.stdout), daemon=True),
+            threading.Thread(target=self._read, args=(self.proc.stderr, self.stderr), daemon=True),
+        ]
+        for reader in self._readers:
+            reader.start()
+
+    def _read(self, stream, lines) -> None:
+        for line in stream:
+            with self._changed:
+                lines.append(line.rstrip("\n"))
+                self._changed.notify_all()
+        stream.close()
+        with self._changed:
+            self._changed.notify_all()
+
+    def wait_for(self, pattern: str, stream: str = "stdout", timeout: float = DEADLINE, start: int = 0) -> re.Match:
+        regex = re.compile(pattern)
+        lines = self.stdout if stream == "stdout" else self.stderr
+        end = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                for line in lines[start:]:
+                    match = regex.search(line)
+                    if match:
+                        return match
+                remaining = end - time.monotonic()
+                if remaining <= 0 or (self.proc.poll() is not None and not any(r.is_alive() for r in self._readers)):
+                    raise AssertionError(
+                        f"{pattern!r} not seen on {stream}.\nstdout:\n" + "\n".join(self.stdout) + "\nstderr:\n" + "\n".join(self.stderr)
+                    )
+                self._changed.wait(min(remaining, 0.5))
+
+    def port(self) -> int:
+        return int(self.wait_for(FASTBASE_LINE.pattern).group(3))
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        for reader in self._readers:
+            reader.join(10)
+        return self.proc.returncode
+
+    def __enter__(self) -> "Runserver":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def test_wsgi_runserver_banner_requests_and_logs():
+    with Runserver("0", "--noreload") as server:
+        port = server.port()
+        out = "\n".join(server.stdout)
+        assert "Performing system checks..." in out
+        assert "unapplied migration(s)" in out
+        assert "Django version" in out
+        if django.VERSION >= (5, 0):
+            assert f"Starting development server at http://127.0.0.1:{port}/" in out
+        assert "WARNING: This is a development server." in out
+        assert FASTBASE_LINE.search(out).group(1) == "WSGI"
+        base = f"http://127.0.0.1:{port}"
+        with httpx.Client(base_url=base) as client:
+            response = client.get("/")
+            assert response.text == "Hello from Django"
+            assert response.headers["server"] == "fastbase"
+            assert "connection" not in response.headers  # keep-alive
+            assert client.get("/static/hello.txt").content == (PROJECT / "static" / "hello.txt").read_bytes()
+            # Chunked request bodies reach Django with a CONTENT_LENGTH.
+            response = client.post("/echo", content=iter([b"chunk", b"ed!"]))
+            assert response.content == b"chunked!"
+            assert response.headers["x-content-length"] == "8"
+            # runserver's framing: a response without a length closes.
+            response = client.get("/stream")
+            assert response.text == "".join(f"line {i}\n" for i in range(5))
+            assert response.headers["connection"] == "close"
+            assert "transfer-encoding" not in response.headers
+            assert client.head("/").content == b""
+            assert client.get("/boom").status_code == 500
+            meta = client.get("/meta", headers={"X_Under": "dropped"}).json()
+            assert meta["REMOTE_ADDR"] == "127.0.0.1" and meta["SERVER_PORT"] == str(port)
+            assert "HTTP_X_UNDER" not in meta["http_keys"]
+        server.wait_for(r'^\[\d\d/\w{3}/\d{4} \d\d:\d\d:\d\d\] "GET / HTTP/1.1" 200 17$', "stderr")
+        server.wait_for(r'"GET /boom HTTP/1.1" 500 ', "stderr")
+        server.wait_for(r'"POST /echo HTTP/1.1" 200 8$', "stderr")
+        # A TLS handshake on the plain port gets Django's own explanation.
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + os.urandom(32))
+            assert sock.recv(100).startswith(b"HTTP/1.1 400 ")
+        server.wait_for("You're accessing the development server over HTTPS, but it only supports HTTP.", "stderr")
+
+
+def test_asgi_mode_serves_async_views_and_streams_static_files(tmp_path):
+    big = tmp_path / "big.bin"
+    payload = os.urandom(1024) * 8 * 1024  # 8 MiB
+    big.write_bytes(payload)
+    with Runserver("0", "--noreload", "--asgi", env={"FASTBASE_TEST_STATIC": str(tmp_path)}) as server:
+        port = server.port()
+        assert FASTBASE_LINE.search("\n".join(server.stdout)).group(1) == "ASGI"
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            assert client.get("/async").text == "async ok"
+            assert client.get("/").text == "Hello from Django"
+            response = client.get("/static/big.bin")
+            assert response.status_code == 200
+            assert response.headers["content-length"] == str(len(payload))
+            assert response.content == payload
+            assert client.get("/static/missing.txt").status_code == 404
+        server.wait_for(r'"GET /async HTTP/1.1" 200 8$', "stderr")
+
+
+def test_asgi_application_setting_selects_asgi_and_wsgi_flag_overrides():
+    with Runserver("0", "--noreload", env={"FASTBASE_TEST_ASGI": "1"}) as server:
+        server.port()
+        assert FASTBASE_LINE.search("\n".join(server.stdout)).group(1) == "ASGI"
+    with Runserver("0", "--noreload", "--wsgi", env={"FASTBASE_TEST_ASGI": "1"}) as server:
+        server.port()
+        assert FASTBASE_LINE.search("\n".join(server.stdout)).group(1) == "WSGI"
+
+
+def test_skip_checks_nothreading_and_port_in_use():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        busy = taken.getsockname()[1]
+        with Runserver(str(busy), "--noreload") as server:
+            server.wait_for("Error: That port is already in use.", "stderr")
+            assert server.proc.wait(DEADLINE) == 1
+    with Runserver("127.0.0.1:0", "--noreload", "--skip-checks", "--nothreading") as server:
+        port = server.port()
+        assert "Performing system checks" not in "\n".join(server.stdout)
+        assert httpx.get(f"http://127.0.0.1:{port}/").text == "Hello from Django"
+
+
+@pytest.mark.skipif(not socket.has_ipv6, reason="no IPv6 in this Python")
+def test_ipv6_address_forms():
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        pytest.skip("::1 is not configured on this machine")
+    with Runserver("[::1]:0", "--noreload") as server:
+        port = server.port()
+        assert f"http://[::1]:{port}/" in "\n".join(server.stdout)
+        assert httpx.get(f"http://[::1]:{port}/").text == "Hello from Django"
+
+
+def test_autoreloader_serves_edited_code(tmp_path):
+    project = tmp_path / "project"
+    shutil.copytree(PROJECT, project, ignore=shutil.ignore_patterns("__pycache__"))
+    views = project / "mysite" / "views.py"
+    with socket.socket() as probe:  # a fixed port: port 0 would pick a new one per reload
+        probe.bind(("127.0.0.1", 0))
+        free = probe.getsockname()[1]
+    with Runserver(str(free), project=project) as server:
+        port = server.port()
+        assert port == free
+        assert httpx.get(f"http://127.0.0.1:{port}/version").text == "Hello from Django"
+        seen = len(server.stdout)
+        views.write_text(views.read_text().replace('GREETING = "Hello from Django"', 'GREETING = "Reloaded!"'))
+        # The reloaded process binds the same port again at once.
+        match = server.wait_for(FASTBASE_LINE.pattern, start=seen)
+        assert int(match.group(3)) == port
+        assert httpx.get(f"http://127.0.0.1:{port}/version").text == "Reloaded!"
+
+
+def test_check_flags_fastbase_after_staticfiles():
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE="mysite.settings", FASTBASE_TEST_APPS_ORDER="late")
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=PROJECT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode != 0
+    assert "fastbase.E001" in result.stderr
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=PROJECT, env=dict(env, FASTBASE_TEST_APPS_ORDER=""),
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_live_server_test_cases():
+    """Django's own test runner, with fastbase's LiveServerTestCase and
+    StaticLiveServerTestCase (see mysite/tests.py)."""
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE="mysite.settings")
+    env.pop("PYTHONWARNINGS", None)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "test", "mysite", "-v", "2"],
+        cwd=PROJECT, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Ran 4 tests" in result.stderr
+    assert "OK" in result.stderr
+
+
+def test_request_log_record_shape(caplog):
+    """The records carry what Django's ServerFormatter and filters expect."""
+    from fastbase.django import requestlog
+
+    class Transport:
+        def get_extra_info(self, name):
+            return None
+
+    class Protocol:
+        transport = Transport()
+        tls_probe = False
+        client = ("127.0.0.1", 5000)
+
+    class Request:
+        method = b"GET"
+        target = b"/a\x1bb"
+        http_version = "1.1"
+
+    with caplog.at_level(logging.INFO, logger="django.server"):
+        requestlog.access_log(Protocol(), Request(), 200, 12, 0.0)
+        requestlog.access_log(Protocol(), Request(), 404, 0, 0.0)
+        requestlog.access_log(Protocol(), Request(), 503, 0, 0.0)
+    ok, missing, failed = caplog.records
+    assert ok.getMessage() == '"GET /a\\x1bb HTTP/1.1" 200 12'
+    assert (ok.levelno, missing.levelno, failed.levelno) == (logging.INFO, logging.WARNING, logging.ERROR)
+    assert ok.status_code == 200 and re.fullmatch(r"\d\d/\w{3}/\d{4} \d\d:\d\d:\d\d", ok.server_time)
+    assert hasattr(ok, "request")
+    from django.utils.log import ServerFormatter
+
+    assert "200 12" in ServerFormatter("[{server_time}] {message}", style="{").format(ok)
