@@ -69,6 +69,7 @@ cdef class RequestParser:
     cdef void _buffer_clear(self) noexcept
     cdef list _feed(self, const unsigned char* data, Py_ssize_t n, object src)
     cdef Py_ssize_t _run(self, const unsigned char* buf, Py_ssize_t n, object src, list events) except -1
+    cdef int _check_method_prefix(self, const unsigned char* p, Py_ssize_t avail) except -1
     cdef Py_ssize_t _take_line(self, const unsigned char* p, Py_ssize_t avail, Py_ssize_t limit,
                                int kind, Py_ssize_t section) except -2
     cdef int _too_long(self, int kind) except -1

@@ -950,6 +950,7 @@ cdef class RequestParser:
                             pos += length + 2
                             self._state = S_HEADERS
                             continue
+                self._check_method_prefix(p, n - pos)
                 length = self._take_line(p, n - pos, self.max_request_line, LINE_REQUEST, -1)
                 if length < 0:
                     return pos
@@ -999,6 +1000,24 @@ cdef class RequestParser:
                 self._state = S_CHUNK_SIZE
             else:  # paused or closed: whatever follows is not ours to parse
                 return pos
+
+    cdef int _check_method_prefix(self, cptr p, Py_ssize_t avail) except -1:
+        """RFC 9110 9.1: method = token, checked as its bytes arrive, so a
+        client that does not speak HTTP (TLS on the plain port) is refused at
+        once. The scan stops where the length limit would, so the status never
+        depends on how the input was split. (The fast path above only accepts
+        a token method, which this scan would pass.)"""
+        cdef Py_ssize_t i
+        cdef unsigned char c
+        if self.max_request_line < avail - 2:
+            avail = self.max_request_line + 2
+        for i in range(avail):
+            c = p[i]
+            if not fb_tchar[c]:
+                if c == SP or c == CR or c == LF:
+                    return 0
+                raise BadRequest("invalid method")
+        return 0
 
     cdef Py_ssize_t _take_line(self, cptr p, Py_ssize_t avail, Py_ssize_t limit,
                                int kind, Py_ssize_t section) except -2:
