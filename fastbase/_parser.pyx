@@ -1581,7 +1581,7 @@ cdef int _put_fields(_Out* out, object fields, str what_name, str what_value) ex
 
 
 cdef tuple _encode_head(_Out* out, object status, object headers, object reason, bint http11,
-                        bint keep_alive, bint head_request, long long body_length, object server):
+                        object keep_alive, bint head_request, long long body_length, object server):
     cdef bytes line = _status_line(status, reason)
     cdef long code = status
     cdef long long content_length = -1, declared
@@ -1596,7 +1596,6 @@ cdef tuple _encode_head(_Out* out, object status, object headers, object reason,
     cdef cptr d
     cdef cptr dend
     cdef Py_ssize_t nn, vn, i
-    cdef Py_buffer view
     _put(out, PyBytes_AS_STRING(line), PyBytes_GET_SIZE(line))
     for name, value in headers:
         ntext = _text(name, "header name")
@@ -1697,7 +1696,7 @@ cdef tuple _encode_head(_Out* out, object status, object headers, object reason,
     return (PyBytes_FromStringAndSize(out.data, out.size), framing, content_length, keep_alive)
 
 
-def encode_head(status, headers, *, reason=None, bint http11=True, bint keep_alive=True,
+def encode_head(status, headers, *, reason=None, bint http11=True, keep_alive=True,
                 bint head_request=False, long long body_length=-1, server=b"fastbase"):
     """Serialize a response head; decide the body framing.
 

@@ -42,22 +42,26 @@ def fastbase_command(*args: str) -> List[str]:
     return [sys.executable, "-m", "fastbase", *args]
 
 
-def child_env() -> dict:
+def child_env(extra: Optional[dict] = None) -> dict:
     env = dict(os.environ)
     env.pop("PYTHONWARNINGS", None)
+    env.pop("DJANGO_SETTINGS_MODULE", None)
     env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra or {})
     return env
 
 
 class ServerProcess:
     """A fastbase subprocess; ``stdin`` stays open for apps that read it."""
 
-    def __init__(self, args: Sequence[str], pass_fds: Sequence[int] = (), cwd: str = TESTS_DIR) -> None:
+    def __init__(
+        self, args: Sequence[str], pass_fds: Sequence[int] = (), cwd: str = TESTS_DIR, env: Optional[dict] = None
+    ) -> None:
         self.args = list(args)
         self.proc = subprocess.Popen(
             fastbase_command(*args),
             cwd=cwd,
-            env=child_env(),
+            env=child_env(env),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -146,8 +150,10 @@ class ServerProcess:
 
 
 @contextlib.contextmanager
-def server_process(*args: str, pass_fds: Sequence[int] = (), cwd: str = TESTS_DIR) -> Iterator[ServerProcess]:
-    process = ServerProcess(args, pass_fds=pass_fds, cwd=cwd)
+def server_process(
+    *args: str, pass_fds: Sequence[int] = (), cwd: str = TESTS_DIR, env: Optional[dict] = None
+) -> Iterator[ServerProcess]:
+    process = ServerProcess(args, pass_fds=pass_fds, cwd=cwd, env=env)
     try:
         yield process
     finally:
