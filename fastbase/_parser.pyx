@@ -470,7 +470,7 @@ for _n, _k in _COMMON_NAMES.items():
     _share_name(_n, _k)
 for _n in _COMMON_VALUES:
     _share_value(_n)
-del _n, _k
+del _n, _k, _COMMON_NAMES, _COMMON_VALUES
 
 
 cdef inline bint _ieq(cptr p, const char* lower, Py_ssize_t n) noexcept nogil:
