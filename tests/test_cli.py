@@ -190,6 +190,14 @@ def test_uds(tmp_path):
     assert not os.path.exists(path), "the socket file is removed on shutdown"
 
 
+def test_uds_never_removes_a_file_that_is_not_a_socket(tmp_path):
+    path = tmp_path / "settings.py"
+    path.write_text("precious = True\n")
+    result = run_fastbase("proc_apps:app", "--uds", str(path))
+    assert_one_error_line(result, f"unix:{path}", "address already in use", code=EXIT_FAILURE)
+    assert path.read_text() == "precious = True\n"
+
+
 def test_fd():
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
