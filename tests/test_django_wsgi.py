@@ -231,6 +231,8 @@ def test_curl_http11_chunked_upload(site):
     sent = [line[2:].lower() for line in stderr.splitlines() if line.startswith("> ")]
     assert "transfer-encoding: chunked" in sent  # curl really sent it chunked,
     assert not any(line.startswith("content-length") for line in sent)  # without a length
+    if "expect: 100-continue" in sent:  # curl asks for it on large uploads
+        assert "< HTTP/1.1 100 Continue" in stderr
     body, _, summary = result.stdout.rpartition(b"\n")
     assert summary == b"200 1.1"
     assert json.loads(body) == {"bytes": len(data), "crc32": zlib.crc32(data), "content_length": str(len(data))}
