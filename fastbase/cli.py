@@ -35,6 +35,23 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+def _positive_int(text: str) -> int:
+    value = _non_negative_int(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("expected a positive integer, got 0")
+    return value
+
+
+def _octal(text: str) -> int:
+    try:
+        value = int(text, 8)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected octal permission bits such as 660, got {text!r}") from None
+    if not 0 <= value <= 0o777:
+        raise argparse.ArgumentTypeError(f"expected octal permission bits such as 660, got {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     defaults = Config.__dataclass_fields__
     d = {name: field.default for name, field in defaults.items()}
@@ -47,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default=d["host"], help="address to bind (default: %(default)s)")
     p.add_argument("--port", type=_non_negative_int, default=d["port"], help="port to bind; 0 picks a free one (default: %(default)s)")
     p.add_argument("--uds", metavar="PATH", help="bind a UNIX domain socket instead of TCP")
+    p.add_argument("--uds-perms", type=_octal, metavar="MODE", help="permission bits of the --uds socket file, in octal (e.g. 660)")
     p.add_argument("--fd", type=_non_negative_int, help="serve on an already-listening socket inherited as this file descriptor")
     p.add_argument("--interface", choices=INTERFACES, default=d["interface"], help="application interface; auto picks ASGI for coroutine callables (default: %(default)s)")
     p.add_argument("--threads", type=_non_negative_int, default=d["threads"], help="WSGI worker threads; 0 runs the app on the event loop (default: %(default)s)")
@@ -67,6 +85,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--root-path", default=d["root_path"], help="mount point of the app (SCRIPT_NAME / root_path)")
     p.add_argument("--app-dir", default=d["app_dir"], help="directory added to sys.path before importing the app (default: current directory)")
     p.add_argument("--factory", action="store_true", help="the app attribute is a factory to call for the app")
+    p.add_argument("--workers", type=_positive_int, default=d["workers"], help="worker processes sharing the listening socket; a supervisor restarts any that dies (default: %(default)s)")
+    p.add_argument("--max-requests", type=_non_negative_int, default=d["max_requests"], metavar="N", help="replace a worker gracefully after this many requests; 0 never (default: %(default)s)")
+    p.add_argument("--max-requests-jitter", type=_non_negative_int, default=d["max_requests_jitter"], metavar="N", help="add up to this many to --max-requests per worker, so workers do not restart together")
+    p.add_argument("--timeout-worker", type=_positive_float, default=d["timeout_worker"], metavar="SECONDS", help="kill and replace a worker whose event loop is blocked this long (default: %(default)s)")
+    p.add_argument("--ssl-certfile", metavar="PATH", help="serve HTTPS with this certificate (PEM)")
+    p.add_argument("--ssl-keyfile", metavar="PATH", help="the certificate's private key (PEM)")
+    p.add_argument("--ssl-keyfile-password", metavar="PASSWORD", help="password of an encrypted key file")
+    p.add_argument("--ssl-ca-certs", metavar="PATH", help="CA certificates to verify client certificates with")
+    p.add_argument("--ssl-cert-reqs", type=int, choices=(0, 1, 2), default=d["ssl_cert_reqs"], help="client certificates: 0 none, 1 optional, 2 required (default: %(default)s)")
+    p.add_argument("--ssl-ciphers", metavar="CIPHERS", help="OpenSSL cipher list")
     p.add_argument("--no-server-header", dest="server_header", action="store_false", help="do not send 'server: fastbase'")
     p.add_argument("--version", action="version", version=f"fastbase {__version__} (Python {sys.version.split()[0]})")
     return p
@@ -85,6 +113,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     from .server import Server, StartupError
 
     try:
+        if config.workers > 1:
+            from .supervisor import Supervisor
+
+            return Supervisor(config).run()
         Server(config).run()
     except (AppLoadError, StartupError, ConfigError, LifespanError) as exc:
         print(f"fastbase: error: {exc}", file=sys.stderr)

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Any, Callable, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Optional, Union
+
+if TYPE_CHECKING:
+    import ssl
 
 from . import limits
 
@@ -32,6 +35,8 @@ class Config:
     host: str = "127.0.0.1"
     port: int = 8000
     uds: Optional[str] = None
+    #: Permission bits for the --uds socket file (e.g. 0o660); None keeps the umask's.
+    uds_perms: Optional[int] = None
     fd: Optional[int] = None
     interface: str = "auto"
     #: WSGI worker threads; 0 runs the app on the event loop thread.
@@ -60,6 +65,21 @@ class Config:
     root_path: str = ""
     lifespan: str = "auto"
     server_header: bool = True
+    #: Worker processes serving the same sockets; 1 serves in this process.
+    workers: int = 1
+    #: A worker that served this many requests (plus up to the jitter) is
+    #: replaced gracefully; 0 never recycles.
+    max_requests: int = 0
+    max_requests_jitter: int = 0
+    #: A worker whose event loop stays blocked this long is killed and replaced.
+    timeout_worker: float = 30.0
+    ssl_certfile: Optional[str] = None
+    ssl_keyfile: Optional[str] = None
+    ssl_keyfile_password: Optional[str] = None
+    ssl_ca_certs: Optional[str] = None
+    #: 0: no client certificate, 1: optional, 2: required (ssl.CERT_*).
+    ssl_cert_reqs: int = 0
+    ssl_ciphers: Optional[str] = None
     #: runserver compatibility (used by fastbase.django): a WSGI response of
     #: unknown length is close-delimited instead of chunked.
     close_unknown_length: bool = False
@@ -86,11 +106,27 @@ class Config:
             fail("--uds and --fd cannot be used together")
         if self.fd is not None and (not isinstance(self.fd, int) or self.fd < 0):
             fail(f"--fd must be a non-negative integer, not {self.fd!r}")
+        for name in ("workers", "max_requests", "max_requests_jitter"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < (1 if name == "workers" else 0):
+                fail(f"--{name.replace('_', '-')} must be a {'positive' if name == 'workers' else 'non-negative'} integer, not {value!r}")
+        if self.uds_perms is not None and (not isinstance(self.uds_perms, int) or not 0 <= self.uds_perms <= 0o777):
+            fail(f"--uds-perms must be octal permission bits such as 660, not {self.uds_perms!r}")
+        if self.ssl_keyfile and not self.ssl_certfile:
+            fail("--ssl-keyfile needs --ssl-certfile")
+        for name in ("ssl_certfile", "ssl_keyfile", "ssl_ca_certs"):
+            path = getattr(self, name)
+            if path is not None and not os.path.isfile(path):
+                fail(f"--{name.replace('_', '-')} {path!r} is not a file")
+        if self.ssl_cert_reqs not in (0, 1, 2):
+            fail(f"--ssl-cert-reqs must be 0 (none), 1 (optional) or 2 (required), not {self.ssl_cert_reqs!r}")
+        if self.ssl_cert_reqs and not self.ssl_ca_certs:
+            fail("--ssl-cert-reqs needs --ssl-ca-certs to verify client certificates")
         for name in ("threads", "backlog"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 0 or (name == "backlog" and value == 0):
                 fail(f"--{name} must be a {'positive' if name == 'backlog' else 'non-negative'} integer, not {value!r}")
-        for name in ("timeout_keep_alive", "timeout_request_header", "timeout_graceful_shutdown"):
+        for name in ("timeout_keep_alive", "timeout_request_header", "timeout_graceful_shutdown", "timeout_worker"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
                 fail(f"--{name.replace('_', '-')} must be a positive number of seconds, not {value!r}")
@@ -121,6 +157,27 @@ class Config:
             "max_header_size": self.limit_request_header_size,
             "max_body_size": self.limit_request_body,
         }
+
+    @property
+    def is_ssl(self) -> bool:
+        return bool(self.ssl_certfile)
+
+    def ssl_context(self) -> "ssl.SSLContext":
+        """The server's TLS context (validated paths; errors are one line)."""
+        import ssl
+
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        try:
+            context.load_cert_chain(self.ssl_certfile or "", self.ssl_keyfile, self.ssl_keyfile_password)
+            if self.ssl_ca_certs:
+                context.load_verify_locations(self.ssl_ca_certs)
+            context.verify_mode = ssl.VerifyMode(self.ssl_cert_reqs)
+            if self.ssl_ciphers:
+                context.set_ciphers(self.ssl_ciphers)
+        except (ssl.SSLError, OSError) as exc:
+            raise ConfigError(f"TLS set-up failed: {exc}") from None
+        context.set_alpn_protocols(["http/1.1"])
+        return context
 
     @property
     def bind_name(self) -> str:

@@ -56,6 +56,9 @@ class ServerState:
         #: Called when a client leaves before its response is complete.
         self.log_disconnect: Callable[["HttpProtocol"], None] = default_log_disconnect
         self.total_requests = 0
+        #: When total_requests reaches this (0: never), on_request_limit runs.
+        self.request_limit = 0
+        self.on_request_limit: Optional[Callable[[], None]] = None
         #: A future the server awaits during shutdown; set when a connection closes.
         self.on_connection_closed: Optional[asyncio.Future] = None
         self._sweeper: Optional[asyncio.TimerHandle] = None
@@ -126,8 +129,8 @@ class HttpProtocol(asyncio.Protocol):
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
         self.state.connections.add(self)
-        self.client = _address(transport.get_extra_info("peername"))
-        self.server = _address(transport.get_extra_info("sockname"))
+        self.client = address_tuple(transport.get_extra_info("peername"))
+        self.server = address_tuple(transport.get_extra_info("sockname"))
         if transport.get_extra_info("sslcontext") is not None:
             self.scheme = "https"
 
@@ -242,6 +245,8 @@ class HttpProtocol(asyncio.Protocol):
         state = self.state
         self._counter += 1
         state.total_requests += 1
+        if state.total_requests == state.request_limit and state.on_request_limit is not None:
+            state.on_request_limit()
         if state.limit_concurrency is not None and len(state.connections) > state.limit_concurrency:
             self._reject(request, 503, "Service Unavailable: too many connections")
             return None
@@ -410,7 +415,8 @@ class HttpProtocol(asyncio.Protocol):
             self.close()
 
 
-def _address(value: Any) -> Optional[tuple]:
+def address_tuple(value: Any) -> Optional[tuple]:
+    """A peername/sockname as (host, port), or None (UNIX sockets)."""
     if isinstance(value, tuple) and len(value) >= 2:
         return (str(value[0]), int(value[1]))
     return None

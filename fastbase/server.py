@@ -21,6 +21,7 @@ from .config import Config, ConfigError
 from .importer import AppLoadError, load_app
 from .logs import error_log
 from .protocol import HttpProtocol, ServerState
+from .sockets import BindError, bind_sockets
 
 
 class StartupError(Exception):
@@ -56,12 +57,20 @@ class Server:
         self.loop: Optional[asyncio.AbstractEventLoop] = None
         self._exit: Optional[asyncio.Event] = None
         self.startup_error: Optional[BaseException] = None
+        self.owns_sockets = False
         #: Replacements for the access-log and disconnect-log functions
         #: (fastbase.django logs through "django.server" this way).
         self.access_logger: Optional[Any] = None
         self.disconnect_logger: Optional[Any] = None
         #: Called on the loop thread once listening, with the server.
         self.on_started: Optional[Any] = None
+        #: Called on the loop every heartbeat_interval seconds while serving
+        #: (a --workers worker proves its loop is not blocked this way).
+        self.heartbeat: Optional[Any] = None
+        self.heartbeat_interval = 1.0
+        #: Stop gracefully after this many requests (0: never); --workers
+        #: sets it from --max-requests.
+        self.max_requests = 0
 
     # -- entry points ------------------------------------------------------
 
@@ -112,6 +121,8 @@ class Server:
         self.started.set()
         if self.on_started is not None:
             self.on_started(self)
+        if self.heartbeat is not None:
+            self._beat()
         if install_signal_handlers:
             self._install_signal_handlers()
         try:
@@ -119,17 +130,53 @@ class Server:
         finally:
             await self.shutdown()
 
+    def _beat(self) -> None:
+        assert self.heartbeat is not None and self.loop is not None
+        if not self.should_exit:
+            self.heartbeat()
+            self.loop.call_later(self.heartbeat_interval, self._beat)
+
     # -- startup / shutdown ------------------------------------------------
 
     async def startup(self, sockets: Optional[List[socket.socket]] = None) -> None:
         config = self.config
         logs.configure(config.log_level)
         loop = asyncio.get_running_loop()
+        # Bind first: a taken port is reported before the app loads.
+        self.owns_sockets = not sockets
+        if not sockets:
+            try:
+                sockets = bind_sockets(config)
+            except BindError as exc:
+                raise StartupError(str(exc)) from None
+        try:
+            await self._start_serving(loop, sockets)
+        except BaseException:
+            if self.owns_sockets:
+                for sock in sockets:
+                    sock.close()
+                self._remove_uds()
+            raise
+        for address in self.addresses():
+            error_log.info("fastbase %s serving %s on %s (%s)", _version(), self.interface.upper(), address, _loop_name(loop))
+
+    async def _start_serving(self, loop: asyncio.AbstractEventLoop, sockets: List[socket.socket]) -> None:
+        config = self.config
         app, interface = load_app(config)
         self.interface = interface
+        listen_factory: Any = None
+        context = config.ssl_context() if config.is_ssl else None
         self.bridge = self.make_bridge(app, interface, loop)
         await self.bridge.startup()
         state = self.state = ServerState(config, self.bridge, loop)
+        if self.max_requests:
+            state.request_limit = self.max_requests
+
+            def request_limit_reached() -> None:
+                error_log.info("Served %d requests (--max-requests): restarting this worker", self.max_requests)
+                self.stop()
+
+            state.on_request_limit = request_limit_reached
         if self.access_logger is not None and config.access_log:
             state.access_log = self.access_logger
         if self.disconnect_logger is not None:
@@ -138,35 +185,23 @@ class Server:
         def factory() -> HttpProtocol:
             return HttpProtocol(state)
 
-        try:
-            if sockets:
-                for sock in sockets:
-                    self.servers.append(await loop.create_server(factory, sock=sock, backlog=config.backlog))
-            elif config.uds:
-                if os.path.exists(config.uds) and not os.path.isdir(config.uds):
-                    with contextlib.suppress(OSError):
-                        os.unlink(config.uds)  # a stale socket from an earlier run
-                self.servers.append(
-                    await loop.create_unix_server(factory, path=config.uds, backlog=config.backlog)  # type: ignore[attr-defined]
-                )
-            elif config.fd is not None:
-                sock = socket.socket(fileno=config.fd)
-                self.servers.append(await loop.create_server(factory, sock=sock, backlog=config.backlog))
-            else:
-                self.servers.append(
-                    await loop.create_server(
-                        factory, host=config.host, port=config.port, backlog=config.backlog, reuse_address=True
-                    )
-                )
-        except OSError as exc:
-            await self.bridge.shutdown()
-            reason = exc.strerror or str(exc)
-            raise StartupError(f"cannot listen on {config.bind_name}: {reason.lower()}") from None
+        listen_factory = factory
+        if context is not None:
+            from .tls import TLSSniffer
+
+            def listen_factory() -> asyncio.Protocol:
+                return TLSSniffer(loop, context, factory)
+
+        for sock in sockets:
+            self.servers.append(await loop.create_server(listen_factory, sock=sock, backlog=config.backlog))
         for server in self.servers:
             self.sockets.extend(server.sockets)
         state.start_sweeper()
-        for address in self.addresses():
-            error_log.info("fastbase %s serving %s on %s (%s)", _version(), interface.upper(), address, _loop_name(loop))
+
+    def _remove_uds(self) -> None:
+        if self.config.uds and self.owns_sockets:
+            with contextlib.suppress(OSError):
+                os.unlink(self.config.uds)
 
     def make_bridge(self, app: Any, interface: str, loop: asyncio.AbstractEventLoop) -> Any:
         config = self.config
@@ -191,7 +226,7 @@ class Server:
             name = sock.getsockname()
             if isinstance(name, tuple):
                 host = f"[{name[0]}]" if sock.family == socket.AF_INET6 else name[0]
-                scheme = "http"
+                scheme = "https" if self.config.is_ssl else "http"
                 out.append(f"{scheme}://{host}:{name[1]}")
             else:
                 out.append(f"unix:{name}")
@@ -233,9 +268,7 @@ class Server:
             with contextlib.suppress(Exception):
                 await server.wait_closed()
         await self.bridge.shutdown()
-        if self.config.uds:
-            with contextlib.suppress(OSError):
-                os.unlink(self.config.uds)
+        self._remove_uds()
 
     # -- signals -----------------------------------------------------------
 

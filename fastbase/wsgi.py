@@ -691,6 +691,7 @@ class StreamInput:
         self._cond = threading.Condition(threading.Lock())
         self._paused = False
         self._discarding = False
+        self._reader_waiting = False
 
     # loop side
 
@@ -700,7 +701,9 @@ class StreamInput:
         with self._cond:
             self._buf += data
             self._cond.notify()
-            if len(self._buf) >= BODY_HIGH_WATER:
+            # Pause only while the app is not asking for more: a read() of
+            # the whole body must be able to fill the buffer past the mark.
+            if len(self._buf) >= BODY_HIGH_WATER and not self._reader_waiting:
                 self._paused = True
                 self._cycle.protocol.pause_reading(PAUSE_BODY)
 
@@ -736,8 +739,15 @@ class StreamInput:
             # body; it is sent only now that the app asks for the body.
             cycle._continue_sent = True
             caller.call(cycle.protocol.write, CONTINUE_RESPONSE)
-        self._maybe_resume()
-        self._cond.wait()
+        if self._paused:
+            # The app wants more than is buffered: read on, whatever the size.
+            self._paused = False
+            caller.call(cycle.protocol.resume_reading, PAUSE_BODY)
+        self._reader_waiting = True
+        try:
+            self._cond.wait()
+        finally:
+            self._reader_waiting = False
         if self._error is not None:
             raise self._error
 

@@ -443,3 +443,20 @@ def test_shutdown_lets_in_flight_request_finish():
         stopper.join()
         sock.close()
         idle.close()
+
+
+def test_reading_a_whole_large_body_at_once(threads):
+    """read() with no size on a body far above the pause mark: reading must
+    resume for the waiting app instead of deadlocking on backpressure."""
+    payload = bytes(range(256)) * 16384  # 4 MiB
+
+    def app(environ, start_response):
+        body = environ["wsgi.input"].read()
+        digest = str(len(body)).encode() + (b" ok" if body == payload else b" bad")
+        start_response("200 OK", [("Content-Length", str(len(digest)))])
+        return [digest]
+
+    with serve(app, threads=threads) as server, connect(server) as sock:
+        sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(payload))
+        sock.sendall(payload)
+        assert read_response(sock, bytearray())[2] == b"%d ok" % len(payload)

@@ -1,0 +1,312 @@
+"""``--workers N``: a supervisor process and N forked workers.
+
+The supervisor binds the sockets once (``SO_REUSEPORT`` set where the
+platform has it) and every worker inherits them, so a connection waiting in
+the accept queue is never lost when a worker goes away. It restarts a worker
+that dies, kills one whose event loop stops beating (``--timeout-worker``),
+replaces workers one by one on SIGHUP, and on SIGTERM/SIGINT lets every
+worker finish its requests (``--timeout-graceful-shutdown``).
+
+Workers report liveness through a shared array of monotonic timestamps (the
+clock is system-wide), written by a callback on their event loop: a loop
+blocked by the app stops writing. Platforms without ``fork()`` run a single
+process instead, with a warning.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import multiprocessing.sharedctypes
+import os
+import random
+import select
+import signal
+import socket
+import sys
+import time
+from typing import Dict, List, Optional
+
+from . import logs
+from .config import Config
+from .logs import error_log
+from .sockets import BindError, bind_sockets
+
+#: A worker's exit status when it could not start (app import, bind, lifespan).
+EXIT_BOOT_ERROR = 3
+#: A crashing worker is restarted after this delay, doubled per quick crash.
+RESTART_DELAY = 0.1
+RESTART_DELAY_MAX = 10.0
+
+
+class SupervisorError(Exception):
+    """Workers could not be started; the message is one line."""
+
+
+class _Worker:
+    __slots__ = ("pid", "slot", "beat", "started", "stopping", "stop_deadline")
+
+    def __init__(self, pid: int, slot: int, beat: int) -> None:
+        self.pid = pid
+        self.slot = slot
+        self.beat = beat
+        self.started = time.monotonic()
+        self.stopping = False
+        self.stop_deadline = 0.0
+
+
+class Supervisor:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.workers: Dict[int, _Worker] = {}
+        self.sockets: List[socket.socket] = []
+        self.beats: Optional[ctypes.Array] = None
+        self._free_beats: List[int] = []
+        self._signals: List[int] = []
+        self._stopping = False
+        self._restart_delay = RESTART_DELAY
+        self._wake_r = self._wake_w = -1
+
+    # -- the supervisor ------------------------------------------------------
+
+    def run(self) -> int:
+        config = self.config
+        logs.configure(config.log_level)
+        if not hasattr(os, "fork"):
+            error_log.warning("--workers needs fork(), which this platform lacks: serving with one process")
+            from .server import Server
+
+            Server(config).run()
+            return 0
+        try:
+            self.sockets = bind_sockets(config, reuse_port=True)
+        except BindError as exc:
+            from .server import StartupError
+
+            raise StartupError(str(exc)) from None
+        # Twice the slots: during a rolling restart old and new workers overlap.
+        slots = 2 * config.workers + 2
+        self.beats = multiprocessing.sharedctypes.RawArray(ctypes.c_double, slots)
+        self._free_beats = list(range(slots))
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        previous = self._install_signals()
+        error_log.info("fastbase supervisor %d starting %d workers", os.getpid(), config.workers)
+        try:
+            for slot in range(config.workers):
+                self._spawn(slot)
+            return self._main_loop()
+        finally:
+            self._restore_signals(previous)
+            for sock in self.sockets:
+                sock.close()
+            if config.uds:
+                try:
+                    os.unlink(config.uds)
+                except OSError:
+                    pass
+            os.close(self._wake_r)
+            os.close(self._wake_w)
+
+    def _install_signals(self) -> dict:
+        previous = {}
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD):
+            previous[sig] = signal.signal(sig, self._on_signal)
+        previous["wakeup"] = signal.set_wakeup_fd(self._wake_w)
+        return previous
+
+    def _restore_signals(self, previous: dict) -> None:
+        signal.set_wakeup_fd(previous.pop("wakeup"))
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+    def _on_signal(self, sig: int, frame: object) -> None:
+        self._signals.append(sig)
+
+    def _main_loop(self) -> int:
+        config = self.config
+        while True:
+            try:
+                select.select([self._wake_r], [], [], 0.5)
+            except InterruptedError:
+                pass
+            try:
+                while os.read(self._wake_r, 4096):
+                    pass
+            except BlockingIOError:
+                pass
+            while self._signals:
+                sig = self._signals.pop(0)
+                if sig in (signal.SIGINT, signal.SIGTERM) and not self._stopping:
+                    error_log.info("Shutting down: stopping %d workers gracefully", len(self.workers))
+                    self._stopping = True
+                    deadline = time.monotonic() + config.timeout_graceful_shutdown + 5
+                    for worker in self.workers.values():
+                        self._stop_worker(worker, deadline)
+                elif sig == signal.SIGHUP and not self._stopping:
+                    self._rolling_restart()
+            failed = self._reap()
+            if failed is not None:
+                self._abort_all()
+                raise SupervisorError(failed)
+            if self._stopping and not self.workers:
+                return 0
+            self._check_workers()
+
+    def _spawn(self, slot: int) -> None:
+        assert self.beats is not None
+        beat = self._free_beats.pop(0)
+        self.beats[beat] = 0.0
+        limit = 0
+        if self.config.max_requests:
+            limit = self.config.max_requests + random.randint(0, self.config.max_requests_jitter)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:  # the worker
+            code = 1
+            try:
+                code = _worker_main(self.config, self.sockets, self.beats, beat, limit, (self._wake_r, self._wake_w))
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
+        self.workers[pid] = _Worker(pid, slot, beat)
+        error_log.info("Started worker %d", pid)
+
+    def _stop_worker(self, worker: _Worker, deadline: float) -> None:
+        if not worker.stopping:
+            worker.stopping = True
+            worker.stop_deadline = deadline
+            _kill(worker.pid, signal.SIGTERM)
+
+    def _rolling_restart(self) -> None:
+        """SIGHUP: each worker is replaced by a fresh one, which starts first."""
+        error_log.info("Reloading: replacing %d workers", self.config.workers)
+        deadline = time.monotonic() + self.config.timeout_graceful_shutdown + 5
+        for worker in [w for w in self.workers.values() if not w.stopping]:
+            self._spawn(worker.slot)
+            self._stop_worker(worker, deadline)
+
+    def _reap(self) -> Optional[str]:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return None
+            if pid == 0:
+                return None
+            worker = self.workers.pop(pid, None)
+            if worker is None:
+                continue
+            self._free_beats.append(worker.beat)
+            code = os.waitstatus_to_exitcode(status)
+            if worker.stopping or self._stopping:
+                error_log.info("Worker %d stopped", pid)
+                continue
+            if code == EXIT_BOOT_ERROR:
+                return "a worker could not start (its error is above)"
+            lived = time.monotonic() - worker.started
+            if code == 0:
+                error_log.info("Worker %d finished (max requests); starting a new one", pid)
+            else:
+                error_log.error("Worker %d died (%s); starting a new one", pid, _describe(code))
+            if code != 0 and lived < 1.0:
+                time.sleep(self._restart_delay)  # a crash loop must not spin
+                self._restart_delay = min(self._restart_delay * 2, RESTART_DELAY_MAX)
+            elif lived > 10.0:
+                self._restart_delay = RESTART_DELAY
+            self._spawn(worker.slot)
+
+    def _check_workers(self) -> None:
+        assert self.beats is not None
+        now = time.monotonic()
+        timeout = self.config.timeout_worker
+        for worker in list(self.workers.values()):
+            if worker.stopping:
+                if now > worker.stop_deadline:
+                    error_log.warning("Worker %d did not stop in time; killing it", worker.pid)
+                    _kill(worker.pid, signal.SIGKILL)
+                    worker.stop_deadline = float("inf")
+                continue
+            beat = self.beats[worker.beat]
+            last = beat if beat else worker.started
+            if now - last > timeout:
+                error_log.error(
+                    "Worker %d %s for %.0f s; killing it",
+                    worker.pid,
+                    "has not started" if not beat else "is blocked (its event loop stopped)",
+                    now - last,
+                )
+                # Marked stopping, so _reap does not replace it a second time.
+                worker.stopping = True
+                worker.stop_deadline = float("inf")
+                _kill(worker.pid, signal.SIGKILL)
+                self._spawn(worker.slot)
+
+    def _abort_all(self) -> None:
+        for worker in self.workers.values():
+            _kill(worker.pid, signal.SIGKILL)
+        for pid in list(self.workers):
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+        self.workers.clear()
+
+
+def _kill(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _describe(code: int) -> str:
+    if code < 0:
+        try:
+            return f"signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"signal {-code}"
+    return f"exit status {code}"
+
+
+def _worker_main(
+    config: Config,
+    sockets: List[socket.socket],
+    beats: ctypes.Array,
+    beat: int,
+    max_requests: int,
+    supervisor_fds: tuple,
+) -> int:
+    """Run one worker (in the forked child); returns its exit status."""
+    signal.set_wakeup_fd(-1)
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD):
+        signal.signal(sig, signal.SIG_DFL)
+    for fd in supervisor_fds:
+        os.close(fd)
+    from .asgi import LifespanError
+    from .config import ConfigError
+    from .importer import AppLoadError
+    from .server import Server, StartupError
+
+    parent = os.getppid()
+    server = Server(config)
+
+    def heartbeat() -> None:
+        beats[beat] = time.monotonic()
+        if os.getppid() != parent:
+            error_log.warning("Worker %d: the supervisor is gone; stopping", os.getpid())
+            server.stop()
+
+    server.heartbeat = heartbeat
+    server.max_requests = max_requests
+    server.heartbeat_interval = min(1.0, config.timeout_worker / 4)
+    try:
+        server.run(sockets=sockets)
+    except (AppLoadError, StartupError, ConfigError, LifespanError) as exc:
+        print(f"fastbase: error: {exc}", file=sys.stderr)
+        return EXIT_BOOT_ERROR
+    except KeyboardInterrupt:
+        return 0
+    return 0
