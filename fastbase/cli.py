@@ -95,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ssl-ca-certs", metavar="PATH", help="CA certificates to verify client certificates with")
     p.add_argument("--ssl-cert-reqs", type=int, choices=(0, 1, 2), default=d["ssl_cert_reqs"], help="client certificates: 0 none, 1 optional, 2 required (default: %(default)s)")
     p.add_argument("--ssl-ciphers", metavar="CIPHERS", help="OpenSSL cipher list")
+    p.add_argument("--proxy-headers", action="store_true", help="take the client address, scheme and host from X-Forwarded-* / Forwarded sent by trusted proxies")
+    p.add_argument("--forwarded-allow-ips", metavar="IPS", help="trusted proxies for --proxy-headers: IPs, CIDRs or '*', comma-separated (default: $FORWARDED_ALLOW_IPS or 127.0.0.1)")
     p.add_argument("--no-server-header", dest="server_header", action="store_false", help="do not send 'server: fastbase'")
     p.add_argument("--version", action="version", version=f"fastbase {__version__} (Python {sys.version.split()[0]})")
     return p
@@ -114,9 +116,13 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     try:
         if config.workers > 1:
-            from .supervisor import Supervisor
+            from .supervisor import Supervisor, SupervisorError
 
-            return Supervisor(config).run()
+            try:
+                return Supervisor(config).run()
+            except SupervisorError as exc:
+                print(f"fastbase: error: {exc}", file=sys.stderr)
+                return 1
         Server(config).run()
     except (AppLoadError, StartupError, ConfigError, LifespanError) as exc:
         print(f"fastbase: error: {exc}", file=sys.stderr)

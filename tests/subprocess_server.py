@@ -55,11 +55,16 @@ class ServerProcess:
     """A fastbase subprocess; ``stdin`` stays open for apps that read it."""
 
     def __init__(
-        self, args: Sequence[str], pass_fds: Sequence[int] = (), cwd: str = TESTS_DIR, env: Optional[dict] = None
+        self,
+        args: Sequence[str],
+        pass_fds: Sequence[int] = (),
+        cwd: str = TESTS_DIR,
+        env: Optional[dict] = None,
+        argv: Optional[List[str]] = None,
     ) -> None:
         self.args = list(args)
         self.proc = subprocess.Popen(
-            fastbase_command(*args),
+            argv if argv is not None else fastbase_command(*args),
             cwd=cwd,
             env=child_env(env),
             stdin=subprocess.PIPE,
@@ -151,9 +156,14 @@ class ServerProcess:
 
 @contextlib.contextmanager
 def server_process(
-    *args: str, pass_fds: Sequence[int] = (), cwd: str = TESTS_DIR, env: Optional[dict] = None
+    *args: str,
+    pass_fds: Sequence[int] = (),
+    cwd: str = TESTS_DIR,
+    env: Optional[dict] = None,
+    argv: Optional[List[str]] = None,
 ) -> Iterator[ServerProcess]:
-    process = ServerProcess(args, pass_fds=pass_fds, cwd=cwd, env=env)
+    """``argv`` replaces the ``python -m fastbase ARGS`` command line."""
+    process = ServerProcess(args, pass_fds=pass_fds, cwd=cwd, env=env, argv=argv)
     try:
         yield process
     finally:

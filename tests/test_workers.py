@@ -1,0 +1,135 @@
+"""--workers: a supervisor with forked workers sharing one socket."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import signal
+import socket
+import threading
+import time
+
+import pytest
+
+from subprocess_server import server_process
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="--workers needs fork()")
+
+DEADLINE = 30.0
+
+
+def get(port: int, path: str = "/", timeout: float = 10.0) -> str:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        assert response.status == 200, response.status
+        return response.read().decode()
+    finally:
+        conn.close()
+
+
+def pids_until(port: int, predicate, what: str) -> set:
+    """Request on fresh connections until ``predicate(pids)`` holds."""
+    pids: set = set()
+    deadline = time.monotonic() + DEADLINE
+    while not predicate(pids):
+        assert time.monotonic() < deadline, f"{what}: only saw {pids}"
+        pids.add(int(get(port)))
+    return pids
+
+
+def test_two_workers_serve_and_a_killed_one_is_replaced():
+    with server_process("worker_apps:pid", "--workers", "2", "--port", "0", "--log-level", "info") as proc:
+        port = proc.wait_serving()
+        first = pids_until(port, lambda p: len(p) == 2, "both workers")
+        assert proc.pid not in first
+        victim = min(first)
+        os.kill(victim, signal.SIGKILL)
+        proc.wait_for_line(rf"Worker {victim} died \(signal SIGKILL\); starting a new one")
+        # Every request keeps succeeding; a new pid appears.
+        pids_until(port, lambda p: bool(p - first), "a replacement worker")
+
+
+def test_max_requests_recycles_workers_without_failing_requests():
+    with server_process(
+        "worker_apps:pid", "--workers", "2", "--port", "0", "--max-requests", "5", "--log-level", "info"
+    ) as proc:
+        port = proc.wait_serving()
+        seen = [int(get(port)) for _ in range(40)]
+        # 40 requests over 2 workers recycling every 5: at least 6 distinct pids.
+        assert len(set(seen)) >= 6, seen
+        proc.wait_for_line(r"Served 5 requests \(--max-requests\)")
+
+
+def test_sighup_replaces_every_worker_while_requests_continue():
+    with server_process("worker_apps:pid", "--workers", "2", "--port", "0", "--log-level", "info") as proc:
+        port = proc.wait_serving()
+        before = pids_until(port, lambda p: len(p) == 2, "both workers")
+        failures: list = []
+        stop = threading.Event()
+
+        def hammer() -> None:
+            while not stop.is_set():
+                try:
+                    get(port)
+                except Exception as exc:  # noqa: BLE001 - recorded, asserted below
+                    failures.append(exc)
+
+        thread = threading.Thread(target=hammer)
+        thread.start()
+        try:
+            proc.send_signal(signal.SIGHUP)
+            proc.wait_for_line("Reloading: replacing 2 workers")
+            pids_until(port, lambda p: len(p - before) == 2, "two new workers")
+            for old in before:
+                proc.wait_for_line(rf"Worker {old} stopped")
+        finally:
+            stop.set()
+            thread.join(30)
+        assert failures == []
+
+
+def test_sigterm_lets_in_flight_request_finish(tmp_path):
+    release = tmp_path / "release"
+    with server_process("worker_apps:pid", "--workers", "2", "--port", "0", "--log-level", "info") as proc:
+        port = proc.wait_serving()
+        result: list = []
+        thread = threading.Thread(target=lambda: result.append(get(port, f"/slow?{release}", timeout=30)))
+        thread.start()
+        proc.wait_for_line(r"app: slow \d+")
+        proc.send_signal(signal.SIGTERM)
+        proc.wait_for_line("Shutting down: stopping 2 workers gracefully")
+        release.touch()
+        thread.join(30)
+        assert result and result[0].isdigit()
+        assert proc.wait(DEADLINE) == 0
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
+
+
+def test_blocked_worker_is_killed_and_replaced():
+    with server_process(
+        "worker_apps:pid", "--workers", "2", "--port", "0", "--threads", "0",
+        "--timeout-worker", "1", "--log-level", "info",
+    ) as proc:
+        port = proc.wait_serving()
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=DEADLINE)
+        conn.request("GET", "/hang")
+        first = int(proc.wait_for_line(r"app: hanging (\d+)").group(1))
+        proc.wait_for_line(rf"Worker {first} is blocked \(its event loop stopped\) for \d+ s; killing it")
+        with pytest.raises((ConnectionError, http.client.RemoteDisconnected)):
+            conn.getresponse()
+        conn.close()
+        assert pids_until(port, lambda p: bool(p - {first}), "a replacement") - {first}
+
+
+def test_workers_that_cannot_boot_stop_the_supervisor():
+    with server_process(
+        "worker_apps:pid", "--workers", "2", "--port", "0", env={"WORKER_APPS_FAIL": "1"}
+    ) as proc:
+        code = proc.wait(DEADLINE)
+        output = proc.output()
+    assert code == 1
+    assert "fastbase: error: importing 'worker_apps' raised RuntimeError: the app refuses to start" in output
+    assert "Traceback" not in output
