@@ -65,6 +65,12 @@ class Config:
     root_path: str = ""
     lifespan: str = "auto"
     server_header: bool = True
+    #: Believe X-Forwarded-* / Forwarded from the trusted proxies below for
+    #: the client address, scheme and server (fastbase.proxy).
+    proxy_headers: bool = False
+    #: Trusted proxies: IPs, CIDR networks, or "*", comma-separated. None
+    #: means $FORWARDED_ALLOW_IPS, else "127.0.0.1" (as uvicorn and gunicorn).
+    forwarded_allow_ips: Optional[str] = None
     #: Worker processes serving the same sockets; 1 serves in this process.
     workers: int = 1
     #: A worker that served this many requests (plus up to the jitter) is
@@ -145,6 +151,15 @@ class Config:
                 fail(f"--{name.replace('_', '-')} must be a non-negative integer, not {value!r}")
         if self.root_path and (not self.root_path.startswith("/") or self.root_path.endswith("/")):
             fail(f"--root-path must start with '/' and not end with one, not {self.root_path!r}")
+        if self.forwarded_allow_ips is None:
+            self.forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+        if self.proxy_headers:
+            from .proxy import parse_trusted
+
+            try:
+                parse_trusted(str(self.forwarded_allow_ips))
+            except ValueError as exc:
+                fail(f"--forwarded-allow-ips: {exc}")
         if self.app_dir is not None and not os.path.isdir(self.app_dir):
             fail(f"--app-dir {self.app_dir!r} is not a directory")
 

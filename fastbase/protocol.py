@@ -59,6 +59,12 @@ class ServerState:
         #: When total_requests reaches this (0: never), on_request_limit runs.
         self.request_limit = 0
         self.on_request_limit: Optional[Callable[[], None]] = None
+        #: --proxy-headers: resolves each request's client/scheme/server.
+        self.proxy: Any = None
+        if config.proxy_headers:
+            from .proxy import ProxyHeaders
+
+            self.proxy = ProxyHeaders(config.forwarded_allow_ips or "127.0.0.1")
         #: A future the server awaits during shutdown; set when a connection closes.
         self.on_connection_closed: Optional[asyncio.Future] = None
         self._sweeper: Optional[asyncio.TimerHandle] = None
@@ -111,6 +117,9 @@ class HttpProtocol(asyncio.Protocol):
         self.tls_probe = False
         # Per-connection data a bridge caches (the WSGI environ base, ...).
         self.bridge_cache: Any = None
+        #: (client, scheme, server) of the socket itself, kept once
+        #: --proxy-headers starts replacing the three per request.
+        self.socket_view: Optional[tuple] = None
         self._queue: collections.deque = collections.deque()
         self._pumping = False
         self._active: Any = None  # the cycle whose response is in progress
@@ -250,11 +259,24 @@ class HttpProtocol(asyncio.Protocol):
         if state.limit_concurrency is not None and len(state.connections) > state.limit_concurrency:
             self._reject(request, 503, "Service Unavailable: too many connections")
             return None
+        if state.proxy is not None:
+            self._apply_proxy_headers(state.proxy, request)
         cycle = state.bridge.new_cycle(self, request)
         self._active = self._reading = cycle
         if not request.keep_alive or state.shutting_down:
             self._close_after_response = True
         return cycle
+
+    def _apply_proxy_headers(self, proxy: Any, request: Request) -> None:
+        """This request's client/scheme/server as trusted proxies report them;
+        the bridges and logs read them from the protocol as usual."""
+        view = self.socket_view
+        if view is None:
+            view = self.socket_view = (self.client, self.scheme, self.server)
+        resolved = proxy.resolve(view[0], request.headers, view[1], view[2])
+        if resolved != (self.client, self.scheme, self.server):
+            self.client, self.scheme, self.server = resolved
+            self.bridge_cache = None  # the WSGI environ base holds the old values
 
     def _reject(self, request: Optional[Request], status: int, message: str) -> None:
         body = encode_error(status, message)
@@ -344,7 +366,8 @@ class HttpProtocol(asyncio.Protocol):
         shrank)."""
         sent = 0
         sendfile = getattr(self.state.loop, "sendfile", None)  # uvloop has none
-        if sendfile is not None and self.scheme == "http" and not self.closed:
+        plain = (self.socket_view or (None, self.scheme))[1] == "http"  # the socket's, not a proxy's
+        if sendfile is not None and plain and not self.closed:
             try:
                 sent = await sendfile(self.transport, file, offset, count)
             except (NotImplementedError, RuntimeError):
