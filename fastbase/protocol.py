@@ -27,7 +27,7 @@ from typing import Any, Callable, Optional
 from . import logs
 from .config import Config
 from .errors import ProtocolError, RequestTimeout
-from .parser import Request, RequestParser, encode_error
+from .parser import END, Request, RequestParser, encode_error
 
 # Reasons reading is paused; reading resumes when none is left.
 PAUSE_BODY = 1  # the app has not consumed the request body yet
@@ -157,10 +157,26 @@ class HttpProtocol(asyncio.Protocol):
             if not self._pumping:
                 self._pump()
             return
-        if events:
-            self._queue.extend(events)
-            if not self._pumping:
-                self._pump()
+        if not events:
+            return
+        if (
+            len(events) == 2
+            and events[1] is END
+            and self._active is None
+            and not self._queue
+            and not self._pumping
+        ):
+            # The common case, a bodiless request on an idle connection,
+            # without the queue.
+            cycle = self._start_request(events[0])
+            if cycle is not None:
+                self._reading = None
+                cycle.on_end(END)
+                cycle.start()
+            return
+        self._queue.extend(events)
+        if not self._pumping:
+            self._pump()
 
     # eof_received is not overridden: a client's FIN closes the connection and
     # the cycle in flight sees a disconnect, as long-polls and event streams
@@ -329,7 +345,7 @@ class HttpProtocol(asyncio.Protocol):
         if self.parser.paused:
             # An Upgrade request was answered without switching protocols.
             self._queue.extend(self.parser.resume())
-        if not self._pumping:
+        if (self._queue or self._pending_error is not None) and not self._pumping:
             self._pump()
 
     def close(self) -> None:
