@@ -691,7 +691,8 @@ class StreamInput:
         self._cond = threading.Condition(threading.Lock())
         self._paused = False
         self._discarding = False
-        self._reader_waiting = False
+        #: What a reader waiting in _wait needs buffered to return (0: none waits).
+        self._wanted = 0
 
     # loop side
 
@@ -701,9 +702,11 @@ class StreamInput:
         with self._cond:
             self._buf += data
             self._cond.notify()
-            # Pause only while the app is not asking for more: a read() of
-            # the whole body must be able to fill the buffer past the mark.
-            if len(self._buf) >= BODY_HIGH_WATER and not self._reader_waiting:
+            # Pause unless a waiting reader still needs more: a read() of the
+            # whole body must be able to fill the buffer past the mark, but a
+            # read(n) that is satisfied must not let it grow while the app's
+            # thread waits to be scheduled.
+            if len(self._buf) >= BODY_HIGH_WATER and len(self._buf) >= self._wanted:
                 self._paused = True
                 self._cycle.protocol.pause_reading(PAUSE_BODY)
 
@@ -728,8 +731,9 @@ class StreamInput:
 
     # app side (worker thread)
 
-    def _wait(self) -> None:
-        # Called with the lock held, when more data is needed.
+    def _wait(self, wanted: int = sys.maxsize) -> None:
+        # Called with the lock held, when more data is needed: ``wanted``
+        # bytes in all (sys.maxsize: up to the end of the body).
         if self._error is not None:
             raise self._error
         cycle = self._cycle
@@ -743,11 +747,11 @@ class StreamInput:
             # The app wants more than is buffered: read on, whatever the size.
             self._paused = False
             caller.call(cycle.protocol.resume_reading, PAUSE_BODY)
-        self._reader_waiting = True
+        self._wanted = wanted
         try:
             self._cond.wait()
         finally:
-            self._reader_waiting = False
+            self._wanted = 0
         if self._error is not None:
             raise self._error
 
@@ -766,7 +770,7 @@ class StreamInput:
                 buf.clear()
             else:
                 while len(buf) < size and not self._eof:
-                    self._wait()
+                    self._wait(size)
                 data = bytes(buf[:size])
                 del buf[:size]
             self._maybe_resume()
@@ -784,7 +788,7 @@ class StreamInput:
                 if 0 <= limit <= len(buf) or self._eof:
                     end = len(buf)
                     break
-                self._wait()
+                self._wait(limit if limit >= 0 else sys.maxsize)
             if 0 <= limit < end:
                 end = limit
             data = bytes(buf[:end])

@@ -276,3 +276,79 @@ def test_inline_response_stops_while_writing_is_paused_and_ends_on_disconnect():
         with connect(server) as sock:
             sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
             assert read_response(sock, bytearray())[2] == b"ok"
+
+
+class _FakeProtocol:
+    def __init__(self):
+        self.calls = []
+
+    def pause_reading(self, reason):
+        self.calls.append(("pause", reason))
+
+    def resume_reading(self, reason):
+        self.calls.append(("resume", reason))
+
+    def write(self, data):
+        self.calls.append(("write", data))
+
+
+class _FakeCycle:
+    """What StreamInput uses of its cycle. The request expects 100-continue,
+    so the reader's first wait announces itself through caller.call."""
+
+    def __init__(self):
+        from types import SimpleNamespace
+
+        self.protocol = _FakeProtocol()
+        self.request = SimpleNamespace(expect_continue=True)
+        self._continue_sent = False
+        self._head_sent = False
+        self.waiting = threading.Event()
+        self.bridge = SimpleNamespace(caller=SimpleNamespace(call=self._call))
+
+    def _call(self, fn, *args):
+        fn(*args)
+        self.waiting.set()  # called with the stream's lock held, just before it waits
+
+
+def _reader(stream, size, out):
+    thread = threading.Thread(target=lambda: out.append(stream.read(size)), daemon=True)
+    thread.start()
+    return thread
+
+
+def test_input_pauses_once_a_waiting_read_is_satisfied():
+    """A read(n) waiting for data must not keep reading open: if its thread
+    is slow to be scheduled, the loop would buffer without bound (it did: 20
+    MiB on a loaded machine)."""
+    from fastbase.protocol import PAUSE_BODY
+    from fastbase.wsgi import BODY_HIGH_WATER, StreamInput
+
+    cycle = _FakeCycle()
+    stream = StreamInput(cycle, [])
+    out = []
+    thread = _reader(stream, BLOCK_SIZE, out)
+    assert cycle.waiting.wait(10)
+    # feed() takes the lock the reader holds until it waits: this runs with
+    # the reader waiting and not yet awake.
+    stream.feed(b"x" * BODY_HIGH_WATER)
+    assert ("pause", PAUSE_BODY) in cycle.protocol.calls
+    thread.join(10)
+    assert out == [b"x" * BLOCK_SIZE]
+
+
+def test_input_read_all_of_a_body_larger_than_the_pause_mark():
+    """read() of the whole body needs it all buffered: reading must not pause."""
+    from fastbase.wsgi import BODY_HIGH_WATER, StreamInput
+
+    cycle = _FakeCycle()
+    stream = StreamInput(cycle, [])
+    out = []
+    thread = _reader(stream, -1, out)
+    assert cycle.waiting.wait(10)
+    stream.feed(b"y" * (2 * BODY_HIGH_WATER))
+    stream.feed(b"z")
+    stream.feed_eof()
+    thread.join(10)
+    assert out == [b"y" * (2 * BODY_HIGH_WATER) + b"z"]
+    assert not any(call[0] == "pause" for call in cycle.protocol.calls)
