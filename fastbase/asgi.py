@@ -49,6 +49,18 @@ def _extensions() -> Dict[str, dict]:
     }
 
 
+def scope_paths(bridge: "ASGIBridge", request: Request) -> tuple:
+    """``path`` (percent-decoded UTF-8) and ``raw_path`` for a scope; both
+    include ``root_path`` (put back when a proxy stripped it)."""
+    raw_path = request.path
+    path = (unquote_to_bytes(raw_path) if b"%" in raw_path else raw_path).decode("utf-8", "replace")
+    root_path = bridge.root_path
+    if root_path and not (path.startswith(root_path) and path[len(root_path) : len(root_path) + 1] in ("", "/")):
+        path = root_path + path
+        raw_path = bridge.root_path_bytes + raw_path
+    return path, raw_path
+
+
 class ASGIBridge:
     def __init__(self, app: Callable[..., Any], loop: asyncio.AbstractEventLoop, config: Config) -> None:
         self.app = app
@@ -58,8 +70,15 @@ class ASGIBridge:
         self.server = b"fastbase" if config.server_header else None
         self.lifespan = Lifespan(app, config.lifespan)
         self.state = self.lifespan.state
+        self.config = config
+        self.websockets = config.ws != "none"
 
-    def new_cycle(self, protocol: HttpProtocol, request: Request) -> "ASGICycle":
+    def new_cycle(self, protocol: HttpProtocol, request: Request) -> Any:
+        upgrade = request.upgrade
+        if upgrade is not None and self.websockets and b"websocket" in upgrade.lower():
+            from .websocket import WebSocketCycle
+
+            return WebSocketCycle(self, protocol, request)
         return ASGICycle(self, protocol, request)
 
     async def startup(self) -> None:
@@ -181,13 +200,8 @@ class ASGICycle:
         request = self.request
         protocol = self.protocol
         bridge = self.bridge
-        raw_path = request.path
-        path = (unquote_to_bytes(raw_path) if b"%" in raw_path else raw_path).decode("utf-8", "replace")
+        path, raw_path = scope_paths(bridge, request)
         root_path = bridge.root_path
-        if root_path and not (path.startswith(root_path) and path[len(root_path) : len(root_path) + 1] in ("", "/")):
-            # A proxy stripped the mount point: the scope's path includes it.
-            path = root_path + path
-            raw_path = bridge.root_path_bytes + raw_path
         return {
             "type": "http",
             "asgi": {"version": "3.0", "spec_version": "2.4"},

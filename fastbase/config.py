@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import socket
 from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
 if TYPE_CHECKING:
@@ -79,6 +80,15 @@ class Config:
     max_requests_jitter: int = 0
     #: A worker whose event loop stays blocked this long is killed and replaced.
     timeout_worker: float = 30.0
+    #: WebSocket support for ASGI apps: "auto" (built in) or "none".
+    ws: str = "auto"
+    #: 1009 for a message (reassembled, inflated) larger than this.
+    ws_max_size: int = 16 * 1024 * 1024
+    #: Seconds between keep-alive pings, and to wait for the pong.
+    ws_ping_interval: float = 20.0
+    ws_ping_timeout: float = 20.0
+    #: Negotiate permessage-deflate (RFC 7692) when the client offers it.
+    ws_per_message_deflate: bool = True
     ssl_certfile: Optional[str] = None
     ssl_keyfile: Optional[str] = None
     ssl_keyfile_password: Optional[str] = None
@@ -97,6 +107,14 @@ class Config:
         def fail(message: str) -> None:
             raise ConfigError(message)
 
+        if self.ws not in ("auto", "none"):
+            fail(f"--ws must be auto or none, not {self.ws!r}")
+        if isinstance(self.ws_max_size, bool) or not isinstance(self.ws_max_size, int) or self.ws_max_size <= 0:
+            fail(f"--ws-max-size must be a positive number of bytes, not {self.ws_max_size!r}")
+        for name in ("ws_ping_interval", "ws_ping_timeout"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                fail(f"--{name.replace('_', '-')} must be a positive number of seconds, not {value!r}")
         if self.interface not in INTERFACES:
             fail(f"--interface must be one of {', '.join(INTERFACES)}, not {self.interface!r}")
         if self.loop not in LOOPS:
@@ -110,6 +128,8 @@ class Config:
             fail(f"--port must be an integer from 0 to 65535, not {self.port!r}")
         if self.uds is not None and self.fd is not None:
             fail("--uds and --fd cannot be used together")
+        if self.uds is not None and not hasattr(socket, "AF_UNIX"):
+            fail("--uds: this platform has no UNIX domain sockets (Windows); use --host and --port")
         if self.fd is not None and (not isinstance(self.fd, int) or self.fd < 0):
             fail(f"--fd must be a non-negative integer, not {self.fd!r}")
         for name in ("workers", "max_requests", "max_requests_jitter"):
