@@ -272,3 +272,29 @@ def test_request_log_record_shape(caplog):
     from django.utils.log import ServerFormatter
 
     assert "200 12" in ServerFormatter("[{server_time}] {message}", style="{").format(ok)
+
+
+def test_channels_project_serves_http_and_websockets():
+    """A Django Channels ASGI_APPLICATION in `manage.py runserver`, as with
+    daphne's runserver, but served by fastbase."""
+    pytest.importorskip("channels")
+    websockets = pytest.importorskip("websockets")
+    import asyncio
+
+    from websockets.asyncio.client import connect as ws_connect
+
+    with Runserver("0", "--noreload", env={"FASTBASE_TEST_CHANNELS": "1"}) as server:
+        port = server.port()
+        assert FASTBASE_LINE.search("\n".join(server.stdout)).group(1) == "ASGI"
+        assert httpx.get(f"http://127.0.0.1:{port}/").text == "Hello from Django"
+
+        async def client() -> None:
+            async with ws_connect(f"ws://127.0.0.1:{port}/ws/echo/") as ws:
+                assert await ws.recv() == "welcome /ws/echo/"
+                await ws.send("ping")
+                assert await ws.recv() == "echo:ping"
+                await ws.send(b"\x00\xff")
+                assert await ws.recv() == b"\x00\xff"
+
+        asyncio.run(client())
+        server.wait_for(r'"GET /ws/echo/ HTTP/1.1" 101 ', "stderr")

@@ -27,6 +27,10 @@ ROOT_URLCONF = "mysite.urls"
 WSGI_APPLICATION = "mysite.wsgi.application"
 if os.environ.get("FASTBASE_TEST_ASGI") == "1":
     ASGI_APPLICATION = "mysite.asgi.application"
+if os.environ.get("FASTBASE_TEST_CHANNELS") == "1":
+    # A Django Channels project: HTTP and WebSocket routing (mysite/routing.py).
+    INSTALLED_APPS.append("channels")
+    ASGI_APPLICATION = "mysite.routing.application"
 
 DATABASES = {
     "default": {
