@@ -14,11 +14,11 @@ import signal
 import socket
 import sys
 import threading
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Optional
 
 from . import logs
 from .config import Config, ConfigError
-from .importer import AppLoadError, load_app
+from .importer import load_app
 from .logs import error_log
 from .protocol import HttpProtocol, ServerState
 from .sockets import BindError, bind_sockets
@@ -34,11 +34,14 @@ def new_event_loop(kind: str) -> asyncio.AbstractEventLoop:
         try:
             import uvloop
         except ImportError:
+            if kind == "uvloop" and sys.platform == "win32":
+                raise ConfigError("--loop uvloop: uvloop does not run on Windows; use --loop asyncio") from None
             if kind == "uvloop":
                 raise ConfigError("--loop uvloop: uvloop is not installed (pip install 'fastbase[uvloop]')") from None
         else:
             return uvloop.new_event_loop()
-    if sys.platform == "win32":  # pragma: no cover - Proactor has no add_reader-free sendfile issue
+    # Windows: IOCP, not the select()-based selector loop (512 sockets at most).
+    if sys.platform == "win32":
         return asyncio.ProactorEventLoop()
     return asyncio.SelectorEventLoop()
 
@@ -62,6 +65,8 @@ class Server:
         #: (fastbase.django logs through "django.server" this way).
         self.access_logger: Optional[Any] = None
         self.disconnect_logger: Optional[Any] = None
+        #: Signal -> (installed on the loop?, its handler before serve()).
+        self._signal_handlers: Dict[int, Any] = {}
         #: Called on the loop thread once listening, with the server.
         self.on_started: Optional[Any] = None
         #: Called on the loop every heartbeat_interval seconds while serving
@@ -128,7 +133,10 @@ class Server:
         try:
             await self._exit.wait()
         finally:
-            await self.shutdown()
+            try:
+                await self.shutdown()
+            finally:
+                self._restore_signal_handlers()
 
     def _beat(self) -> None:
         assert self.heartbeat is not None and self.loop is not None
@@ -281,13 +289,27 @@ class Server:
         if threading.current_thread() is not threading.main_thread():
             return
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, getattr(signal, "SIGTERM", None)):
+        # SIGBREAK: Ctrl+Break, how a Windows console asks a program to stop.
+        for sig in (signal.SIGINT, getattr(signal, "SIGTERM", None), getattr(signal, "SIGBREAK", None)):
             if sig is None:
                 continue
+            previous = signal.getsignal(sig)
             try:
                 loop.add_signal_handler(sig, self.handle_exit, sig, None)
+                self._signal_handlers[sig] = (True, previous)
             except NotImplementedError:  # Windows: no loop signal handlers
                 signal.signal(sig, self.handle_exit)
+                self._signal_handlers[sig] = (False, previous)
+
+    def _restore_signal_handlers(self) -> None:
+        # After serving, Ctrl+C interrupts the program again (fastbase.run()
+        # returns; a test or an embedding loop goes on).
+        handlers, self._signal_handlers = self._signal_handlers, {}
+        for sig, (on_loop, previous) in handlers.items():
+            if on_loop:
+                asyncio.get_running_loop().remove_signal_handler(sig)
+            if previous is not None:  # None: not set from Python, cannot be put back
+                signal.signal(sig, previous)
 
 
 def _version() -> str:
