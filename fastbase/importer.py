@@ -55,7 +55,7 @@ def detect_interface(app: Callable[..., Any]) -> str:
     """ASGI apps are coroutine functions (or objects whose __call__ is one)."""
     if inspect.iscoroutinefunction(app):
         return "asgi"
-    call = getattr(app, "__call__", None)
+    call = getattr(app, "__call__", None)  # noqa: B004 - the method itself, to inspect
     if call is not None and inspect.iscoroutinefunction(call):
         return "asgi"
     return "wsgi"

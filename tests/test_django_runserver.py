@@ -278,7 +278,7 @@ def test_channels_project_serves_http_and_websockets():
     """A Django Channels ASGI_APPLICATION in `manage.py runserver`, as with
     daphne's runserver, but served by fastbase."""
     pytest.importorskip("channels")
-    websockets = pytest.importorskip("websockets")
+    pytest.importorskip("websockets")
     import asyncio
 
     from websockets.asyncio.client import connect as ws_connect
