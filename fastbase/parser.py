@@ -10,6 +10,7 @@ missing compiled module into an ImportError instead of a silent fallback.
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from .errors import (  # noqa: F401  (re-exported)
     BadRequest,
@@ -42,20 +43,40 @@ def _load():
 
 _impl, IMPLEMENTATION = _load()
 
-RequestParser = _impl.RequestParser
-Request = _impl.Request
-EndOfMessage = _impl.EndOfMessage
-END = _impl.END
-encode_head = _impl.encode_head
-encode_chunk = _impl.encode_chunk
-encode_trailers = _impl.encode_trailers
-encode_error = _impl.encode_error
-date_header_value = _impl.date_header_value
-NO_BODY = _impl.NO_BODY
-LENGTH = _impl.LENGTH
-CHUNKED = _impl.CHUNKED
-CLOSE_DELIMITED = _impl.CLOSE_DELIMITED
-LAST_CHUNK = _impl.LAST_CHUNK
-CONTINUE_RESPONSE = _impl.CONTINUE_RESPONSE
+if TYPE_CHECKING:
+    # Typed by the compiled module's stub (_parser.pyi); the twin matches it.
+    from ._parser import (
+        CHUNKED,
+        CLOSE_DELIMITED,
+        CONTINUE_RESPONSE,
+        END,
+        EndOfMessage,
+        LAST_CHUNK,
+        LENGTH,
+        NO_BODY,
+        Request,
+        RequestParser,
+        date_header_value,
+        encode_chunk,
+        encode_error,
+        encode_head,
+        encode_trailers,
+    )
+else:
+    RequestParser = _impl.RequestParser
+    Request = _impl.Request
+    EndOfMessage = _impl.EndOfMessage
+    END = _impl.END
+    encode_head = _impl.encode_head
+    encode_chunk = _impl.encode_chunk
+    encode_trailers = _impl.encode_trailers
+    encode_error = _impl.encode_error
+    date_header_value = _impl.date_header_value
+    NO_BODY = _impl.NO_BODY
+    LENGTH = _impl.LENGTH
+    CHUNKED = _impl.CHUNKED
+    CLOSE_DELIMITED = _impl.CLOSE_DELIMITED
+    LAST_CHUNK = _impl.LAST_CHUNK
+    CONTINUE_RESPONSE = _impl.CONTINUE_RESPONSE
 
 del _load
