@@ -9,6 +9,10 @@ runaway transfer reaches never shows up within HOLD_WINDOW (the test waits
 for the marker; passing means the window passes without it). Then the whole
 GiB moves at full speed and the server's peak RSS (VmHWM) is compared with
 its value before the transfer.
+
+The tests at the end pin the flow-control mechanisms in-process: an inline
+(--threads 0) response suspended while writing is paused, and wsgi.input
+pausing the socket once a waiting read is satisfied.
 """
 
 from __future__ import annotations
