@@ -7,11 +7,13 @@ import contextlib
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 import socket
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -359,7 +361,56 @@ def test_access_log_shows_the_forwarded_client(caplog):
 NGINX = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if os.path.exists(p)), None)
 needs_nginx = pytest.mark.skipif(NGINX is None, reason="nginx is not installed (CI installs Debian's package)")
 
-NGINX_CONF = """
+DOC = Path(__file__).resolve().parent.parent / "docs" / "deployment.md"
+
+
+def nginx_statements(text, keyword):
+    """The ``keyword ... { ... }`` statements in nginx config text, braces
+    inside quoted strings skipped."""
+    found = []
+    for match in re.finditer(rf"(?m)^[ \t]*{re.escape(keyword)}\b", text):
+        start = match.start()
+        depth = 0
+        quoted = False
+        i = text.index("{", match.end())
+        while True:
+            char = text[i]
+            if quoted:
+                if char == "\\":
+                    i += 1
+                elif char == '"':
+                    quoted = False
+            elif char == '"':
+                quoted = True
+            elif char == "{":
+                depth += 1
+            elif char == "}":
+                depth -= 1
+                if depth == 0:
+                    found.append(text[start : i + 1].strip())
+                    break
+            i += 1
+    return found
+
+
+def guide_snippets():
+    """From docs/deployment.md: the X-Forwarded-* site's and the Forwarded
+    site's ``location /`` blocks, and the ``map`` blocks the latter needs."""
+    blocks = re.findall(r"```nginx\n(.*?)```", DOC.read_text(), re.S)
+    locations = [loc for block in blocks for loc in nginx_statements(block, "location")]
+    maps = [m for block in blocks for m in nginx_statements(block, "map")]
+    xff = [loc for loc in locations if "X-Forwarded-For $proxy_add_x_forwarded_for" in loc]
+    forwarded = [loc for loc in locations if "proxy_set_header Forwarded \"$" in loc]
+    assert len(xff) == 1 and len(forwarded) == 1 and len(maps) == 2, "the guide's nginx snippets changed shape"
+    return xff[0], forwarded[0], maps
+
+
+def nginx_conf(tmp, backend, xff_port, fwd_port, tls_listen, ipv6_listen):
+    xff_location, forwarded_location, maps = guide_snippets()
+    upstreams = {re.search(r"proxy_pass http://(\w+);", loc).group(1) for loc in (xff_location, forwarded_location)}
+    upstream_blocks = "\n".join(f"upstream {name} {{ server 127.0.0.1:{backend}; keepalive 4; }}" for name in upstreams)
+    maps_text = "\n".join(maps)
+    return f"""
 daemon off;
 master_process off;
 worker_processes 1;
@@ -373,46 +424,17 @@ http {{
     fastcgi_temp_path {tmp}/fastcgi;
     uwsgi_temp_path {tmp}/uwsgi;
     scgi_temp_path {tmp}/scgi;
-    upstream fastbase {{
-        server 127.0.0.1:{backend};
-        keepalive 4;
-    }}
-    # RFC 7239 nodes: an IPv6 address is bracketed (and the node quoted below).
-    map $remote_addr $forwarded_node {{
-        ~:      "[$remote_addr]:$remote_port";
-        default "$remote_addr:$remote_port";
-    }}
-    # Append to what the client sent, as $proxy_add_x_forwarded_for does.
-    map $http_forwarded $forwarded_prefix {{
-        ""      "";
-        default "$http_forwarded, ";
-    }}
-    # The usual site: X-Forwarded-For / -Proto and Host.
+{upstream_blocks}
+{maps_text}
     server {{
         listen 127.0.0.1:{xff_port};
         {tls_listen}
-        location / {{
-            proxy_pass http://fastbase;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host $host;
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-            proxy_set_header X-Forwarded-Proto $scheme;
-            proxy_set_header Forwarded "";
-        }}
+{xff_location}
     }}
-    # The RFC 7239 site: Forwarded instead.
     server {{
         listen 127.0.0.1:{fwd_port};
         {ipv6_listen}
-        location / {{
-            proxy_pass http://fastbase;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host $host;
-            proxy_set_header Forwarded "${{forwarded_prefix}}for=\\"$forwarded_node\\";proto=$scheme;host=\\"$http_host\\"";
-            proxy_set_header X-Forwarded-For "";
-        }}
+{forwarded_location}
     }}
 }}
 """
@@ -484,9 +506,7 @@ class Nginx:
                 f"        ssl_certificate {certificate[0]};\n        ssl_certificate_key {certificate[1]};"
             )
         ipv6_listen = f"listen [::1]:{self.ipv6_port};" if self.ipv6_port else ""
-        conf = NGINX_CONF.format(
-            tmp=tmp, backend=backend, xff_port=self.xff_port, fwd_port=self.fwd_port, tls_listen=tls_listen, ipv6_listen=ipv6_listen
-        )
+        conf = nginx_conf(tmp, backend, self.xff_port, self.fwd_port, tls_listen, ipv6_listen)
         if os.geteuid() == 0:
             conf = "user root;\n" + conf  # temp paths live in a root-only tmp_path
         (tmp / "nginx.conf").write_text(conf)
@@ -573,6 +593,15 @@ def test_nginx_x_forwarded_for(behind_nginx):
 
 
 @needs_nginx
+def test_nginx_x_forwarded_site_drops_a_client_forwarded_header(behind_nginx):
+    # Forwarded wins when present: the X-Forwarded site must not pass on one
+    # the client made up (the guide's snippet clears it).
+    seen, _ = via(behind_nginx.xff_port, b"Forwarded: for=6.6.6.6;proto=https\r\n")
+    assert seen["forwarded"] is None
+    assert seen["client"] == ["127.0.0.2", "0"] and seen["scheme"] == "http"
+
+
+@needs_nginx
 def test_nginx_terminating_tls(behind_nginx):
     if behind_nginx.tls_port is None:
         pytest.skip("no openssl command or cryptography package to make a certificate")
@@ -583,13 +612,13 @@ def test_nginx_terminating_tls(behind_nginx):
 
 @needs_nginx
 def test_nginx_forwarded(behind_nginx):
-    seen, here = via(behind_nginx.fwd_port, b"Forwarded: for=6.6.6.6;proto=https;host=evil.example\r\n")
+    seen, here = via(behind_nginx.fwd_port, b"Forwarded: for=6.6.6.6;proto=https;host=evil.example\r\nX-Forwarded-For: 7.7.7.7\r\n")
     # nginx reports the client's port too: it is the test's own socket.
     assert seen["client"] == ["127.0.0.2", str(here[1])]
     assert seen["scheme"] == "http"
     assert seen["server"] == ["site.example", "80"]
     assert seen["forwarded"].startswith("for=6.6.6.6;proto=https;host=evil.example, for=")
-    assert seen["xff"] is None
+    assert seen["xff"] == "7.7.7.7"  # passed on, and ignored: Forwarded wins
 
 
 @needs_nginx
