@@ -1,0 +1,68 @@
+"""The WebSocket frame parser and writers the rest of fastbase uses.
+
+Exports the compiled implementation (``fastbase._websocket``) and falls back
+to the pure-Python twin (``fastbase._websocket_py``) when it is missing or
+``FASTBASE_NO_EXTENSIONS=1``. ``FASTBASE_REQUIRE_EXTENSIONS=1`` turns a
+missing compiled module into an ImportError instead of a silent fallback.
+``IMPLEMENTATION`` says which one is in use ("c" or "py").
+
+API (the same in both; see ``_websocket_py`` for the details)::
+
+    parser = FrameParser(max_message_size=16 MiB, deflate=None)
+    for event in parser.feed(data):    # Message | Ping | Pong | Close
+        ...                            # WebSocketProtocolError: send
+                                       # encode_close(exc.code, exc.reason), close
+    encode_text(str, deflate=None) / encode_binary(bytes, deflate=None)
+    encode_ping(payload) / encode_pong(payload) / encode_close(code, reason)
+    encode_frame(opcode, payload, fin=True, rsv1=False)
+
+``negotiate_deflate`` (RFC 7692, from ``websocket_deflate``) gives the
+``Deflate`` to pass as ``deflate=``; the handshake lives in
+``websocket_handshake``.
+"""
+
+from __future__ import annotations
+
+import os
+
+from .websocket_deflate import Deflate, negotiate_deflate  # noqa: F401  (re-exported)
+from .websocket_errors import CloseCode, WebSocketProtocolError, is_valid_close_code  # noqa: F401
+
+
+def _load():
+    if os.environ.get("FASTBASE_NO_EXTENSIONS") == "1":
+        from . import _websocket_py
+
+        return _websocket_py, "py"
+    try:
+        from . import _websocket  # type: ignore[attr-defined]
+    except ImportError:
+        if os.environ.get("FASTBASE_REQUIRE_EXTENSIONS") == "1":
+            raise
+        from . import _websocket_py
+
+        return _websocket_py, "py"
+    return _websocket, "c"
+
+
+_impl, IMPLEMENTATION = _load()
+
+FrameParser = _impl.FrameParser
+Message = _impl.Message
+Ping = _impl.Ping
+Pong = _impl.Pong
+Close = _impl.Close
+encode_frame = _impl.encode_frame
+encode_text = _impl.encode_text
+encode_binary = _impl.encode_binary
+encode_ping = _impl.encode_ping
+encode_pong = _impl.encode_pong
+encode_close = _impl.encode_close
+CONTINUATION = _impl.CONTINUATION
+TEXT = _impl.TEXT
+BINARY = _impl.BINARY
+CLOSE = _impl.CLOSE
+PING = _impl.PING
+PONG = _impl.PONG
+
+del _load
