@@ -1,8 +1,10 @@
-"""Build the compiled parser; fall back to the pure-Python twin when it cannot.
+"""Build the compiled parser and WebSocket frames; fall back to the
+pure-Python twins when they cannot.
 
 ``FASTBASE_NO_EXTENSIONS=1`` skips the extension; a missing compiler or a
-failed compile installs the package without it (fastbase.parser then uses
-the twin), unless ``FASTBASE_REQUIRE_EXTENSIONS=1`` asks for the build to fail.
+failed compile installs the package without it (fastbase.parser and
+fastbase.websocket_frames then use the twins), unless
+``FASTBASE_REQUIRE_EXTENSIONS=1`` asks for the build to fail.
 """
 
 import os
@@ -25,17 +27,31 @@ class OptionalBuildExt(build_ext):
             self._give_up(exc)
 
     def build_extension(self, ext):
+        # Each extension degrades on its own: a failed _websocket leaves the
+        # compiled _parser in place, and the reverse.
         try:
             super().build_extension(ext)
         except Exception as exc:  # noqa: BLE001
-            self._give_up(exc)
+            self.__dict__.setdefault("failed", set()).add(ext.name)
+            self._give_up(exc, ext.name)
 
-    def _give_up(self, exc):
+    def copy_extensions_to_source(self):
+        # --inplace copies what was built; one missing module must not stop
+        # the other from being copied.
+        failed = self.__dict__.get("failed", set())
+        extensions = self.extensions
+        self.extensions = [ext for ext in extensions if ext.name not in failed]
+        try:
+            super().copy_extensions_to_source()
+        finally:
+            self.extensions = extensions
+
+    def _give_up(self, exc, name="fastbase's compiled modules"):
         if REQUIRE_EXTENSIONS:
             raise exc
         sys.stderr.write(
-            f"WARNING: fastbase's compiled parser could not be built ({exc}); "
-            "installing the pure-Python parser instead.\n"
+            f"WARNING: {name} could not be built ({exc}); "
+            "installing its pure-Python twin instead.\n"
         )
 
 
@@ -49,13 +65,13 @@ def extensions():
             raise
         sys.stderr.write("WARNING: Cython is missing; installing the pure-Python parser.\n")
         return []
-    ext = Extension(
-        "fastbase._parser",
-        ["fastbase/_parser.pyx"],
-        extra_compile_args=[] if sys.platform == "win32" else ["-O2"],
-    )
+    compile_args = [] if sys.platform == "win32" else ["-O2"]
+    exts = [
+        Extension("fastbase._parser", ["fastbase/_parser.pyx"], extra_compile_args=compile_args),
+        Extension("fastbase._websocket", ["fastbase/_websocket.pyx"], extra_compile_args=compile_args),
+    ]
     return cythonize(
-        [ext],
+        exts,
         compiler_directives={
             "language_level": 3,
             "boundscheck": False,
