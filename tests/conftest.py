@@ -18,3 +18,18 @@ def _load(name):
 def impl(request):
     """Each parser/writer test runs against the compiled module and its twin."""
     return _load(request.param)
+
+
+def _load_websocket(name):
+    if name == "py":
+        return importlib.import_module("fastbase._websocket_py")
+    if os.environ.get("FASTBASE_NO_EXTENSIONS") == "1":
+        pytest.skip("compiled WebSocket frames disabled by FASTBASE_NO_EXTENSIONS=1")
+    # As for the parser: a compiled module that does not import fails the test.
+    return importlib.import_module("fastbase._websocket")
+
+
+@pytest.fixture(params=["c", "py"])
+def ws_impl(request):
+    """Each WebSocket frame test runs against the compiled module and its twin."""
+    return _load_websocket(request.param)
