@@ -20,7 +20,7 @@ from . import logs
 from .config import Config, ConfigError
 from .importer import load_app
 from .logs import error_log
-from .protocol import HttpProtocol, ServerState
+from .protocol import HttpProtocol, ServerState, per_request_access_log
 from .sockets import BindError, bind_sockets
 
 
@@ -187,6 +187,8 @@ class Server:
             state.on_request_limit = request_limit_reached
         if self.access_logger is not None and config.access_log:
             state.access_log = self.access_logger
+        if state.proxy is not None and state.access_log is not None:
+            state.access_log = per_request_access_log(state.access_log, state.proxy)
         if self.disconnect_logger is not None:
             state.log_disconnect = self.disconnect_logger
 
@@ -254,6 +256,8 @@ class Server:
         if state is None:
             return
         state.shutting_down = True
+        busy = sum(1 for conn in state.connections if getattr(conn, "_active", None) is not None)
+        error_log.info("Shutting down: %d connection(s) open, %d request(s) in flight", len(state.connections), busy)
         for server in self.servers:
             server.close()
         for conn in list(state.connections):
