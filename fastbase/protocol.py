@@ -97,6 +97,34 @@ def default_access_log(protocol: "HttpProtocol", request: Optional[Request], sta
     logs.access_log.info(logs.access_line(protocol.client, line, status, size, seconds))
 
 
+class RequestView:
+    """A connection as one request saw it: that request's client, scheme and
+    server, everything else the connection's. A keep-alive connection from a
+    proxy carries requests of many clients, and a response is logged after
+    the connection may have moved on to the next request."""
+
+    __slots__ = ("_protocol", "client", "scheme", "server")
+
+    def __init__(self, protocol: "HttpProtocol", view: tuple) -> None:
+        self._protocol = protocol
+        self.client, self.scheme, self.server = view
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._protocol, name)
+
+
+def per_request_access_log(log: Callable[..., None], proxy: Any) -> Callable[..., None]:
+    """``log`` called with the logged request's own view (--proxy-headers)."""
+
+    def access_log(protocol: "HttpProtocol", request: Optional[Request], status: int, size: int, seconds: float) -> None:
+        view = protocol.socket_view
+        if request is not None and view is not None:
+            protocol = RequestView(protocol, proxy.resolve(view[0], request.headers, view[1], view[2]))  # type: ignore[assignment]
+        log(protocol, request, status, size, seconds)
+
+    return access_log
+
+
 def default_log_disconnect(protocol: "HttpProtocol") -> None:
     logs.error_log.info("Client %s disconnected before the response was complete", logs.format_client(protocol.client))
 

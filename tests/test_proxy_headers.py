@@ -356,6 +356,23 @@ def test_access_log_shows_the_forwarded_client(caplog):
     assert lines[1].startswith("[2001:db8::7]:4711 - ")
 
 
+def test_access_log_of_pipelined_requests_names_each_client(app_options, caplog):
+    # The response to one request is logged after the connection may have
+    # started the next (pipelined) one, from another client.
+    options = dict(app_options)
+    app = options.pop("app")
+    clients = [f"198.51.100.{i}" for i in range(1, 9)]
+    with caplog.at_level(logging.INFO, logger="fastbase.access"):
+        with serve(app, proxy_headers=True, access_log=True, **options) as server, connect_from(server) as sock:
+            sock.sendall(b"".join(b"GET /%d HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: %s\r\n\r\n" % (i, c.encode()) for i, c in enumerate(clients)))
+            buffered = bytearray()
+            seen = [json.loads(read_response(sock, buffered)[2])["client"][0] for _ in clients]
+            assert seen == clients
+    lines = sorted(r.getMessage() for r in caplog.records if r.name == "fastbase.access")
+    assert [line.split(" ")[0] for line in lines] == [f"{c}:0" for c in clients]
+    assert [line.split(" ")[3] for line in lines] == [f"/{i}" for i in range(len(clients))]
+
+
 # -- behind a real nginx ----------------------------------------------------------------
 
 NGINX = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if os.path.exists(p)), None)
