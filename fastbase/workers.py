@@ -221,6 +221,9 @@ class FastbaseWorker(Worker):
             if self.ppid != os.getppid():
                 self.log.info("Parent changed, shutting down: %s", self)
                 self._stop(False)
+            server = self.server
+            if not self.alive and server is not None and not server.should_exit:
+                server.stop()  # gunicorn's code reloader (--reload) only clears alive
             await asyncio.sleep(interval)
 
     # -- signals -------------------------------------------------------------------

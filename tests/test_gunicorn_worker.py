@@ -1,7 +1,7 @@
 """fastbase.workers.FastbaseWorker under a real gunicorn master (a subprocess):
 WSGI and ASGI, keep-alive, heartbeat, max-requests recycling, graceful and
 quick shutdown, gunicorn's access-log format, log reopening, a blocked loop
-killed and replaced, parent death, TLS, a failed lifespan startup."""
+killed and replaced, parent death, --reload, TLS, a failed lifespan startup."""
 
 from __future__ import annotations
 
@@ -242,6 +242,25 @@ def test_worker_exits_when_its_master_dies():
         master.proc.kill()
         master.wait(DEADLINE)
         wait_until(lambda: process_gone(worker), f"worker {worker} to notice its parent died")
+
+
+def test_reload_replaces_the_worker_when_the_code_changes(tmp_path):
+    module = tmp_path / "reloadable.py"
+    source = 'def app(environ, start_response):\n    start_response("200 OK", [])\n    return [b\'{"pid": 0, "version": %d}\']\n'
+    module.write_text(source % 1)
+    argv = gunicorn_argv("x")[:-1] + ["--reload", "reloadable:app"]
+    # No .pyc: one written in the same second as the change would look current.
+    with server_process(argv=argv, cwd=str(tmp_path), env={"PYTHONDONTWRITEBYTECODE": "1"}) as master:
+        port = int(master.wait_for_line(LISTENING).group(1))
+        master.wait_for_line(WORKER_READY)
+        assert get(port)[2]["version"] == 1
+        module.write_text(source % 2)
+        deadline = time.monotonic() + DEADLINE
+        while get(port)[2]["version"] != 2:
+            assert time.monotonic() < deadline, "the worker never reloaded"
+            time.sleep(0.05)
+        master.send_signal(signal.SIGTERM)
+        assert master.wait(DEADLINE) == 0
 
 
 def test_failed_lifespan_startup_stops_gunicorn():
