@@ -157,6 +157,15 @@ def test_gunicorn_keepalive_zero_closes_every_connection():
         assert status == 200 and response.getheader("connection") == "close"
 
 
+def test_gunicorn_request_limits():
+    with gunicorn("wsgi", "--limit-request-line", "64", "--limit-request-fields", "3", "--limit-request-field_size", "40") as master:
+        assert get(master.port, "/" + "a" * 40)[0] == 200
+        assert get(master.port, "/" + "a" * 60)[0] == 414
+        assert get(master.port, headers={"X-A": "1"})[0] == 200  # with Host and Accept-Encoding: 3 fields
+        assert get(master.port, headers={"X-A": "1", "X-B": "2"})[0] == 431
+        assert get(master.port, headers={"X-Long": "v" * 40})[0] == 431
+
+
 def test_threads_zero_runs_the_app_on_the_loop():
     with gunicorn("wsgi", "--threads", "0", "--workers", "2") as master:
         status, _, seen = get(master.port)
