@@ -278,7 +278,7 @@ cdef class FrameParser:
 
     @property
     def in_message(self):
-        """A fragmented message has begun and not ended yet."""
+        """A data message has begun (its first frame's header arrived) and not ended yet."""
         return self._message_opcode != 0
 
     def feed(self, data):

@@ -196,7 +196,7 @@ class FrameParser:
 
     @property
     def in_message(self) -> bool:
-        """A fragmented message has begun and not ended yet."""
+        """A data message has begun (its first frame's header arrived) and not ended yet."""
         return self._message_opcode != 0
 
     def feed(self, data: Buffer) -> list:

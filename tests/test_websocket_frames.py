@@ -614,6 +614,33 @@ def test_utf8_fails_at_the_first_invalid_byte(ws_impl, payload, bad):
     assert fail_index(ws_impl, data) == (6 + bad, 1007)
 
 
+# Bytes that start, continue, or break UTF-8 sequences at their edges.
+_UTF8_PIECES = [
+    b"a", b"\x7f", b"\x80", b"\x8f", b"\x90", b"\x9f", b"\xa0", b"\xbf", b"\xc0", b"\xc1", b"\xc2",
+    b"\xdf", b"\xe0", b"\xe1", b"\xec", b"\xed", b"\xee", b"\xef", b"\xf0", b"\xf1", b"\xf3", b"\xf4",
+    b"\xf5", b"\xff", "é".encode(), "€".encode(), "\U0001f600".encode(), "\ud7ff".encode(), "\ue000".encode(),
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_UTF8_PIECES), max_size=12), st.lists(st.integers(0, 40), max_size=3))
+def test_utf8_validation_matches_python_and_fails_at_the_same_byte(pieces, cuts):
+    payload = b"".join(pieces)
+    bounds = [0, *sorted(c for c in cuts if c < len(payload)), len(payload)]
+    fragments = [payload[a:b] for a, b in zip(bounds, bounds[1:])] or [b""]
+    data = b"".join(
+        frame(TEXT if i == 0 else CONTINUATION, f, fin=i == len(fragments) - 1) for i, f in enumerate(fragments)
+    )
+    try:
+        payload.decode("utf-8")
+        valid = True
+    except UnicodeDecodeError:
+        valid = False
+    results = {repr(fail_index(impl, data)) for impl in _implementations()}
+    assert len(results) == 1, (payload, results)
+    assert (results.pop() == "None") == valid
+
+
 def test_header_faults_at_the_first_byte_that_shows_them(ws_impl):
     assert fail_index(ws_impl, frame(3, b"x")) == (0, 1002)
     assert fail_index(ws_impl, text("x", key=None)) == (1, 1002)
