@@ -34,7 +34,7 @@ raise ``ValueError`` for what a frame cannot carry.
 from __future__ import annotations
 
 import codecs
-from typing import List, Optional, Union
+from typing import Optional, Union
 
 from . import websocket_limits as limits
 from .websocket_deflate import Deflate

@@ -20,7 +20,7 @@ so there is no compiled copy).
 from __future__ import annotations
 
 import zlib
-from typing import Dict, Iterable, List, Optional, Tuple, Union
+from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
 
 from .websocket_errors import WebSocketProtocolError
 
@@ -73,8 +73,9 @@ class Deflate:
         self.client_max_window_bits = client_max_window_bits
         self.level = level
         self.mem_level = mem_level
-        self._compressor = None  # created on first use: many connections never send
-        self._decompressor = None
+        # Created on first use: many connections never send, or never compress.
+        self._compressor: Optional[Any] = None
+        self._decompressor: Optional[Any] = None
         self._trailing = b""  # what followed a final (BFINAL) block in this message
 
     def __repr__(self) -> str:

@@ -24,6 +24,7 @@ API (the same in both; see ``_websocket_py`` for the details)::
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from .websocket_deflate import Deflate, negotiate_deflate  # noqa: F401  (re-exported)
 from .websocket_errors import CloseCode, WebSocketProtocolError, is_valid_close_code  # noqa: F401
@@ -47,22 +48,44 @@ def _load():
 
 _impl, IMPLEMENTATION = _load()
 
-FrameParser = _impl.FrameParser
-Message = _impl.Message
-Ping = _impl.Ping
-Pong = _impl.Pong
-Close = _impl.Close
-encode_frame = _impl.encode_frame
-encode_text = _impl.encode_text
-encode_binary = _impl.encode_binary
-encode_ping = _impl.encode_ping
-encode_pong = _impl.encode_pong
-encode_close = _impl.encode_close
-CONTINUATION = _impl.CONTINUATION
-TEXT = _impl.TEXT
-BINARY = _impl.BINARY
-CLOSE = _impl.CLOSE
-PING = _impl.PING
-PONG = _impl.PONG
+if TYPE_CHECKING:
+    # Type checkers see the twin, whose API the compiled module shares.
+    from ._websocket_py import (
+        BINARY,
+        CLOSE,
+        CONTINUATION,
+        PING,
+        PONG,
+        TEXT,
+        Close,
+        FrameParser,
+        Message,
+        Ping,
+        Pong,
+        encode_binary,
+        encode_close,
+        encode_frame,
+        encode_ping,
+        encode_pong,
+        encode_text,
+    )
+else:
+    FrameParser = _impl.FrameParser
+    Message = _impl.Message
+    Ping = _impl.Ping
+    Pong = _impl.Pong
+    Close = _impl.Close
+    encode_frame = _impl.encode_frame
+    encode_text = _impl.encode_text
+    encode_binary = _impl.encode_binary
+    encode_ping = _impl.encode_ping
+    encode_pong = _impl.encode_pong
+    encode_close = _impl.encode_close
+    CONTINUATION = _impl.CONTINUATION
+    TEXT = _impl.TEXT
+    BINARY = _impl.BINARY
+    CLOSE = _impl.CLOSE
+    PING = _impl.PING
+    PONG = _impl.PONG
 
 del _load

@@ -24,7 +24,6 @@ from wsclient import (
     BINARY,
     CLOSE,
     CONTINUATION,
-    KEY,
     PING,
     PONG,
     TEXT,
