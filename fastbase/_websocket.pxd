@@ -43,6 +43,7 @@ cdef class FrameParser:
     # validator's state for a text message.
     cdef int _message_opcode
     cdef bint _compressed
+    cdef long long _wire
     cdef long long _size
     cdef unsigned char* _mbuf
     cdef Py_ssize_t _mlen

@@ -366,10 +366,10 @@ cdef class FrameParser:
         """Check the header at h[:avail] as far as it has arrived; return its
         size once it is complete (the frame is then begun), else 0."""
         cdef int b0, b1, opcode
-        cdef bint fin, rsv1, control, compressed
+        cdef bint fin, rsv1, control
         cdef Py_ssize_t extended, header_size, i
         cdef unsigned long long length
-        cdef long long size
+        cdef long long wire
         if avail < 1:
             return 0
         b0 = h[0]
@@ -422,12 +422,11 @@ cdef class FrameParser:
                 raise _protocol_error("payload length with the most significant bit set")
             if length < (126 if extended == 2 else 65536):
                 raise _protocol_error("payload length not in its minimal encoding")
-        compressed = rsv1 or (opcode == OP_CONTINUATION and self._compressed)
         # 10.4 / 7.4.1 (1009): refused on the declared length, before any of it
-        # is buffered; a compressed message is bounded when inflated instead.
-        if not control and not compressed and self.max_message_size >= 0:
-            size = self._size if opcode == OP_CONTINUATION else 0
-            if length > <unsigned long long>(self.max_message_size - size):
+        # is buffered; a compressed message is also bounded as it inflates.
+        if not control and self.max_message_size >= 0:
+            wire = self._wire if opcode == OP_CONTINUATION else 0
+            if length > <unsigned long long>(self.max_message_size - wire):
                 raise WebSocketProtocolError(1009, "message too big")
         header_size = 2 + extended + 4
         if avail < header_size:
@@ -440,9 +439,12 @@ cdef class FrameParser:
         self._phase = 0
         if control:
             self._control_len = 0
-        elif opcode != OP_CONTINUATION:
+        elif opcode == OP_CONTINUATION:
+            self._wire += <long long>length
+        else:
             self._message_opcode = opcode
             self._compressed = rsv1
+            self._wire = <long long>length
             self._size = 0
             self._mlen = 0
             self._utf8 = 0
@@ -589,6 +591,7 @@ cdef class FrameParser:
     cdef void _reset_message(self) noexcept:
         self._message_opcode = 0
         self._compressed = False
+        self._wire = 0
         self._size = 0
         self._mlen = 0
         self._utf8 = 0

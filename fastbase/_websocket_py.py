@@ -185,6 +185,7 @@ class FrameParser:
         # The data message being reassembled (opcode 0: none is open).
         self._message_opcode = 0
         self._compressed = False
+        self._wire = 0  # payload bytes its frames declared so far
         self._size = 0  # bytes of payload so far, after inflating
         self._parts: list = []
         self._decoder: Optional[codecs.IncrementalDecoder] = None
@@ -325,17 +326,17 @@ class FrameParser:
                 raise _protocol_error("payload length with the most significant bit set")
             if length < (126 if extended == 2 else 65536):
                 raise _protocol_error("payload length not in its minimal encoding")
-        compressed = rsv1 or (opcode == CONTINUATION and self._compressed)
         # RFC 6455 10.4: "implementations SHOULD impose a limit on frame sizes
         # and the total message size after reassembly from multiple frames";
         # 7.4.1: 1009 "indicates that an endpoint is terminating the
         # connection because it has received a message that is too big for it
         # to process". Refused on the declared length, before any of it is
-        # buffered. A compressed message is bounded by what it inflates to
-        # instead (its wire bytes are inflated as they arrive, never held).
-        if not control and not compressed and self.max_message_size >= 0:
-            size = self._size if opcode == CONTINUATION else 0
-            if size + length > self.max_message_size:
+        # buffered. A compressed message is bounded twice: by its wire bytes
+        # here (so an endless stream of empty deflate blocks ends too), and by
+        # what it inflates to, as it inflates.
+        if not control and self.max_message_size >= 0:
+            wire = self._wire if opcode == CONTINUATION else 0
+            if wire + length > self.max_message_size:
                 raise WebSocketProtocolError(1009, "message too big")
         header_size = 2 + extended + 4
         if avail < header_size:
@@ -348,9 +349,12 @@ class FrameParser:
         self._offset = 0
         if control:
             self._control = bytearray()
-        elif opcode != CONTINUATION:
+        elif opcode == CONTINUATION:
+            self._wire += length
+        else:
             self._message_opcode = opcode
             self._compressed = rsv1
+            self._wire = length
             self._size = 0
             self._parts = []
             # RFC 6455 8.1: "When an endpoint is to interpret a byte stream as
@@ -428,6 +432,7 @@ class FrameParser:
         self._parts = []
         self._decoder = None
         self._size = 0
+        self._wire = 0
         return Message(opcode, data)
 
     def _close_event(self, payload: bytes) -> Close:

@@ -467,6 +467,30 @@ case(
     max_message_size=1000,
     deflate={},
 )
+case(
+    "deflate-limit-wire-bytes-declared",
+    frame(BINARY, b"", length=1001, rsv1=True)[:8],
+    error=1009,
+    max_message_size=1000,
+    deflate={},
+)
+# Empty stored blocks inflate to nothing: without a bound on the wire bytes
+# such a message would never end.
+case(
+    "deflate-limit-wire-bytes-of-empty-blocks",
+    frame(BINARY, b"\x00\x00\x00\xff\xff" * 150, fin=False, rsv1=True)
+    + frame(CONTINUATION, b"\x00\x00\x00\xff\xff" * 101, fin=False),
+    error=1009,
+    max_message_size=1250,
+    deflate={},
+)
+case(
+    "deflate-empty-blocks-within-limit",
+    frame(BINARY, b"\x00\x00\x00\xff\xff" * 100, rsv1=True),
+    B(b""),
+    max_message_size=1250,
+    deflate={},
+)
 _PER_MESSAGE = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -15)
 case(
     "deflate-client-context-takeover",
