@@ -101,7 +101,7 @@ def _uvicorn(http, loop):
     def launch(python, interface, app, port):
         return Launch(
             [python, "-m", "uvicorn", app, "--host", HOST, "--port", str(port),
-             "--interface", interface, "--http", http, "--loop", loop,
+             "--interface", {"asgi": "asgi3"}.get(interface, interface), "--http", http, "--loop", loop,
              "--log-level", "warning", "--no-access-log"]
         )
 
@@ -203,6 +203,9 @@ class Scenario:
     script: str = ""
     script_args: tuple = ()
     kind: str = "wrk"  # or "memory"
+    #: False where wrk's latency is not per request (pipelining: it times a
+    #: whole batch, and its percentiles come out as 0 for few batches).
+    latency: bool = True
     quick: bool = False
     chart: bool = True
 
@@ -213,7 +216,7 @@ SCENARIOS = {
         Scenario("wsgi-hello", "Raw WSGI hello (13 bytes)", "wsgi", "hello:wsgi", quick=True),
         Scenario("asgi-hello", "Raw ASGI hello (13 bytes)", "asgi", "hello:asgi", quick=True),
         Scenario("pipelined", "ASGI plaintext, 16 requests pipelined per write", "asgi", "hello:asgi",
-                 script="pipeline.lua", script_args=("16",), quick=True),
+                 script="pipeline.lua", script_args=("16",), latency=False, quick=True),
         Scenario("django-wsgi", "Django view through WSGIHandler", "wsgi", "djangosite:wsgi", quick=True),
         Scenario("django-asgi", "Django async view through ASGIHandler", "asgi", "djangosite:asgi",
                  path="/async"),
@@ -269,9 +272,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--quick", action="store_true",
                    help="short runs, one each, the quick subset of scenarios: a sanity check in minutes")
-    p.add_argument("--scenarios", nargs="+", type=_names(SCENARIOS, "scenario"), metavar="NAME",
+    p.add_argument("--scenarios", nargs="+", action="extend", type=_names(SCENARIOS, "scenario"), metavar="NAME",
                    help="scenarios to run (default: all, or the quick subset)")
-    p.add_argument("--servers", nargs="+", type=_names(SERVERS, "server"), metavar="NAME",
+    p.add_argument("--servers", nargs="+", action="extend", type=_names(SERVERS, "server"), metavar="NAME",
                    help="servers to run (default: all); fastbase is always added for the ratios")
     p.add_argument("--duration", type=_positive(float), metavar="S", help="seconds per wrk run (full 5, quick 2)")
     p.add_argument("--warmup", type=float, metavar="S", help="seconds of wrk before measuring (full 2, quick 1)")
@@ -333,13 +336,18 @@ def parse_wrk(output: str) -> dict:
     percentiles = {float(p): to_ms(v, u) for p, v, u in _PERCENTILE.findall(output)}
     if 50.0 not in percentiles or 99.0 not in percentiles:
         raise ValueError("no latency distribution in wrk's output (run with --latency):\n" + output[-2000:])
+    p50, p99 = percentiles[50.0], percentiles[99.0]
+    # wrk prints 0 for percentiles its histogram lost track of (seen with
+    # pipelining): a p99 below the p50 is not a measurement.
+    if p99 < p50:
+        p99 = None
     total = _TOTAL.search(output)
     socket_errors = _SOCKET_ERRORS.search(output)
     non_2xx = _NON_2XX.search(output)
     return {
         "rps": float(rps.group(1)),
-        "p50_ms": percentiles[50.0],
-        "p99_ms": percentiles[99.0],
+        "p50_ms": p50,
+        "p99_ms": p99,
         "requests": int(total.group(1)) if total else 0,
         "errors": (sum(int(n) for n in socket_errors.groups()) if socket_errors else 0)
         + (int(non_2xx.group(1)) if non_2xx else 0),
@@ -354,14 +362,20 @@ def summarize(values) -> dict:
     return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
+def _summarize_known(values):
+    known = [v for v in values if v is not None]
+    return summarize(known) if known else None
+
+
 def aggregate(runs: list, connections: int) -> dict:
-    """One measured point (a server at one connection count) from its runs."""
+    """One measured point (a server at one connection count) from its runs.
+    A latency wrk did not measure (None) is left out of its median."""
     return {
         "connections": connections,
         "runs": runs,
         "rps": summarize(r["rps"] for r in runs),
-        "p50_ms": summarize(r["p50_ms"] for r in runs),
-        "p99_ms": summarize(r["p99_ms"] for r in runs),
+        "p50_ms": _summarize_known(r["p50_ms"] for r in runs),
+        "p99_ms": _summarize_known(r["p99_ms"] for r in runs),
         "errors": sum(r["errors"] for r in runs),
     }
 
@@ -375,7 +389,9 @@ def fmt_rps(value: float) -> str:
     return f"{value:,.0f}"
 
 
-def fmt_ms(value: float) -> str:
+def fmt_ms(value) -> str:
+    if value is None:
+        return "–"
     if value >= 100:
         return f"{value:,.0f}"
     if value >= 10:
@@ -401,6 +417,10 @@ def _status_cell(result: dict) -> str:
     return result["status"] + (f" ({detail})" if detail else "")
 
 
+def _latency_cell(scenario: Scenario, summary) -> str:
+    return fmt_ms(summary["median"]) if scenario.latency and summary else "–"
+
+
 def scenario_table(scenario: Scenario, results: list) -> str:
     """The markdown table of one wrk scenario. ``results`` holds one dict
     per server: ``{"server", "status", "detail", "points": [aggregate()…]}``.
@@ -423,8 +443,8 @@ def scenario_table(scenario: Scenario, results: list) -> str:
                 fmt_rps(point["rps"]["median"]),
                 f"{fmt_rps(point['rps']['min'])} – {fmt_rps(point['rps']['max'])}",
                 ratio,
-                fmt_ms(point["p50_ms"]["median"]),
-                fmt_ms(point["p99_ms"]["median"]),
+                _latency_cell(scenario, point["p50_ms"]),
+                _latency_cell(scenario, point["p99_ms"]),
                 str(point["errors"]),
             ]
             lines.append("| " + " | ".join(cells) + " |")
@@ -505,7 +525,8 @@ def render_markdown(report: dict) -> str:
             conns = ", ".join(str(c) for c in scenario.connections)
             script = f", `{scenario.script} {' '.join(scenario.script_args)}`" if scenario.script else ""
             method = "POST" if scenario.script == "post.lua" else "GET"
-            out.append(f"`{method} {scenario.path}`, {conns} connection(s){script}.")
+            out.append(f"`{method} {scenario.path}`, {conns} connection(s){script}."
+                       + ("" if scenario.latency else " No latency: wrk times a whole pipelined batch, not a request."))
             out += ["", scenario_table(scenario, section["results"])]
         skipped = section.get("not_applicable")
         if skipped:
@@ -523,6 +544,9 @@ def render_markdown(report: dict) -> str:
 
 FASTBASE_COLOR = "#d1495b"
 PEER_COLOR = "#8d99ae"
+#: Line colours for peers in the sweep: no red, so fastbase stands out.
+PEER_LINE_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+                    "#17becf", "#393b79"]
 
 
 def bar_chart_data(results: list, connections: int | None = None) -> dict:
@@ -557,7 +581,7 @@ def sweep_chart_data(results: list) -> dict:
         series[SERVERS[r["server"]].label if r["server"] in SERVERS else r["server"]] = {
             "connections": [p["connections"] for p in points],
             "rps": [p["rps"]["median"] for p in points],
-            "p99_ms": [p["p99_ms"]["median"] for p in points],
+            "p99_ms": [p["p99_ms"]["median"] if p["p99_ms"] else None for p in points],
         }
     return series
 
@@ -597,16 +621,22 @@ def write_chart(scenario: Scenario, results: list, path: Path, subtitle: str) ->
         for y, v in enumerate(data["values"]):
             ax.text(v, y, f" {v:.1f}", va="center", fontsize=9)
         ax.invert_yaxis()
+        ax.set_xlim(0, max(max(data["values"]), 1.0) * 1.15)
         ax.set_xlabel("KB of server RSS per idle keep-alive connection (lower is better)")
     elif len(scenario.connections) > 1:
         data = sweep_chart_data(results)
         if not data:
             return False
         fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 5))
+        peers = iter(PEER_LINE_COLORS * 2)
         for label, s in data.items():
-            style = {"color": FASTBASE_COLOR, "linewidth": 2.5} if label == "fastbase" else {}
+            if label == "fastbase":
+                style = {"color": FASTBASE_COLOR, "linewidth": 3, "zorder": 3}
+            else:
+                style = {"color": next(peers), "linewidth": 1.2, "linestyle": "--"}
             ax1.plot(s["connections"], s["rps"], marker="o", label=label, **style)
-            ax2.plot(s["connections"], s["p99_ms"], marker="o", label=label, **style)
+            ax2.plot(s["connections"], [float("nan") if v is None else v for v in s["p99_ms"]], marker="o",
+                     label=label, **style)
         for ax in (ax1, ax2):
             ax.set_xscale("log")
             ax.set_xticks(list(scenario.connections), [str(c) for c in scenario.connections])
@@ -627,7 +657,7 @@ def write_chart(scenario: Scenario, results: list, path: Path, subtitle: str) ->
             text = f" {v:,.0f}" + (f"  ({ratio:.2f}×)" if ratio is not None else "")
             ax.text(v, y, text, va="center", fontsize=9)
         ax.invert_yaxis()
-        ax.set_xlim(0, max(data["values"]) * 1.35)
+        ax.set_xlim(0, max(max(data["values"]), 1.0) * 1.35)
         ax.set_xlabel("requests per second, median (higher is better); (n×) = ÷ fastbase")
     fig.suptitle(f"{scenario.title}\n{subtitle}", fontsize=10)
     fig.tight_layout()
@@ -926,7 +956,7 @@ def run_one(args, scenario: Scenario, server: Server, log_dir: Path) -> dict:
             point = aggregate(runs, connections)
             result["points"].append(point)
             print(f"  {server.name:18} c={connections:<5} {fmt_rps(point['rps']['median']):>9} req/s  "
-                  f"p50 {fmt_ms(point['p50_ms']['median'])} ms  p99 {fmt_ms(point['p99_ms']['median'])} ms"
+                  f"p50 {_latency_cell(scenario, point['p50_ms'])} ms  p99 {_latency_cell(scenario, point['p99_ms'])} ms"
                   + (f"  errors {point['errors']}" if point["errors"] else ""), flush=True)
     except (RuntimeError, ValueError, OSError, subprocess.TimeoutExpired) as exc:
         result["status"] = "failed"
@@ -1011,7 +1041,8 @@ def write_outputs(args, report: dict, now: datetime.datetime) -> None:
     prefix = "quick-" if args.quick else ""
     args.output.mkdir(parents=True, exist_ok=True)
     if not args.no_charts:
-        subtitle = f"{report['machine']['cpu']}, server pinned to 1 core, {report['date']}"
+        pinned = ", server pinned to 1 core" if args.server_pin is not None else ""
+        subtitle = f"{report['machine']['cpu']}{pinned}, {report['date']}"
         drawn = 0
         for section in report["scenarios"]:
             scenario = SCENARIOS[section["scenario"]]
