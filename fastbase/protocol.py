@@ -125,14 +125,58 @@ def per_request_access_log(log: Callable[..., None], proxy: Any) -> Callable[...
     return access_log
 
 
+class Connection(asyncio.Protocol):
+    """What every connection in ``ServerState.connections`` shares: flow
+    control for writers (``drain``) and leaving the set when it closes.
+    Subclasses also provide ``check_timeouts``, ``shutdown`` and ``abort``."""
+
+    state: ServerState
+    closed = False
+
+    def __init__(self) -> None:
+        self.write_paused = False
+        self._drain_waiters: list = []
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        self._wake_drain_waiters()
+
+    def _wake_drain_waiters(self) -> None:
+        waiters, self._drain_waiters = self._drain_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def drain(self) -> None:
+        """Wait until the transport accepts more data (or the client is gone)."""
+        if self.write_paused and not self.closed:
+            waiter = self.state.loop.create_future()
+            self._drain_waiters.append(waiter)
+            await waiter
+
+    def _forget(self) -> None:
+        """Closed: leave the server's set and wake a shutdown waiting for it."""
+        self.closed = True
+        state = self.state
+        state.connections.discard(self)
+        waiter = state.on_connection_closed
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        self._wake_drain_waiters()
+
+
 def default_log_disconnect(protocol: "HttpProtocol") -> None:
     logs.error_log.info("Client %s disconnected before the response was complete", logs.format_client(protocol.client))
 
 
-class HttpProtocol(asyncio.Protocol):
+class HttpProtocol(Connection):
     """One HTTP/1.1 connection."""
 
     def __init__(self, state: ServerState) -> None:
+        super().__init__()
         self.state = state
         self.transport: Any = None
         self.parser = RequestParser(**state.parser_limits)
@@ -140,7 +184,6 @@ class HttpProtocol(asyncio.Protocol):
         self.server: Optional[tuple] = None
         self.scheme = "http"
         self.closed = False
-        self.write_paused = False
         #: The bytes that broke the parser looked like a TLS handshake.
         self.tls_probe = False
         # Per-connection data a bridge caches (the WSGI environ base, ...).
@@ -156,7 +199,6 @@ class HttpProtocol(asyncio.Protocol):
         self._pending_error: Optional[ProtocolError] = None
         self._errored = False
         self._close_after_response = False
-        self._drain_waiters: list = []
         self._counter = 0
         self._mark: tuple = ()
         self._mark_time = 0.0
@@ -211,13 +253,7 @@ class HttpProtocol(asyncio.Protocol):
     # need (uvicorn and nginx treat it the same way).
 
     def connection_lost(self, exc: Optional[BaseException]) -> None:
-        self.closed = True
-        state = self.state
-        state.connections.discard(self)
-        waiter = state.on_connection_closed
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-        self._wake_drain_waiters()
+        self._forget()
         for cycle in (self._active, self._reading):
             if cycle is not None:
                 cycle.on_disconnect()
@@ -230,23 +266,9 @@ class HttpProtocol(asyncio.Protocol):
             self._active.on_write_paused(True)
 
     def resume_writing(self) -> None:
-        self.write_paused = False
-        self._wake_drain_waiters()
+        super().resume_writing()
         if self._active is not None:
             self._active.on_write_paused(False)
-
-    def _wake_drain_waiters(self) -> None:
-        waiters, self._drain_waiters = self._drain_waiters, []
-        for waiter in waiters:
-            if not waiter.done():
-                waiter.set_result(None)
-
-    async def drain(self) -> None:
-        """Wait until the transport accepts more data (or the client is gone)."""
-        if self.write_paused and not self.closed:
-            waiter = self.state.loop.create_future()
-            self._drain_waiters.append(waiter)
-            await waiter
 
     # -- dispatch ----------------------------------------------------------
 

@@ -181,7 +181,13 @@ class Server:
             state.request_limit = self.max_requests
 
             def request_limit_reached() -> None:
+                # At once, not when stop() gets its turn: the response in
+                # progress already says "Connection: close" and no further
+                # connection is accepted by this worker.
                 error_log.info("Served %d requests (--max-requests): restarting this worker", self.max_requests)
+                state.shutting_down = True
+                for listener in self.servers:
+                    listener.close()
                 self.stop()
 
             state.on_request_limit = request_limit_reached

@@ -23,7 +23,7 @@ from .asgi import ASGIBridge, scope_paths
 from .errors import ClientDisconnected, InvalidResponse, ProtocolError
 from .logs import error_log
 from .parser import CHUNKED, LAST_CHUNK, NO_BODY, encode_chunk, encode_error, encode_head
-from .protocol import HttpProtocol
+from .protocol import Connection, HttpProtocol
 from .websocket_deflate import negotiate_deflate
 from .websocket_errors import WebSocketProtocolError
 from .websocket_frames import (
@@ -333,10 +333,11 @@ class WebSocketCycle:
         self._client_gone(code, reason)
 
 
-class WebSocketProtocol(asyncio.Protocol):
+class WebSocketProtocol(Connection):
     """An accepted WebSocket connection: frames in, ASGI events out."""
 
     def __init__(self, cycle: WebSocketCycle, parser: FrameParser, deflate: Any) -> None:
+        super().__init__()
         self.cycle = cycle
         self.parser = parser
         self.deflate = deflate
@@ -345,8 +346,6 @@ class WebSocketProtocol(asyncio.Protocol):
         self.closed = False
         self.close_sent = False
         self.reading_paused = False
-        self.write_paused = False
-        self._drain_waiters: list = []
         self._close_timer: Optional[asyncio.TimerHandle] = None
         self._ping_sent_at = 0.0
         self._last_ping = 0.0
@@ -399,41 +398,16 @@ class WebSocketProtocol(asyncio.Protocol):
         self._close_transport()
 
     def connection_lost(self, exc: Optional[BaseException]) -> None:
-        self.closed = True
-        state = self.state
-        state.connections.discard(self)
-        waiter = state.on_connection_closed
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        self._forget()
         if self._close_timer is not None:
             self._close_timer.cancel()
-        self._wake_drain_waiters()
         self.cycle.session_closed(ABNORMAL_CLOSURE, "")
-
-    def pause_writing(self) -> None:
-        self.write_paused = True
-
-    def resume_writing(self) -> None:
-        self.write_paused = False
-        self._wake_drain_waiters()
 
     # -- for the cycle -----------------------------------------------------------------
 
     def write(self, data: bytes) -> None:
         if not self.closed:
             self.transport.write(data)
-
-    async def drain(self) -> None:
-        if self.write_paused and not self.closed:
-            waiter = self.state.loop.create_future()
-            self._drain_waiters.append(waiter)
-            await waiter
-
-    def _wake_drain_waiters(self) -> None:
-        waiters, self._drain_waiters = self._drain_waiters, []
-        for waiter in waiters:
-            if not waiter.done():
-                waiter.set_result(None)
 
     def pause_reading(self) -> None:
         if not self.reading_paused and not self.closed:
