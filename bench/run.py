@@ -501,9 +501,10 @@ def render_markdown(report: dict) -> str:
     out.append(f"- Load average (1/5/15 min) at start: {machine['load_start']}; at end: {machine['load_end']}.")
     out.append(f"- Pinning: {machine['pinning']}.")
     out.append("- Versions: " + ", ".join(f"{k} {v}" for k, v in report["versions"].items()) + ".")
-    out.append(f"- Method: per point, {report['warmup']:g} s wrk warm-up, then {report['runs']} wrk run(s) of "
-               f"{report['duration']:g} s (`wrk -t1 --latency --timeout 10s`); req/s is the median with min – max "
-               "over the runs, p50/p99 the medians. `÷ fastbase` is the server's median req/s over fastbase's in "
+    out.append(f"- Method: in the wrk scenarios all servers run at once, idle but for the one being measured; "
+               f"each gets {report['warmup']:g} s of wrk warm-up, then {report['runs']} wrk run(s) of "
+               f"{report['duration']:g} s per point, taken round-robin across the servers "
+               "(`wrk -t1 --latency --timeout 10s`); req/s is the median with min – max over the runs, p50/p99 the medians. `÷ fastbase` is the server's median req/s over fastbase's in "
                "the same run: the headline. Absolute numbers hold for this machine only. `errors` counts wrk's "
                "socket errors plus non-2xx responses over the measured runs.")
     out.append("")
@@ -750,10 +751,19 @@ def _raise_nofile() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
+_PORTS_GIVEN: set = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
+    """A port nothing listens on, never the same twice in one run (servers
+    that run side by side must not race for one)."""
+    while True:
+        with socket.socket() as s:
+            s.bind((HOST, 0))
+            port = s.getsockname()[1]
+        if port not in _PORTS_GIVEN:
+            _PORTS_GIVEN.add(port)
+            return port
 
 
 def pin_prefix(cpu: int | None) -> list:
@@ -932,55 +942,120 @@ def measure_idle_memory(server: ServerProcess, port: int, count: int, path: str)
 # --------------------------------------------------------------------------
 
 
-def run_one(args, scenario: Scenario, server: Server, log_dir: Path) -> dict:
-    result = {"server": server.name, "status": "ok", "detail": "", "points": []}
+_EXPECTED = (RuntimeError, ValueError, OSError, subprocess.TimeoutExpired)
+
+
+def _fail(result: dict, exc: BaseException) -> None:
+    result["status"] = "failed"
+    result["detail"] = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+    print(f"  {result['server']:18} failed: {result['detail']}", flush=True)
+
+
+def _start(args, scenario: Scenario, server: Server, log_dir: Path):
     port = free_port()
     launch = server.launch(args.python, scenario.interface, scenario.app, port)
-    proc = ServerProcess(launch, args.server_pin, log_dir, f"{scenario.name}-{server.name}")
-    result["command"] = shlex.join(launch.argv)
-    try:
-        proc.wait_ready(port, scenario.path)
-        if scenario.kind == "memory":
-            result["memory"] = measure_idle_memory(proc, port, args.idle_connections, scenario.path)
-            m = result["memory"]
+    result = {"server": server.name, "status": "ok", "detail": "", "points": [], "command": shlex.join(launch.argv)}
+    return result, ServerProcess(launch, args.server_pin, log_dir, f"{scenario.name}-{server.name}"), port
+
+
+def run_memory(args, scenario: Scenario, servers: list, log_dir: Path) -> list:
+    """One server at a time: nothing else holds connections while RSS is read."""
+    results = []
+    for server in servers:
+        result, proc, port = _start(args, scenario, server, log_dir)
+        results.append(result)
+        try:
+            proc.wait_ready(port, scenario.path)
+            result["memory"] = m = measure_idle_memory(proc, port, args.idle_connections, scenario.path)
             per = f"{m['kb_per_conn']:.1f} KB/conn" if m["kb_per_conn"] is not None else "n/a"
             print(f"  {server.name:18} {m['open']:>6,} open  {per}", flush=True)
-            return result
-        if args.warmup > 0:
-            warm = run_wrk(wrk_command(args, scenario, port, scenario.connections[0], args.warmup), args.warmup)
-            if warm["requests"] == 0:
-                raise RuntimeError("answered no request during the warm-up")
+        except _EXPECTED as exc:
+            _fail(result, exc)
+        finally:
+            proc.stop()
+    return results
+
+
+def interleaved_order(names: list, run_index: int) -> list:
+    """The servers' order in run ``run_index``: rotated by one each run, so
+    no server is always measured first (or right after the slowest one)."""
+    if not names:
+        return []
+    shift = run_index % len(names)
+    return names[shift:] + names[:shift]
+
+
+def run_wrk_scenario(args, scenario: Scenario, servers: list, log_dir: Path) -> list:
+    """Every server of the scenario runs at once (idle while another one is
+    measured) and the wrk runs go round-robin across them: a burst of load
+    from elsewhere on the machine then hits each server's runs alike instead
+    of one server's whole measurement."""
+    started = {}
+    results = []
+    try:
+        for server in servers:
+            result, proc, port = _start(args, scenario, server, log_dir)
+            results.append(result)
+            started[server.name] = (result, proc, port)
+        for name, (result, proc, port) in list(started.items()):
+            try:
+                proc.wait_ready(port, scenario.path)
+                if args.warmup > 0:
+                    warm = run_wrk(wrk_command(args, scenario, port, scenario.connections[0], args.warmup),
+                                   args.warmup)
+                    if warm["requests"] == 0:
+                        raise RuntimeError("answered no request during the warm-up")
+            except _EXPECTED as exc:
+                _fail(result, exc)
+                proc.stop()
+                del started[name]
         for connections in scenario.connections:
-            runs = [run_wrk(wrk_command(args, scenario, port, connections, args.duration), args.duration)
-                    for _ in range(args.runs)]
-            point = aggregate(runs, connections)
-            result["points"].append(point)
-            print(f"  {server.name:18} c={connections:<5} {fmt_rps(point['rps']['median']):>9} req/s  "
-                  f"p50 {_latency_cell(scenario, point['p50_ms'])} ms  p99 {_latency_cell(scenario, point['p99_ms'])} ms"
-                  + (f"  errors {point['errors']}" if point["errors"] else ""), flush=True)
-    except (RuntimeError, ValueError, OSError, subprocess.TimeoutExpired) as exc:
-        result["status"] = "failed"
-        result["detail"] = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-        print(f"  {server.name:18} failed: {result['detail']}", flush=True)
+            runs = {name: [] for name in started}
+            for index in range(args.runs):
+                for name in interleaved_order(list(started), index):
+                    result, proc, port = started[name]
+                    try:
+                        runs[name].append(run_wrk(wrk_command(args, scenario, port, connections, args.duration),
+                                                  args.duration))
+                    except _EXPECTED as exc:
+                        _fail(result, exc)
+                        proc.stop()
+                        del started[name]
+            for name in started:
+                result = started[name][0]
+                point = aggregate(runs[name], connections)
+                result["points"].append(point)
+                print(f"  {name:18} c={connections:<5} {fmt_rps(point['rps']['median']):>9} req/s  "
+                      f"p50 {_latency_cell(scenario, point['p50_ms'])} ms  "
+                      f"p99 {_latency_cell(scenario, point['p99_ms'])} ms"
+                      + (f"  errors {point['errors']}" if point["errors"] else ""), flush=True)
     finally:
-        proc.stop()
-    return result
+        for _, proc, _ in started.values():
+            proc.stop()
+    return results
 
 
 def run_scenario(args, scenario: Scenario, installed: dict, log_dir: Path) -> dict:
     print(f"[{scenario.name}] {scenario.title}", flush=True)
     section = {"scenario": scenario.name, "results": [], "not_applicable": []}
+    runnable = []
     for name in args.servers:
         server = SERVERS[name]
         if scenario.interface not in server.interfaces:
             section["not_applicable"].append(name)
-            continue
-        if not installed.get(server.module):
-            section["results"].append({"server": name, "status": "missing", "detail": f"no module {server.module}",
-                                       "points": []})
+        elif not installed.get(server.module):
             print(f"  {name:18} missing", flush=True)
-            continue
-        section["results"].append(run_one(args, scenario, server, log_dir))
+        else:
+            runnable.append(server)
+    run = run_memory if scenario.kind == "memory" else run_wrk_scenario
+    measured = {r["server"]: r for r in run(args, scenario, runnable, log_dir)}
+    # The table keeps the servers' canonical order, missing ones included.
+    for name in args.servers:
+        if name in measured:
+            section["results"].append(measured[name])
+        elif name not in section["not_applicable"]:
+            section["results"].append({"server": name, "status": "missing",
+                                       "detail": f"no module {SERVERS[name].module}", "points": []})
     return section
 
 

@@ -426,3 +426,16 @@ def test_tree_rss_of_this_process():
     import os
 
     assert run.tree_rss_kb(os.getpid()) > 1000
+
+
+def test_interleaved_order_rotates():
+    names = ["fastbase", "granian", "waitress"]
+    assert [run.interleaved_order(names, i) for i in range(4)] == [
+        ["fastbase", "granian", "waitress"], ["granian", "waitress", "fastbase"],
+        ["waitress", "fastbase", "granian"], ["fastbase", "granian", "waitress"]]
+    assert run.interleaved_order([], 3) == []
+
+
+def test_free_ports_are_distinct():
+    ports = {run.free_port() for _ in range(50)}
+    assert len(ports) == 50
