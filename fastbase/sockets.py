@@ -37,8 +37,11 @@ def systemd_sockets() -> List[socket.socket]:
 
 
 def _tcp_socket(family: int, address: tuple, config: Config, reuse_port: bool) -> socket.socket:
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets that
+    # say so, and without it pipelined responses wait on Nagle's algorithm.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if sys.platform == "win32":
             # Windows' SO_REUSEADDR lets another process steal the port.
             sock.setsockopt(socket.SOL_SOCKET, getattr(socket, "SO_EXCLUSIVEADDRUSE", socket.SO_REUSEADDR), 1)

@@ -99,3 +99,22 @@ def test_port_zero_with_several_addresses_shares_one_port():
     finally:
         for sock in sockets:
             sock.close()
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_accepted_connections_have_tcp_nodelay(loop):
+    """Without TCP_NODELAY a second small response written before the first
+    is acknowledged waits for the client's delayed ACK (pipelining)."""
+    pytest.importorskip(loop)
+    from servers import connect, read_response, serve
+
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Length", "2")])
+        return [b"ok"]
+
+    with serve(app, loop=loop) as server, connect(server) as client:
+        client.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert read_response(client, bytearray())[2] == b"ok"
+        (conn,) = server.state.connections
+        sock = conn.transport.get_extra_info("socket")
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
