@@ -162,11 +162,16 @@ class Supervisor:
             limit = self.config.max_requests + random.randint(0, self.config.max_requests_jitter)
         sys.stdout.flush()
         sys.stderr.flush()
+        # Read before fork(): a worker asking os.getppid() after it could get
+        # pid 1 if the supervisor died first, and never notice it is orphaned.
+        supervisor = os.getpid()
         pid = os.fork()
         if pid == 0:  # the worker
             code = 1
             try:
-                code = _worker_main(self.config, self.sockets, self.beats, beat, limit, (self._wake_r, self._wake_w))
+                code = _worker_main(
+                    self.config, self.sockets, self.beats, beat, limit, (self._wake_r, self._wake_w), supervisor
+                )
             finally:
                 sys.stdout.flush()
                 sys.stderr.flush()
@@ -278,6 +283,7 @@ def _worker_main(
     beat: int,
     max_requests: int,
     supervisor_fds: tuple,
+    parent: int,
 ) -> int:
     """Run one worker (in the forked child); returns its exit status."""
     signal.set_wakeup_fd(-1)
@@ -290,7 +296,6 @@ def _worker_main(
     from .importer import AppLoadError
     from .server import Server, StartupError
 
-    parent = os.getppid()
     server = Server(config)
 
     def heartbeat() -> None:

@@ -133,3 +133,28 @@ def test_workers_that_cannot_boot_stop_the_supervisor():
     assert code == 1
     assert "fastbase: error: importing 'worker_apps' raised RuntimeError: the app refuses to start" in output
     assert "Traceback" not in output
+
+
+def test_workers_stop_when_the_supervisor_dies():
+    """A worker whose supervisor is killed (no chance to stop it) notices
+    within a heartbeat and exits instead of serving on as an orphan."""
+    with server_process("worker_apps:pid", "--workers", "2", "--port", "0", "--log-level", "info") as proc:
+        port = proc.wait_serving()
+        workers = pids_until(port, lambda p: len(p) == 2, "both workers")
+        os.kill(proc.pid, signal.SIGKILL)
+        for pid in workers:
+            proc.wait_for_line(rf"Worker {pid}: the supervisor is gone; stopping")
+        deadline = time.monotonic() + DEADLINE
+        for pid in workers:
+            while running(pid):
+                assert time.monotonic() < deadline, f"worker {pid} still running"
+                threading.Event().wait(0.05)
+
+
+def running(pid: int) -> bool:
+    """The process exists and is not a zombie (its parent, killed, cannot reap it)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
