@@ -10,6 +10,7 @@ body travels with its head in a single write.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import os
 import stat
@@ -87,6 +88,18 @@ def _header_key(name: bytes) -> Optional[str]:
     if len(_header_keys) < _MAX_CACHED_KEYS:
         _header_keys[name] = key
     return key
+
+
+def outside_loop(fn: Callable[..., Any], *args: Any) -> Any:
+    """Run WSGI code on the loop's thread (threads=0) as if no event loop
+    were running there: it is synchronous code, and some of it refuses to
+    run inside a loop (Django's ORM raises SynchronousOnlyOperation)."""
+    loop = asyncio._get_running_loop()
+    asyncio._set_running_loop(None)
+    try:
+        return fn(*args)
+    finally:
+        asyncio._set_running_loop(loop)
 
 
 class WSGIBridge:
@@ -278,13 +291,13 @@ class WSGICycle:
             self._writable.set()
         if self._sync_waiting and self.bridge.pool is None:
             self._sync_waiting = False
-            self.bridge.loop.call_soon(self._continue)  # ends in ClientDisconnected
+            self.bridge.loop.call_soon(outside_loop, self._continue)  # ends in ClientDisconnected
 
     def on_write_paused(self, paused: bool) -> None:
         if not paused and self._sync_waiting:
             self._sync_waiting = False
             if self.bridge.pool is None:
-                self.bridge.loop.call_soon(self._continue)
+                self.bridge.loop.call_soon(outside_loop, self._continue)
                 return
             assert self._writable is not None
             self._writable.set()
@@ -304,7 +317,7 @@ class WSGICycle:
     def _submit(self, body: Any) -> None:
         pool = self.bridge.pool
         if pool is None:
-            self._run(body)
+            outside_loop(self._run, body)
         else:
             pool.submit(lambda: self._run(body))
 

@@ -186,6 +186,8 @@ def test_skip_checks_nothreading_and_port_in_use():
         port = server.port()
         assert "Performing system checks" not in "\n".join(server.stdout)
         assert httpx.get(f"http://127.0.0.1:{port}/").text == "Hello from Django"
+        # --nothreading runs views on the loop's thread; the ORM still works.
+        assert httpx.get(f"http://127.0.0.1:{port}/db").text == "db 1"
 
 
 @pytest.mark.skipif(not socket.has_ipv6, reason="no IPv6 in this Python")

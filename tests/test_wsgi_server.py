@@ -459,3 +459,25 @@ def test_reading_a_whole_large_body_at_once(threads):
         sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(payload))
         sock.sendall(payload)
         assert read_response(sock, bytearray())[2] == b"%d ok" % len(payload)
+
+
+def test_inline_app_does_not_see_the_event_loop():
+    """With threads=0 the app runs on the loop's thread, but as synchronous
+    code: no running loop is visible (Django's ORM refuses to run inside one)."""
+    import asyncio
+
+    seen = []
+
+    def app(environ, start_response):
+        try:
+            asyncio.get_running_loop()
+            seen.append("loop visible")
+        except RuntimeError:
+            seen.append("no loop")
+        start_response("200 OK", [("Content-Length", "2")])
+        return [b"ok"]
+
+    with serve(app, threads=0) as server, connect(server) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert read_response(sock, bytearray())[2] == b"ok"
+    assert seen == ["no loop"]

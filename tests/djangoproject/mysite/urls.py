@@ -11,4 +11,5 @@ urlpatterns = [
     path("meta", views.meta),
     path("selfcall", views.selfcall),
     path("version", views.version),
+    path("db", views.db),
 ]

@@ -12,6 +12,16 @@ def index(request):
     return HttpResponse(GREETING)
 
 
+def db(request):
+    """Touches the database, which Django refuses inside a running event loop."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        (value,) = cursor.fetchone()
+    return HttpResponse(f"db {value}")
+
+
 def version(request):
     from . import views
 
