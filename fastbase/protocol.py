@@ -238,7 +238,7 @@ class HttpProtocol(Connection):
         ):
             # The common case, a bodiless request on an idle connection,
             # without the queue.
-            cycle = self._start_request(events[0])
+            cycle = self._start_request(events[0])  # type: ignore[arg-type]  # a head comes first
             if cycle is not None:
                 self._reading = None
                 cycle.on_end(END)

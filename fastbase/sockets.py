@@ -106,9 +106,9 @@ def bind_sockets(config: Config, reuse_port: bool = False) -> List[socket.socket
                 continue
             seen.add((family, address[0]))
             # With port 0, the later addresses take the port the first one got.
-            address = (address[0], port) + tuple(address[2:])
+            bind_to: tuple = (address[0], port, *address[2:])
             try:
-                sock = _tcp_socket(family, address, config, reuse_port)
+                sock = _tcp_socket(family, bind_to, config, reuse_port)
             except OSError:
                 for opened in sockets:
                     opened.close()

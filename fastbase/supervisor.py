@@ -109,7 +109,7 @@ class Supervisor:
             os.close(self._wake_w)
 
     def _install_signals(self) -> dict:
-        previous = {}
+        previous: dict = {}
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD):
             previous[sig] = signal.signal(sig, self._on_signal)
         previous["wakeup"] = signal.set_wakeup_fd(self._wake_w)

@@ -52,9 +52,9 @@ class TLSSniffer(asyncio.Protocol):
             self.loop,
             self.app_factory(),
             self.context,
-            None,
+            None,  # type: ignore[arg-type]  # no waiter: nothing awaits the handshake
             server_side=True,
-            ssl_handshake_timeout=HANDSHAKE_TIMEOUT,
+            ssl_handshake_timeout=HANDSHAKE_TIMEOUT,  # type: ignore[arg-type]  # typeshed says int; a float works
         )
         transport.set_protocol(tls)
         tls.connection_made(transport)
@@ -69,7 +69,7 @@ def _feed(protocol: Any, data: bytes) -> None:
     if isinstance(protocol, asyncio.BufferedProtocol):
         view = memoryview(data)
         while view:
-            buffer = protocol.get_buffer(len(view))
+            buffer = memoryview(protocol.get_buffer(len(view)))
             n = min(len(buffer), len(view))
             buffer[:n] = view[:n]
             protocol.buffer_updated(n)

@@ -810,7 +810,7 @@ class StreamInput:
             return data
 
     def readlines(self, hint: Optional[int] = -1) -> List[bytes]:
-        lines = []
+        lines: List[bytes] = []
         total = 0
         while True:
             line = self.readline()

@@ -56,7 +56,7 @@ class Command(BaseCommand):
             command.announce(server)
 
         # A per-run subclass carries the announcement; run() builds it.
-        self.server_cls = type("DevServer", (DevServer,), {"announce": staticmethod(announce)})
+        self.server_cls = type("DevServer", (DevServer,), {"announce": staticmethod(announce)})  # type: ignore[assignment]
         return super().handle(*args, **options)
 
     def get_handler(self, *args: Any, **options: Any) -> Any:
