@@ -496,7 +496,8 @@ def test_ratio_capacity_and_losses():
     # Without the trivial server: the best capacity any server showed.
     assert ws_bench.client_capacity(RESULTS[1:], 16) == pytest.approx(400000)
     report = {"scenarios": [{"scenario": "echo-text", "connections": [1, 16], "results": RESULTS}]}
-    assert ws_bench.fastbase_losses(report) == [("echo-text", 1, "granian", 12000, 10000, pytest.approx(1.2))]
+    assert ws_bench.fastbase_losses(report) == [
+        ("echo-text", 1, "granian", 12000, 10000, pytest.approx(1.2), 12000, 10000)]
 
 
 def test_scenario_table_rows_ratios_and_client_bound_mark():
@@ -538,7 +539,8 @@ def test_ws_render_markdown():
     assert "Generator capacity (round trips per CPU-second" in text and "160,000 at 16 conns" in text
     assert "![echo-text](../charts/ws-echo-text.png)" in text
     assert "## Where a peer beats fastbase" in text
-    assert "- echo-text, 1 conn: granian 12,000 msg/s against fastbase's 10,000 (1.20×)." in text
+    assert ("- echo-text, 1 conn: granian 12,000 msg/s against fastbase's 10,000 (1.20×, medians); "
+            "best runs 12,000 against 10,000 (1.20×).") in text
 
 
 def test_ws_chart_data_order_and_colors():
