@@ -158,12 +158,18 @@ def _splits(data: bytes, how: str):
     return [data[a:b] for a, b in zip([0] + cuts, cuts + [len(data)])]
 
 
-@pytest.mark.parametrize("how", ["whole", "bytewise", "random"])
-@pytest.mark.parametrize("case", STREAMS, ids=list(STREAMS))
+# Byte by byte only for the small streams: over 20 KB it is slow and adds nothing.
+SPLITS = [
+    pytest.param(case, how, id=f"{case}-{how}")
+    for case in STREAMS
+    for how in ("whole", "bytewise", "random")
+    if not (how == "bytewise" and len(STREAMS[case][0]) > 20000)
+]
+
+
+@pytest.mark.parametrize("case, how", SPLITS)
 def test_frame_reader_counts_messages_and_controls_at_any_split(case, how):
     data, messages, controls, payloads = STREAMS[case]
-    if how == "bytewise" and len(data) > 20000:
-        pytest.skip("bytewise over 70 KB is slow and adds nothing")
     for collect in (False, True):
         reader = ws_load.FrameReader(collect=collect)
         got_messages, got_controls = 0, []
@@ -553,10 +559,14 @@ def test_ws_chart_data_order_and_colors():
 
 
 def test_ws_write_chart(tmp_path):
-    pytest.importorskip("matplotlib")
+    # matplotlib is in the bench extra only: without it nothing is drawn,
+    # and the writer says so instead of failing.
+    has_matplotlib = importlib.util.find_spec("matplotlib") is not None
     path = tmp_path / "ws.png"
-    assert ws_bench.write_chart(ws_bench.SCENARIOS["echo-text"], RESULTS, (1, 16), path, "sub")
-    assert path.read_bytes().startswith(b"\x89PNG")
+    assert ws_bench.write_chart(ws_bench.SCENARIOS["echo-text"], RESULTS, (1, 16), path, "sub") is has_matplotlib
+    assert path.exists() is has_matplotlib
+    if has_matplotlib:
+        assert path.read_bytes().startswith(b"\x89PNG")
     assert not ws_bench.write_chart(ws_bench.SCENARIOS["echo-text"], RESULTS, (64,), tmp_path / "no.png", "s")
 
 
@@ -638,8 +648,10 @@ def test_workers_tables_and_markdown():
 
 
 def test_workers_write_chart(tmp_path):
-    pytest.importorskip("matplotlib")
+    has_matplotlib = importlib.util.find_spec("matplotlib") is not None
     report = {"servers": ["fastbase", "granian"], "interfaces": [{"interface": "wsgi", "results": WORKER_RESULTS}]}
     path = tmp_path / "w.png"
-    assert workers.write_chart(report, path, "sub")
-    assert path.read_bytes().startswith(b"\x89PNG")
+    assert workers.write_chart(report, path, "sub") is has_matplotlib
+    assert path.exists() is has_matplotlib
+    if has_matplotlib:
+        assert path.read_bytes().startswith(b"\x89PNG")
