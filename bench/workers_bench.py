@@ -170,37 +170,10 @@ def wrk_command(args, port: int, duration: float) -> list:
 # CPU accounting.
 # --------------------------------------------------------------------------
 
-_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-
-
-def parse_stat(text: str):
-    """(ppid, utime + stime in seconds) from a /proc/PID/stat line; the
-    command name sits in parentheses and may hold spaces or parentheses."""
-    fields = text.rsplit(")", 1)[1].split()
-    # After the name: state(3) ppid(4) ... utime(14) stime(15), 1-based.
-    return int(fields[1]), (int(fields[11]) + int(fields[12])) / _TICK
-
-
-def tree_cpu_seconds(pid: int) -> float:
-    """CPU seconds used so far by ``pid`` and every live descendant."""
-    stats = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    stats[int(entry)] = parse_stat(f.read())
-            except (OSError, ValueError, IndexError):
-                continue
-    children: dict = {}
-    for child, (ppid, _) in stats.items():
-        children.setdefault(ppid, []).append(child)
-    total, todo = 0.0, [pid]
-    while todo:
-        p = todo.pop()
-        todo.extend(children.get(p, []))
-        if p in stats:
-            total += stats[p][1]
-    return total
+# The process-tree CPU accounting is ws_bench.py's.
+_TICK = wsbench._TICK
+parse_stat = wsbench.parse_stat
+tree_cpu_seconds = wsbench.tree_cpu_seconds
 
 
 def _children_cpu() -> float:
@@ -228,6 +201,8 @@ def aggregate(runs: list, connections: int) -> dict:
     point = loadrun.aggregate(runs, connections)
     point["server_cores"] = statistics.median(r["server_cores"] for r in runs)
     point["wrk_cores"] = statistics.median(r["wrk_cores"] for r in runs)
+    per_core = [r["rps"] / r["server_cores"] for r in runs if r["server_cores"] > 0]
+    point["rps_per_core"] = statistics.median(per_core) if per_core else None
     return point
 
 
@@ -249,7 +224,7 @@ def interface_table(results: dict, servers: list) -> str:
     """Markdown: one row per server and placement, req/s with min – max,
     ratio to fastbase in the same placement, 2-worker scaling, CPU used."""
     head = ["server", "placement", "req/s (median)", "min – max", "÷ fastbase", "p50 ms", "p99 ms",
-            "server CPU (cores)", "wrk CPU (cores)", "errors"]
+            "server CPU (cores)", "req/s per server core", "wrk CPU (cores)", "errors"]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---", "---"] + ["---:"] * (len(head) - 2)) + "|"]
     for server in servers:
         for name, placement in PLACEMENTS.items():
@@ -270,6 +245,7 @@ def interface_table(results: dict, servers: list) -> str:
                 loadrun.fmt_ms(p["p50_ms"]["median"] if p["p50_ms"] else None),
                 loadrun.fmt_ms(p["p99_ms"]["median"] if p["p99_ms"] else None),
                 f"{p['server_cores']:.2f}",
+                loadrun.fmt_rps(p["rps_per_core"]) if p.get("rps_per_core") else "–",
                 f"{p['wrk_cores']:.2f}",
                 str(p["errors"]),
             ]) + " |")
@@ -315,7 +291,9 @@ def render_markdown(report: dict) -> str:
                f"{report['runs']} run(s) of {report['duration']:g} s per configuration, interleaved in a rotated "
                "order. req/s is the median with min – max; `÷ fastbase` compares servers in the same placement; "
                "server CPU is the CPU time of the server's whole process tree (supervisor and workers) over the "
-               "run's wall time, from /proc; wrk CPU likewise from getrusage.")
+               "run's wall time, from /proc; wrk CPU likewise from getrusage. `req/s per server core` divides "
+               "each run's req/s by the cores the server used (median over runs): the server's cost per request, "
+               "which other work on the machine disturbs far less than req/s.")
     out.append("")
     out.append("**Read the scaling factors with the machine in mind.** It has 2 cores and wrk needs one: in the "
                "2-worker runs the two workers and wrk share both cores (wrk pinned to core 0, the workers "

@@ -324,11 +324,23 @@ def capacity(run: dict):
     return run["count"] / (cpu * run["elapsed_s"])
 
 
+def server_cost_us(run: dict):
+    """The server's CPU time per round trip (or connection) in one run, in
+    µs: its whole process tree's CPU over the load run (setup included, a
+    few connections' worth) divided by what was completed. None when not
+    measured or nothing completed."""
+    cpu = run.get("server_cpu_s")
+    if cpu is None or not run.get("count"):
+        return None
+    return cpu / run["count"] * 1e6
+
+
 def aggregate(runs: list, connections: int) -> dict:
     """One measured point from its successful runs: median/min/max of the
     rate, medians of p50/p99 (ms), of the client's CPU share and capacity,
     and the errors summed."""
     caps = [c for c in (capacity(r) for r in runs) if c is not None]
+    costs = [c for c in (server_cost_us(r) for r in runs) if c is not None]
     return {
         "connections": connections,
         "runs": runs,
@@ -337,6 +349,7 @@ def aggregate(runs: list, connections: int) -> dict:
         "p99_ms": _summarize_known(r.get("p99_ms") for r in runs),
         "client_cpu": statistics.median(r.get("client_cpu", 0.0) for r in runs),
         "capacity": statistics.median(caps) if caps else None,
+        "server_us": statistics.median(costs) if costs else None,
         "errors": sum(r.get("errors", 0) for r in runs),
     }
 
@@ -410,8 +423,9 @@ def scenario_table(scenario: WsScenario, results: list, connections: tuple) -> s
     the generator's CPU share and the errors. A row at or above
     CLIENT_BOUND_SHARE of the generator's capacity is marked †."""
     unit = scenario.unit
-    head = ["server", "conns", f"{unit} (median)", "min – max", "÷ fastbase", "p50 ms", "p99 ms", "client CPU",
-            "errors"]
+    op = "msg" if scenario.mode == "echo" else "conn"
+    head = ["server", "conns", f"{unit} (median)", "min – max", "÷ fastbase", "p50 ms", "p99 ms",
+            f"server µs/{op}", "client CPU", "errors"]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|"]
     for result in results:
         name = result["server"]
@@ -439,6 +453,7 @@ def scenario_table(scenario: WsScenario, results: list, connections: tuple) -> s
                 loadrun.fmt_ratio(ratio) if ratio is not None else "–",
                 loadrun.fmt_ms(point["p50_ms"]["median"] if point["p50_ms"] else None),
                 loadrun.fmt_ms(point["p99_ms"]["median"] if point["p99_ms"] else None),
+                f"{point['server_us']:.1f}" if point.get("server_us") is not None else "–",
                 fmt_pct(point["client_cpu"]),
                 str(point["errors"]),
             ]
@@ -479,7 +494,10 @@ def render_markdown(report: dict) -> str:
                "interleaved across servers in a rotated order. Echo runs open and verify every connection "
                "(one message echoed byte for byte) before the clock starts. Rates are medians with min – max "
                "over the runs; p50/p99 are medians of each run's percentiles (every round trip or connection "
-               "timed); `÷ fastbase` is the server's median over fastbase's; `client CPU` is the generator's "
+               "timed); `÷ fastbase` is the server's median over fastbase's; `server µs/msg` (or `/conn`) is "
+               "the CPU time of the server's process tree during a run divided by what the run completed "
+               "(median over runs): its cost per operation, which other work on the machine disturbs far less "
+               "than the rate; `client CPU` is the generator's "
                "CPU time over the run's wall time (median); `errors` counts connections that failed during "
                "the measured runs. The client offers no extension, so nothing is compressed.")
     out.append("")
@@ -581,6 +599,39 @@ def write_chart(scenario: WsScenario, results: list, connections: tuple, path: P
 # The run.
 # --------------------------------------------------------------------------
 
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def parse_stat(text: str):
+    """(ppid, utime + stime in seconds) from a /proc/PID/stat line; the
+    command name sits in parentheses and may hold spaces or parentheses."""
+    fields = text.rsplit(")", 1)[1].split()
+    # After the name: state(3) ppid(4) ... utime(14) stime(15), 1-based.
+    return int(fields[1]), (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds used so far by ``pid`` and every live descendant."""
+    stats = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    stats[int(entry)] = parse_stat(f.read())
+            except (OSError, ValueError, IndexError):
+                continue
+    children: dict = {}
+    for child, (ppid, _) in stats.items():
+        children.setdefault(ppid, []).append(child)
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        todo.extend(children.get(p, []))
+        if p in stats:
+            total += stats[p][1]
+    return total
+
+
 _PROBE = r"""
 import importlib.metadata, importlib.util, json, sys
 mods, pkgs = json.loads(sys.argv[1])
@@ -675,8 +726,11 @@ def run_scenario(args, scenario: WsScenario, live: dict) -> dict:
                     failures[(name, c)] = f"server exited ({entry['proc'].log_tail(2)})"
                     continue
                 try:
-                    runs[(name, c)].append(run_load(load_command(args, scenario, entry["port"], c, args.duration),
-                                                    args.duration))
+                    pid = entry["proc"].proc.pid
+                    before = tree_cpu_seconds(pid)
+                    result = run_load(load_command(args, scenario, entry["port"], c, args.duration), args.duration)
+                    result["server_cpu_s"] = tree_cpu_seconds(pid) - before
+                    runs[(name, c)].append(result)
                 except (ValueError, OSError, subprocess.TimeoutExpired) as exc:
                     failures[(name, c)] = _first_line(exc)
                 time.sleep(0.3)  # let the last server finish its closing work

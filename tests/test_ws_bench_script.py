@@ -468,6 +468,16 @@ def _run(rate, cpu=0.5, elapsed=4.0, p50=0.1, p99=0.4, errors=0):
             "errors": errors, "client_cpu": cpu}
 
 
+def test_server_cost_per_operation():
+    run = _run(1000, elapsed=4.0)
+    assert ws_bench.server_cost_us(run) is None  # not measured
+    run["server_cpu_s"] = 0.8
+    assert ws_bench.server_cost_us(run) == pytest.approx(200.0)  # 0.8 s over 4,000 round trips
+    assert ws_bench.server_cost_us({"count": 0, "server_cpu_s": 1.0}) is None
+    point = ws_bench.aggregate([dict(run), dict(run, server_cpu_s=1.6), _run(1000)], 1)
+    assert point["server_us"] == pytest.approx(300.0)  # median of the measured runs
+
+
 def test_capacity_and_aggregate():
     assert ws_bench.capacity(_run(1000, cpu=0.5)) == pytest.approx(2000)
     assert ws_bench.capacity(_run(1000, cpu=0.0)) is None
@@ -517,6 +527,7 @@ def test_scenario_table_rows_ratios_and_client_bound_mark():
     assert "| daphne |  | missing (no module daphne) |" in table
     assert "| uvicorn (wsproto) |  | failed (exited with 1) |" in table
     assert "trivial echo (generator ceiling) | 16 | 160,000 |" in table  # never marked
+    assert "server µs/msg" in lines[0]
 
 
 def test_scenario_table_names_a_failed_point():
@@ -634,6 +645,8 @@ def test_workers_tables_and_markdown():
     table = workers.interface_table(WORKER_RESULTS, ["fastbase", "granian"])
     assert "| granian | 2 workers, unpinned | 60,000 | 60,000 – 60,000 | 0.92× |" in table
     assert "| granian | 1 worker, unpinned | failed (exited) |" in table
+    # req/s per server core: 60,000 req/s on 1.5 cores.
+    assert "| 1.50 | 40,000 | 0.50 | 0 |" in table
     machine = {"cpu": "CPU", "cores": 2, "kernel": "6", "memory": "1 GiB RAM", "python": "3.11", "wrk": "4",
                "load_start": "0.1", "load_end": "0.2", "pinning": "wrk on CPU 0"}
     report = {"date": "D", "command": "c", "quick": True, "elapsed_s": 5, "duration": 2.0, "warmup": 1.0,
