@@ -9,8 +9,9 @@ missing compiled module into an ImportError instead of a silent fallback.
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING
+
+from ._select import load
 
 from .errors import (  # noqa: F401  (re-exported)
     BadRequest,
@@ -25,23 +26,7 @@ from .errors import (  # noqa: F401  (re-exported)
 )
 
 
-def _load():
-    if os.environ.get("FASTBASE_NO_EXTENSIONS") == "1":
-        from . import _parser_py
-
-        return _parser_py, "py"
-    try:
-        from . import _parser  # type: ignore[attr-defined]
-    except ImportError:
-        if os.environ.get("FASTBASE_REQUIRE_EXTENSIONS") == "1":
-            raise
-        from . import _parser_py
-
-        return _parser_py, "py"
-    return _parser, "c"
-
-
-_impl, IMPLEMENTATION = _load()
+_impl, IMPLEMENTATION = load("_parser", "_parser_py")
 
 if TYPE_CHECKING:
     # Typed by the compiled module's stub (_parser.pyi); the twin matches it.
@@ -79,4 +64,3 @@ else:
     LAST_CHUNK = _impl.LAST_CHUNK
     CONTINUE_RESPONSE = _impl.CONTINUE_RESPONSE
 
-del _load

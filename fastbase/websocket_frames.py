@@ -23,30 +23,15 @@ API (the same in both; see ``_websocket_py`` for the details)::
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING
+
+from ._select import load
 
 from .websocket_deflate import Deflate, negotiate_deflate  # noqa: F401  (re-exported)
 from .websocket_errors import CloseCode, WebSocketProtocolError, is_valid_close_code  # noqa: F401
 
 
-def _load():
-    if os.environ.get("FASTBASE_NO_EXTENSIONS") == "1":
-        from . import _websocket_py
-
-        return _websocket_py, "py"
-    try:
-        from . import _websocket  # type: ignore[attr-defined]
-    except ImportError:
-        if os.environ.get("FASTBASE_REQUIRE_EXTENSIONS") == "1":
-            raise
-        from . import _websocket_py
-
-        return _websocket_py, "py"
-    return _websocket, "c"
-
-
-_impl, IMPLEMENTATION = _load()
+_impl, IMPLEMENTATION = load("_websocket", "_websocket_py")
 
 if TYPE_CHECKING:
     # Type checkers see the twin, whose API the compiled module shares.
@@ -88,4 +73,3 @@ else:
     PING = _impl.PING
     PONG = _impl.PONG
 
-del _load

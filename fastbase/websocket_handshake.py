@@ -27,6 +27,7 @@ import hashlib
 from typing import Iterable, List, Optional, Sequence, Tuple, Union
 
 from .errors import InvalidResponse
+from ._parser_py import _to_bytes
 from .parser import encode_head
 
 __all__ = [
@@ -216,19 +217,6 @@ def check_request(method: _Text, http_version: _Text, headers: Sequence[Header])
     extension_lines = _field_values(headers, b"sec-websocket-extensions")
     extensions = b", ".join(extension_lines) if extension_lines else None
     return Handshake(key, subprotocols, extensions)
-
-
-def _to_bytes(value: object, what: str) -> bytes:
-    if isinstance(value, bytes):
-        return value
-    if isinstance(value, str):
-        try:
-            return value.encode("latin-1")
-        except UnicodeEncodeError:
-            raise InvalidResponse(f"{what} is not latin-1: {value!r}") from None
-    if isinstance(value, (bytearray, memoryview)):
-        return bytes(value)
-    raise InvalidResponse(f"{what} must be str or bytes, not {type(value).__name__}")
 
 
 def encode_accept(
