@@ -386,7 +386,9 @@ class WSGICycle:
                 return
             if self._framing == LENGTH and len(body_bytes) == self._remaining:
                 self._bytes = len(body_bytes)
-                self._post(head + body_bytes, True)
+                # A large body goes out with writelines (writev), not copied
+                # into one bytes object with its head.
+                self._post(head + body_bytes if len(body_bytes) < 16384 else [head, body_bytes], True)
             elif self._framing == NO_BODY:
                 self._post(head, True)
             else:
@@ -552,15 +554,17 @@ class WSGICycle:
                 self.keep_alive = False
         self._post(head + tail, True)
 
-    def _post(self, data: bytes, final: bool) -> None:
+    def _post(self, data: Any, final: bool) -> None:
         if self.bridge.pool is None:
             self._deliver(data, final, self.keep_alive)
         else:
             self.bridge.caller.call(self._deliver, data, final, self.keep_alive)
 
-    def _deliver(self, data: bytes, final: bool, keep_alive: bool) -> None:
+    def _deliver(self, data: Any, final: bool, keep_alive: bool) -> None:
         protocol = self.protocol
-        if data:
+        if type(data) is list:
+            protocol.writelines(data)
+        elif data:
             protocol.write(data)
         if final:
             if self._spool is not None:
@@ -706,6 +710,9 @@ class StreamInput:
         self._discarding = False
         #: What a reader waiting in _wait needs buffered to return (0: none waits).
         self._wanted = 0
+        #: The buffer size at which feed() wakes the waiting reader: waking it
+        #: for every piece of a large read() costs a thread switch each.
+        self._notify_at = sys.maxsize
 
     # loop side
 
@@ -714,7 +721,8 @@ class StreamInput:
             return
         with self._cond:
             self._buf += data
-            self._cond.notify()
+            if len(self._buf) >= self._notify_at:
+                self._cond.notify()
             # Pause unless a waiting reader still needs more: a read() of the
             # whole body must be able to fill the buffer past the mark, but a
             # read(n) that is satisfied must not let it grow while the app's
@@ -744,7 +752,7 @@ class StreamInput:
 
     # app side (worker thread)
 
-    def _wait(self, wanted: int = sys.maxsize) -> None:
+    def _wait(self, wanted: int = sys.maxsize, notify_at: Optional[int] = None) -> None:
         # Called with the lock held, when more data is needed: ``wanted``
         # bytes in all (sys.maxsize: up to the end of the body).
         if self._error is not None:
@@ -761,10 +769,12 @@ class StreamInput:
             self._paused = False
             caller.call(cycle.protocol.resume_reading, PAUSE_BODY)
         self._wanted = wanted
+        self._notify_at = wanted if notify_at is None else notify_at
         try:
             self._cond.wait()
         finally:
             self._wanted = 0
+            self._notify_at = sys.maxsize
         if self._error is not None:
             raise self._error
 
@@ -801,7 +811,8 @@ class StreamInput:
                 if 0 <= limit <= len(buf) or self._eof:
                     end = len(buf)
                     break
-                self._wait(limit if limit >= 0 else sys.maxsize)
+                # Any new byte may hold the newline: wake on every piece.
+                self._wait(limit if limit >= 0 else sys.maxsize, notify_at=len(buf) + 1)
             if 0 <= limit < end:
                 end = limit
             data = bytes(buf[:end])
