@@ -393,7 +393,12 @@ class ASGICycle:
                 body = body[: self._remaining]
                 self.keep_alive = False
             self._remaining -= len(body)
-            data = head + body if head else body
+            if head and len(body) >= 16384:
+                # A large body goes out with writev, not copied behind its head.
+                protocol.writelines([head, body])
+                data = b""
+            else:
+                data = head + body if head else body
         elif framing == CHUNKED:
             data = head + encode_chunk(body)
             if not more and not self._trailers:
