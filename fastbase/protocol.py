@@ -393,8 +393,15 @@ class HttpProtocol(Connection):
             self.close()
             return
         if self.parser.paused:
-            # An Upgrade request was answered without switching protocols.
-            self._queue.extend(self.parser.resume())
+            # An Upgrade request was answered without switching protocols:
+            # what followed it is parsed as HTTP/1.1 after all.
+            try:
+                events = self.parser.resume()
+            except ProtocolError as exc:
+                self._errored = True
+                self._pending_error = exc
+                events = exc.events  # type: ignore[attr-defined]
+            self._queue.extend(events)
         if (self._queue or self._pending_error is not None) and not self._pumping:
             self._pump()
 

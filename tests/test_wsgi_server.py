@@ -481,3 +481,20 @@ def test_inline_app_does_not_see_the_event_loop():
         sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         assert read_response(sock, bytearray())[2] == b"ok"
     assert seen == ["no loop"]
+
+
+def test_declined_upgrade_then_malformed_request_gets_400():
+    """An Upgrade the WSGI app cannot accept is answered as plain HTTP; the
+    bytes held behind it are parsed afterwards, and a malformed request
+    there is a 400, not a server error."""
+    recorder = Recorder()
+    with serve(recorder) as server, connect(server) as sock:
+        sock.sendall(
+            b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+            b"GET /next HTTP/1.1\r\nHost: x\r\n\r\n"
+            b"GET /bad HTTP/1.1\nHost: x\n\n"
+        )
+        data = recv_until_closed(sock)
+    assert data.count(b"HTTP/1.1 200 OK") == 2
+    assert data.rstrip().endswith(b"bare LF in request")
+    assert [e["PATH_INFO"] for e in recorder.environs] == ["/ws", "/next"]
