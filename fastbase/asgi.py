@@ -313,7 +313,13 @@ class ASGICycle:
             raise RuntimeError(f"ASGI message must be a dict with a 'type' key, got {message!r}") from None
         if not self.response_started:
             if kind == "http.response.start":
-                self._start_response(message)
+                status: Any = message.get("status")
+                if type(status) is not int or not 200 <= status <= 999:
+                    self._bad_status(status)
+                self._status = status
+                self._headers = message.get("headers", ())
+                self._trailers = bool(message.get("trailers", False))
+                self.response_started = True
                 return
             if kind == "http.response.early_hint":
                 self._early_hint(message)
@@ -324,7 +330,8 @@ class ASGICycle:
                 raise ClientDisconnected("client disconnected")
             raise RuntimeError(f"ASGI message {kind!r} sent after the response was complete")
         if kind == "http.response.body":
-            await self._send_body(message)
+            if self._send_body(message):
+                await self.protocol.drain()
         elif kind == "http.response.pathsend":
             await self._send_path(message)
         elif kind == "http.response.trailers":
@@ -332,16 +339,11 @@ class ASGICycle:
         else:
             raise RuntimeError(f"expected ASGI message 'http.response.body', got {kind!r}")
 
-    def _start_response(self, message: dict) -> None:
-        status = message.get("status")
-        if type(status) is not int or not 100 <= status <= 999:
-            raise RuntimeError(f"ASGI http.response.start needs an integer 'status', got {status!r}")
-        if status < 200:
+    @staticmethod
+    def _bad_status(status: Any) -> None:
+        if type(status) is int and 100 <= status < 200:
             raise RuntimeError("1xx responses are sent by the server, not with http.response.start")
-        self._status = status
-        self._headers = message.get("headers", ())
-        self._trailers = bool(message.get("trailers", False))
-        self.response_started = True
+        raise RuntimeError(f"ASGI http.response.start needs an integer 'status', got {status!r}")
 
     def _early_hint(self, message: dict) -> None:
         # The http.response.early_hint extension: a 103 with Link fields.
@@ -374,7 +376,9 @@ class ASGICycle:
         self._head_sent = True
         return head
 
-    async def _send_body(self, message: dict) -> None:
+    def _send_body(self, message: dict) -> bool:
+        """Write one http.response.body; True when the app should wait for
+        the socket to drain before its next message."""
         body = message.get("body", b"")
         if type(body) is not bytes:
             if isinstance(body, (bytearray, memoryview)):
@@ -412,15 +416,14 @@ class ASGICycle:
         if data:
             protocol.write(data)
         if more:
-            if protocol.write_paused:
-                await protocol.drain()
-            return
+            return protocol.write_paused
         if self._trailers and framing == CHUNKED:
-            return  # http.response.trailers completes the response
+            return False  # http.response.trailers completes the response
         if framing == LENGTH and self._remaining > 0:
             error_log.error("The app sent %d bytes less than its Content-Length; closing the connection", self._remaining)
             self.keep_alive = False
         self._complete(self.keep_alive and framing != CLOSE_DELIMITED)
+        return False
 
     def _send_trailers(self, message: dict) -> None:
         if not self._trailers:
