@@ -232,13 +232,14 @@ class HttpProtocol(Connection):
         if (
             len(events) == 2
             and events[1] is END
+            and type(events[0]) is Request
             and self._active is None
             and not self._queue
             and not self._pumping
         ):
             # The common case, a bodiless request on an idle connection,
             # without the queue.
-            cycle = self._start_request(events[0])  # type: ignore[arg-type]  # a head comes first
+            cycle = self._start_request(events[0])  # type: ignore[arg-type]
             if cycle is not None:
                 self._reading = None
                 cycle.on_end(END)

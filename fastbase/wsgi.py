@@ -285,6 +285,9 @@ class WSGICycle:
 
     def on_disconnect(self) -> None:
         self.disconnected = True
+        if self._spool is not None and not self._body_complete:
+            # The app never ran (it waits for the whole body): drop the spool.
+            self._spool.close()
         if self._stream is not None:
             self._stream.fail(ClientDisconnected("client disconnected"))
         if self._writable is not None:

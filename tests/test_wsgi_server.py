@@ -498,3 +498,36 @@ def test_declined_upgrade_then_malformed_request_gets_400():
     assert data.count(b"HTTP/1.1 200 OK") == 2
     assert data.rstrip().endswith(b"bare LF in request")
     assert [e["PATH_INFO"] for e in recorder.environs] == ["/ws", "/next"]
+
+
+def test_body_tail_after_an_early_response_is_drained():
+    """The app (in a worker thread) answers without reading the body; the
+    body's last piece and its end then arrive together. They belong to the
+    finished request (and are dropped), not to a new one. (With threads=0 the
+    app only runs once the body is complete, so it cannot answer early.)"""
+
+    def early(environ, start_response):
+        start_response("403 Forbidden", [("Content-Length", "2")])
+        return [b"no"]
+
+    with serve(early) as server, connect(server) as sock:
+        sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n01234")
+        buffered = bytearray()
+        assert read_response(sock, buffered)[:1] == (403,)
+        sock.sendall(b"56789")  # the rest of the body, [bytes, END] in one feed
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        status, _, body = read_response(sock, buffered)
+        assert (status, body) == (403, b"no")
+
+
+def test_client_leaving_mid_body_with_threads_0():
+    """threads=0 collects the body before the app runs; a client that leaves
+    halfway leaves nothing behind (the spool is closed, the app never runs)."""
+    recorder = Recorder(echo)
+    with serve(recorder, threads=0) as server:
+        with connect(server) as sock:
+            sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nhalf")
+        with connect(server) as sock:  # the server goes on
+            sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nok")
+            assert read_response(sock, bytearray())[2] == b"ok"
+    assert [e["PATH_INFO"] for e in recorder.environs] == ["/"]
