@@ -365,3 +365,71 @@ def test_lifespan_auto_tolerates_apps_without_it(caplog):
         Server(Config(app=app, port=0, app_dir=None, lifespan="on", log_level="critical")).start_in_thread()
     with serve(app, lifespan="off") as server:
         assert httpx.get(f"http://127.0.0.1:{server.port}/").status_code == 200
+
+
+def test_pipelined_responses_are_written_together():
+    """Sixteen pipelined requests: their responses leave in one write, in order."""
+    from fastbase.asgi import ASGIBridge
+    from fastbase.protocol import HttpProtocol, ServerState
+
+    class Transport:
+        def __init__(self):
+            self.writes = []
+
+        def write(self, data):
+            self.writes.append([data])
+
+        def writelines(self, chunks):
+            self.writes.append(list(chunks))
+
+        def get_extra_info(self, name, default=None):
+            return {"peername": ("127.0.0.1", 5000), "sockname": ("127.0.0.1", 8000)}.get(name, default)
+
+        def pause_reading(self):
+            pass
+
+        def resume_reading(self):
+            pass
+
+    async def app(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": scope["path"].encode()})
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        config = Config(app=None, lifespan="off", app_dir=None)
+        state = ServerState(config, ASGIBridge(app, loop, config), loop)
+        protocol = HttpProtocol(state)
+        transport = Transport()
+        protocol.connection_made(transport)
+        protocol.data_received(b"".join(b"GET /%d HTTP/1.1\r\nHost: x\r\n\r\n" % i for i in range(16)))
+        for _ in range(200):
+            if transport.writes:
+                break
+            await asyncio.sleep(0)
+        return transport.writes
+
+    writes = asyncio.run(main())
+    assert len(writes) == 1
+    bodies = [chunk.rsplit(b"\r\n\r\n", 1)[1] for chunk in writes[0]]
+    assert bodies == [b"/%d" % i for i in range(16)]
+
+
+def test_a_corked_response_is_not_held_behind_a_slow_pipelined_request():
+    """The first response goes out while the second request is still being
+    served (the client may need it to finish the second one)."""
+    first_seen = threading.Event()
+
+    async def app(scope, receive, send):
+        if scope["path"] == "/slow":
+            while not first_seen.is_set():
+                await asyncio.sleep(0.01)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": scope["path"].encode()})
+
+    with serve(app) as server, connect(server) as sock:
+        sock.sendall(b"GET /fast HTTP/1.1\r\nHost: x\r\n\r\nGET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+        buffered = bytearray()
+        assert read_response(sock, buffered)[2] == b"/fast"
+        first_seen.set()
+        assert read_response(sock, buffered)[2] == b"/slow"
