@@ -19,6 +19,7 @@ than the client; the rate measured is therefore the client's ceiling.
 from __future__ import annotations
 
 import asyncio
+import signal
 import socket
 import sys
 
@@ -118,10 +119,12 @@ def main(argv=None) -> int:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", port))
     server = loop.run_until_complete(loop.create_server(Trivial, sock=sock, backlog=2048))
+    # Stop on SIGTERM, and on SIGINT even when started with it ignored (a
+    # background job of a non-interactive shell).
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, loop.stop)
     try:
         loop.run_forever()
-    except KeyboardInterrupt:
-        pass
     finally:
         server.close()
         loop.close()
