@@ -1,53 +1,37 @@
 """Thread hand-offs for the WSGI bridge, built for their cost.
 
-A hop between the loop and a worker thread costs tens of microseconds here,
-so each direction is as cheap as it can be: jobs go to workers through a
-``SimpleQueue`` (no Future objects), and results come back through a
-``LoopCaller`` that coalesces every call posted while the loop is busy into
-one wake-up of the loop.
+On one core a hop between the loop and a worker thread is two context
+switches plus a fight for the GIL, which costs more than a small request
+itself. So hand-offs are batched in both directions:
+
+- Jobs queued during one pass of the event loop wake one worker once, at the
+  end of the pass, instead of one wake-up per request.
+- While requests are quick (the pool measures them), one awake worker runs
+  the whole batch and more are woken only if the queue stops moving (a job
+  blocked on I/O): a short timer checks. Once requests are slow on average,
+  every queued job wakes a worker straight away.
+- A worker hands finished responses back to the loop when its queue runs
+  dry (or every millisecond while it is busy), one loop wake-up for the
+  batch, through ``LoopCaller``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
-import queue
 import threading
+import time
 from typing import Any, Callable, List, Optional
 
 from .logs import error_log
 
-
-class WorkerPool:
-    """A fixed set of daemon threads running submitted callables."""
-
-    def __init__(self, size: int, name: str = "fastbase-worker") -> None:
-        self._jobs: "queue.SimpleQueue[Optional[Callable[[], Any]]]" = queue.SimpleQueue()
-        self.submit = self._jobs.put  # the hot path: no wrapper call
-        self._threads: List[threading.Thread] = []
-        for i in range(size):
-            thread = threading.Thread(target=self._work, name=f"{name}-{i}", daemon=True)
-            thread.start()
-            self._threads.append(thread)
-
-    def _work(self) -> None:
-        get = self._jobs.get
-        while True:
-            job = get()
-            if job is None:
-                return
-            try:
-                job()
-            except BaseException:  # noqa: BLE001 - a job must never kill its thread
-                error_log.exception("Unhandled error in a worker thread")
-
-    def shutdown(self, timeout: Optional[float] = None) -> None:
-        """Let queued jobs finish, then stop the threads."""
-        for _ in self._threads:
-            self._jobs.put(None)
-        for thread in self._threads:
-            thread.join(timeout)
-        self._threads.clear()
+#: Jobs slower than this on average (seconds, wall clock) wake workers eagerly.
+SLOW_JOB = 0.0002
+#: In the quick regime, how long queued jobs may sit without one being taken
+#: before another worker is woken.
+RAMP_DELAY = 0.0005
+#: Longest a finished response waits for its worker's batch to end.
+FLUSH_DELAY = 0.001
 
 
 class LoopCaller:
@@ -60,18 +44,28 @@ class LoopCaller:
         self._scheduled = False
 
     def call(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Run fn(*args) on the loop soon."""
         self._pending.append((fn, args))
+        self.flush()
+
+    def defer(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Queue fn(*args) for the loop without waking it: the next call or
+        flush() (the worker's, when its batch ends) carries it over."""
+        self._pending.append((fn, args))
+
+    def flush(self) -> None:
         # Appending before reading the flag pairs with _drain clearing the
-        # flag before popping: whichever way threads interleave, the item is
-        # drained by a run that starts after it was appended.
-        if not self._scheduled:
+        # flag before popping: whichever way threads interleave, every item
+        # is drained by a run that starts after it was appended.
+        if not self._scheduled and self._pending:
             self._scheduled = True
             try:
-                self._loop.call_soon_threadsafe(self._drain)
+                self._loop.call_soon_threadsafe(self.drain)
             except RuntimeError:  # the loop is closed: the server is gone
                 self._pending.clear()
 
-    def _drain(self) -> None:
+    def drain(self) -> None:
+        """Run what is pending (loop thread only)."""
         self._scheduled = False
         pending = self._pending
         while pending:
@@ -80,3 +74,133 @@ class LoopCaller:
                 fn(*args)
             except Exception:  # noqa: BLE001
                 error_log.exception("Error in a callback posted to the event loop")
+
+
+class WorkerPool:
+    """A fixed set of daemon threads running callables submitted from the
+    event loop's thread."""
+
+    def __init__(
+        self,
+        size: int,
+        loop: asyncio.AbstractEventLoop,
+        caller: LoopCaller,
+        name: str = "fastbase-worker",
+    ) -> None:
+        self._loop = loop
+        self._caller = caller
+        self._jobs: collections.deque = collections.deque()
+        self._mutex = threading.Lock()
+        #: The wake-up locks of sleeping workers (each held while it sleeps).
+        self._idle: List[threading.Lock] = []
+        self._size = size
+        self._wake_scheduled = False
+        self._ramp_armed = False
+        self._taken = 0  # jobs taken so far: the ramp timer's progress mark
+        self._ramp_mark = 0
+        #: Moving average of a job's wall-clock time.
+        self.average = 0.0
+        self._threads: List[threading.Thread] = []
+        for i in range(size):
+            thread = threading.Thread(target=self._work, name=f"{name}-{i}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    # -- the loop's side -------------------------------------------------------
+
+    def submit(self, job: Callable[[], Any]) -> None:
+        """Queue a job (loop thread only); workers wake at the end of this
+        pass of the loop."""
+        self._jobs.append(job)
+        if not self._wake_scheduled:
+            self._wake_scheduled = True
+            self._loop.call_soon(self._wake)
+
+    def _wake(self) -> None:
+        self._wake_scheduled = False
+        jobs = self._jobs
+        if not jobs:
+            return
+        quick = self.average < SLOW_JOB
+        with self._mutex:
+            idle = self._idle
+            if quick:
+                # One awake worker takes the whole batch.
+                wake = 1 if len(idle) == self._size else 0
+            else:
+                wake = min(len(jobs), len(idle))
+            for _ in range(wake):
+                idle.pop().release()
+        if not self._ramp_armed:
+            self._ramp_armed = True
+            self._ramp_mark = self._taken
+            self._loop.call_later(RAMP_DELAY, self._ramp)
+
+    def _ramp(self) -> None:
+        """A look at the pool while it has work: deliver the responses
+        workers hold back for their batch (one of them may have gone on to a
+        slow request), and if no queued job was taken since the last look,
+        the awake workers are stuck in slow requests: wake one more."""
+        self._ramp_armed = False
+        self._caller.drain()
+        if not self._jobs:
+            return
+        if self._taken == self._ramp_mark:
+            with self._mutex:
+                if self._idle:
+                    self._idle.pop().release()
+        self._ramp_armed = True
+        self._ramp_mark = self._taken
+        self._loop.call_later(RAMP_DELAY, self._ramp)
+
+    def shutdown(self, timeout: Optional[float] = None) -> None:
+        """Let queued jobs finish, then stop the threads."""
+        with self._mutex:
+            for _ in self._threads:
+                self._jobs.append(None)
+            while self._idle:
+                self._idle.pop().release()
+        for thread in self._threads:
+            thread.join(timeout)
+        self._threads.clear()
+
+    # -- a worker's side ---------------------------------------------------------
+
+    def _work(self) -> None:
+        jobs = self._jobs
+        mutex = self._mutex
+        idle = self._idle
+        caller = self._caller
+        clock = time.perf_counter
+        wakeup = threading.Lock()
+        wakeup.acquire()
+        unflushed_since = 0.0
+        while True:
+            try:
+                job = jobs.popleft()
+            except IndexError:
+                # Out of work: hand the batch's responses over, then sleep.
+                caller.flush()
+                unflushed_since = 0.0
+                with mutex:
+                    if jobs:
+                        continue
+                    idle.append(wakeup)
+                wakeup.acquire()
+                continue
+            if job is None:
+                caller.flush()
+                return
+            self._taken += 1
+            started = clock()
+            try:
+                job()
+            except BaseException:  # noqa: BLE001 - a job must never kill its thread
+                error_log.exception("Unhandled error in a worker thread")
+            ended = clock()
+            self.average += (ended - started - self.average) * 0.125
+            if not unflushed_since:
+                unflushed_since = ended
+            elif ended - unflushed_since >= FLUSH_DELAY:
+                caller.flush()
+                unflushed_since = 0.0

@@ -117,8 +117,8 @@ class WSGIBridge:
     ) -> None:
         self.app = app
         self.loop = loop
-        self.pool: Optional[WorkerPool] = WorkerPool(threads) if threads > 0 else None
         self.caller = LoopCaller(loop)
+        self.pool: Optional[WorkerPool] = WorkerPool(threads, loop, self.caller) if threads > 0 else None
         self.root_path = root_path
         self.server = b"fastbase" if server_header else None
         if needs_content_length is None:
@@ -560,6 +560,9 @@ class WSGICycle:
     def _post(self, data: Any, final: bool) -> None:
         if self.bridge.pool is None:
             self._deliver(data, final, self.keep_alive)
+        elif final:
+            # The worker hands the batch's last pieces over when it runs dry.
+            self.bridge.caller.defer(self._deliver, data, final, self.keep_alive)
         else:
             self.bridge.caller.call(self._deliver, data, final, self.keep_alive)
 

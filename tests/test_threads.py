@@ -1,0 +1,126 @@
+"""The WSGI bridge's thread hand-offs (fastbase/threads.py): batching must
+never cost a blocked request its concurrency or a finished response its
+delivery."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from fastbase import threads
+from fastbase.threads import LoopCaller, WorkerPool
+
+
+def run_on_loop(body, size, timeout=10.0):
+    """Run body(loop, pool, caller) on a fresh event loop with a pool of
+    `size` workers; body returns an awaitable, whose result is returned."""
+    loop = asyncio.new_event_loop()
+    caller = LoopCaller(loop)
+    pool = WorkerPool(size, loop, caller)
+    try:
+        return loop.run_until_complete(asyncio.wait_for(body(loop, pool, caller), timeout))
+    finally:
+        pool.shutdown(2.0)
+        loop.close()
+
+
+def test_jobs_blocked_together_each_get_a_worker():
+    # Four jobs that can only finish together: one worker per job is needed,
+    # although they arrive in one batch and start out in the quick regime.
+    barrier = threading.Barrier(4, timeout=5)
+
+    async def body(loop, pool, caller):
+        done = [loop.create_future() for _ in range(4)]
+        for future in done:
+            def job(future=future):
+                barrier.wait()
+                caller.call(future.set_result, threading.current_thread().name)
+            pool.submit(job)
+        return await asyncio.gather(*done)
+
+    names = run_on_loop(body, size=4)
+    assert len(set(names)) == 4
+
+
+def test_a_quick_batch_runs_on_one_worker(monkeypatch):
+    # The point of the batching: quick jobs queued in one pass of the loop
+    # wake one worker, not one each (no ramp-up within the test's time).
+    monkeypatch.setattr(threads, "RAMP_DELAY", 60.0)
+
+    async def body(loop, pool, caller):
+        await asyncio.sleep(0.05)  # let every worker reach its idle wait
+        names = []
+        finished = loop.create_future()
+        for i in range(50):
+            def job(i=i):
+                names.append(threading.current_thread().name)
+                if i == 49:
+                    caller.defer(finished.set_result, None)
+            pool.submit(job)
+        await finished
+        return names
+
+    names = run_on_loop(body, size=8)
+    assert len(names) == 50
+    assert len(set(names)) == 1
+
+
+def test_a_held_back_response_is_delivered_while_its_worker_blocks():
+    # One worker takes a quick job, holds its result back for the batch, then
+    # blocks in a second job until the first result reaches the loop.
+    delivered = threading.Event()
+
+    async def body(loop, pool, caller):
+        first = loop.create_future()
+
+        def deliver():
+            first.set_result("first")
+            delivered.set()
+
+        pool.submit(lambda: caller.defer(deliver))
+        second = loop.create_future()
+
+        def blocking_job():
+            ok = delivered.wait(5)
+            caller.call(second.set_result, ok)
+
+        pool.submit(blocking_job)
+        return await first, await second
+
+    assert run_on_loop(body, size=1) == ("first", True)
+
+
+def test_slow_jobs_switch_the_pool_to_waking_a_worker_per_job():
+    async def body(loop, pool, caller):
+        release = threading.Event()
+        started = []
+        done = [loop.create_future() for _ in range(3)]
+        for future in done:
+            def job(future=future):
+                started.append(1)
+                release.wait(5)
+                caller.call(future.set_result, None)
+            pool.submit(job)
+        while len(started) < 3:
+            await asyncio.sleep(0.01)
+        release.set()
+        await asyncio.gather(*done)
+        return pool.average
+
+    assert run_on_loop(body, size=3) > threads.SLOW_JOB
+
+
+@pytest.mark.parametrize("size", [1, 3])
+def test_shutdown_runs_queued_jobs_then_stops_the_threads(size):
+    async def body(loop, pool, caller):
+        ran = []
+        for i in range(20):
+            pool.submit(lambda i=i: ran.append(i))
+        pool.shutdown(5.0)
+        return ran, pool._threads
+
+    ran, left = run_on_loop(body, size=size)
+    assert sorted(ran) == list(range(20))
+    assert left == []
