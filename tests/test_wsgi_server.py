@@ -417,6 +417,17 @@ def test_access_log_escapes_control_characters(caplog):
     assert any('"-" 400' in line for line in lines), lines
 
 
+def test_escape_changes_only_c0_controls_and_del():
+    """Every code point: C0 controls and DEL become \\xNN, all else is kept
+    (printable text takes a shortcut; C1 controls and other non-printables
+    must come out as they went in)."""
+    from fastbase.logs import escape
+
+    changed = {c: escape(c) for c in map(chr, range(0x110000)) if escape(c) != c}
+    assert changed == {chr(i): f"\\x{i:02x}" for i in [*range(0x20), 0x7F]}
+    assert escape("GET /\x85\xa0\u2028\r\n HTTP/1.1") == "GET /\x85\xa0\u2028\\x0d\\x0a HTTP/1.1"
+
+
 def test_shutdown_lets_in_flight_request_finish():
     entered = threading.Event()
     release = threading.Event()
