@@ -250,28 +250,40 @@ def test_live_server_test_cases():
     assert "OK" in result.stderr
 
 
+class _LogTransport:
+    """get_extra_info as asyncio's transports have it."""
+
+    def __init__(self, sock=None):
+        self.extra = {"socket": sock}
+
+    def get_extra_info(self, name, default=None):
+        return self.extra.get(name, default)
+
+
+class _LogProtocol:
+    """What the request log reads from a connection."""
+
+    tls_probe = False
+    client = ("127.0.0.1", 5000)
+
+    def __init__(self, transport=None):
+        self.transport = transport if transport is not None else _LogTransport()
+
+
+class _LogRequest:
+    def __init__(self, method=b"GET", target=b"/", http_version="1.1"):
+        self.method, self.target, self.http_version = method, target, http_version
+
+
 def test_request_log_record_shape(caplog):
     """The records carry what Django's ServerFormatter and filters expect."""
     from fastbase.django import requestlog
 
-    class Transport:
-        def get_extra_info(self, name):
-            return None
-
-    class Protocol:
-        transport = Transport()
-        tls_probe = False
-        client = ("127.0.0.1", 5000)
-
-    class Request:
-        method = b"GET"
-        target = b"/a\x1bb"
-        http_version = "1.1"
-
+    request = _LogRequest(target=b"/a\x1bb")
     with caplog.at_level(logging.INFO, logger="django.server"):
-        requestlog.access_log(Protocol(), Request(), 200, 12, 0.0)
-        requestlog.access_log(Protocol(), Request(), 404, 0, 0.0)
-        requestlog.access_log(Protocol(), Request(), 503, 0, 0.0)
+        requestlog.access_log(_LogProtocol(), request, 200, 12, 0.0)
+        requestlog.access_log(_LogProtocol(), request, 404, 0, 0.0)
+        requestlog.access_log(_LogProtocol(), request, 503, 0, 0.0)
     ok, missing, failed = caplog.records
     assert ok.getMessage() == '"GET /a\\x1bb HTTP/1.1" 200 12'
     assert (ok.levelno, missing.levelno, failed.levelno) == (logging.INFO, logging.WARNING, logging.ERROR)
@@ -280,6 +292,126 @@ def test_request_log_record_shape(caplog):
     from django.utils.log import ServerFormatter
 
     assert "200 12" in ServerFormatter("[{server_time}] {message}", style="{").format(ok)
+
+
+# (name, request or None, status, size, message, level): what runserver's
+# WSGIRequestHandler.log_message would log for the same response.
+REQUEST_LOG_CASES = [
+    ("ok", _LogRequest(target=b"/polls/?q=1"), 200, 12, '"GET /polls/?q=1 HTTP/1.1" 200 12', logging.INFO),
+    ("switching-protocols", _LogRequest(target=b"/ws/"), 101, 0, '"GET /ws/ HTTP/1.1" 101 0', logging.INFO),
+    ("redirect", _LogRequest(b"POST", b"/login/"), 302, 0, '"POST /login/ HTTP/1.1" 302 0', logging.INFO),
+    ("not-modified", _LogRequest(), 304, 0, '"GET / HTTP/1.1" 304 0', logging.INFO),
+    ("client-error", _LogRequest(target=b"/nope"), 404, 179, '"GET /nope HTTP/1.1" 404 179', logging.WARNING),
+    ("server-error", _LogRequest(b"PUT", b"/x", "1.0"), 500, 145, '"PUT /x HTTP/1.0" 500 145', logging.ERROR),
+    ("unparsed-request", None, 400, 0, '"-" 400 0', logging.WARNING),
+    (
+        "control-characters-escaped",
+        _LogRequest(target=b"/a\r\n[01/Jan/2026] \x1b[31m\x7f\x00"),
+        200,
+        2,
+        '"GET /a\\x0d\\x0a[01/Jan/2026] \\x1b[31m\\x7f\\x00 HTTP/1.1" 200 2',
+        logging.INFO,
+    ),
+    # obs-text is latin-1 in the log, as in Django's; only C0 controls and DEL
+    # are escaped (a C1 control such as \x85 is not printable but stays).
+    ("obs-text-kept", _LogRequest(target=b"/caf\xe9?\x85\xa0"), 200, 2, '"GET /caf\xe9?\x85\xa0 HTTP/1.1" 200 2', logging.INFO),
+]
+
+
+@pytest.mark.parametrize(
+    "request_, status, size, message, level", [case[1:] for case in REQUEST_LOG_CASES], ids=[case[0] for case in REQUEST_LOG_CASES]
+)
+def test_request_log_line(caplog, request_, status, size, message, level):
+    """Message, level by status, args and extra keys as runserver logs them,
+    and the line runserver prints through Django's DEFAULT_LOGGING formatter."""
+    from django.utils.log import DEFAULT_LOGGING, ServerFormatter
+
+    from fastbase.django import requestlog
+
+    sock = object()
+    with caplog.at_level(logging.INFO, logger="django.server"):
+        requestlog.access_log(_LogProtocol(_LogTransport(sock)), request_, status, size, 0.25)
+    (record,) = caplog.records
+    assert record.name == "django.server"
+    assert (record.getMessage(), record.levelno) == (message, level)
+    assert record.msg == '"%s" %s %s' and record.args[1:] == (str(status), str(size))
+    assert record.request is sock and record.status_code == status
+    assert re.fullmatch(r"\d\d/[A-Z][a-z]{2}/\d{4} \d\d:\d\d:\d\d", record.server_time)
+    # No stack walk, but the record still says where it comes from.
+    assert (record.funcName, record.module) == ("access_log", "requestlog")
+    assert record.pathname == requestlog.access_log.__code__.co_filename
+    first = requestlog.access_log.__code__.co_firstlineno
+    assert first <= record.lineno <= max(line for _, _, line in requestlog.access_log.__code__.co_lines() if line)
+    assert record.exc_info is None and record.stack_info is None
+    options = DEFAULT_LOGGING["formatters"]["django.server"]
+    formatter = ServerFormatter(options["format"], style=options["style"])
+    assert formatter.format(record) == f"[{record.server_time}] {message}"
+
+
+def test_request_log_respects_logger_configuration():
+    """A LOGGING config's level, disabled flag, filters and handler levels
+    apply as they do to logger.info() and co.; a silenced line costs no work."""
+    from fastbase.django import requestlog
+
+    class Untouchable:
+        def get_extra_info(self, name, default=None):
+            raise AssertionError("a request log nobody sees looked up the socket")
+
+    seen: list = []
+    handler_got: list = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            handler_got.append(record.status_code)
+
+    def only_not_found(record):
+        seen.append({key: getattr(record, key) for key in ("request", "server_time", "status_code")})
+        return record.status_code == 404
+
+    logger = logging.getLogger("django.server")
+    handler = Keep(logging.WARNING)
+    saved = (logger.level, logger.disabled, logger.propagate)
+    logger.addHandler(handler)
+    try:
+        logger.propagate = False
+        logger.setLevel(logging.WARNING)
+        requestlog.access_log(_LogProtocol(Untouchable()), _LogRequest(), 200, 0, 0.0)
+        assert handler_got == []
+        logger.disabled = True
+        requestlog.access_log(_LogProtocol(Untouchable()), _LogRequest(), 500, 0, 0.0)
+        assert handler_got == []
+        logger.disabled = False
+        logger.setLevel(logging.INFO)
+        logger.addFilter(only_not_found)
+        for status in (200, 404, 500):
+            requestlog.access_log(_LogProtocol(), _LogRequest(), status, 0, 0.0)
+        assert [entry["status_code"] for entry in seen] == [200, 404, 500]
+        assert all(entry["request"] is None and entry["server_time"] for entry in seen)
+        assert handler_got == [404]
+        handler.setLevel(logging.ERROR)
+        requestlog.access_log(_LogProtocol(), _LogRequest(), 404, 0, 0.0)
+        assert handler_got == [404]
+    finally:
+        logger.removeFilter(only_not_found)
+        logger.removeHandler(handler)
+        logger.setLevel(saved[0])
+        logger.disabled, logger.propagate = saved[1], saved[2]
+
+
+def test_request_log_server_time_follows_the_clock(monkeypatch):
+    """server_time is cached per second: each call still shows its own second,
+    as BaseHTTPRequestHandler.log_date_time_string() would."""
+    from http.server import BaseHTTPRequestHandler
+
+    from fastbase.django import requestlog
+
+    handler = BaseHTTPRequestHandler.__new__(BaseHTTPRequestHandler)
+    now = [0.0]
+    monkeypatch.setattr(time, "time", lambda: now[0])
+    start = 1_798_761_599.0  # the last second of a year, in UTC
+    for offset in (0.0, 0.5, 0.999, 1.0, 1.2, 61.0, 60.9, 3600.0, 86_400 * 40 + 0.4, 0.1):
+        now[0] = start + offset
+        assert requestlog.server_time() == handler.log_date_time_string(), offset
 
 
 def test_channels_project_serves_http_and_websockets():
