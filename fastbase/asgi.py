@@ -62,6 +62,11 @@ def scope_paths(bridge: "ASGIBridge", request: Request) -> tuple:
 
 
 class ASGIBridge:
+    #: Pipelined GET/HEAD requests may run while an earlier response is in
+    #: progress: each app call is its own task, and the connection keeps
+    #: their responses in order (protocol.PendingOutput).
+    early_start = True
+
     def __init__(self, app: Callable[..., Any], loop: asyncio.AbstractEventLoop, config: Config) -> None:
         self.app = app
         self.loop = loop

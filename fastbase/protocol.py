@@ -1,9 +1,11 @@
 """The transport layer: one asyncio Protocol object per connection.
 
 It feeds received bytes to the sans-IO parser and hands the resulting events
-to the bridge (WSGI or ASGI) one request at a time: a request's response is
-finished before the next pipelined request starts, so responses go out in
-order. What the bridge needs from a connection is the small API at the end of
+to the bridge (WSGI or ASGI) in order, and responses go out in order: a
+request's response is finished before the next pipelined one is written.
+Bridges that allow it (``bridge.early_start``) may have pipelined safe
+requests started while an earlier response is in progress; such a cycle
+writes into a ``PendingOutput`` until its turn comes. What the bridge needs from a connection is the small API at the end of
 ``HttpProtocol`` (write, finish, flow control, switch_protocol); what the
 connection needs from the bridge is a *cycle* object per request:
 
@@ -38,6 +40,8 @@ PAUSE_SHUTDOWN = 4
 #: before being written together.
 CORK_LIMIT = 64 * 1024
 CORK_DELAY = 0.002
+#: At most this many pipelined requests run ahead of the response in progress.
+EARLY_LIMIT = 16
 
 # Phases the timeout sweeper distinguishes.
 _FRESH = 0  # connected, nothing received yet
@@ -70,6 +74,10 @@ class ServerState:
             from .proxy import ProxyHeaders
 
             self.proxy = ProxyHeaders(config.forwarded_allow_ips or "127.0.0.1")
+        #: Pipelined safe requests may start while an earlier response is in
+        #: progress (RFC 9112 9.3.2); not with --proxy-headers, where each
+        #: request rewrites the connection's client address.
+        self.early_start = bool(getattr(bridge, "early_start", False)) and self.proxy is None
         #: A future the server awaits during shutdown; set when a connection closes.
         self.on_connection_closed: Optional[asyncio.Future] = None
         self._sweeper: Optional[asyncio.TimerHandle] = None
@@ -128,6 +136,64 @@ def per_request_access_log(log: Callable[..., None], proxy: Any) -> Callable[...
         log(protocol, request, status, size, seconds)
 
     return access_log
+
+
+class PendingOutput:
+    """The connection as a pipelined request started early sees it: what it
+    writes is kept until the responses before it are out, and its finish is
+    recorded, not acted on. Everything else is the connection's. The
+    connection swaps itself in (``cycle.protocol``) when the turn comes."""
+
+    def __init__(self, protocol: "HttpProtocol") -> None:
+        self._protocol = protocol
+        self.chunks: list = []
+        self.size = 0
+        #: keep_alive as the cycle's finish() gave it; None until then.
+        self.finished: Optional[bool] = None
+        self.aborted = False
+        self._turn: Optional[asyncio.Future] = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._protocol, name)
+
+    def write(self, data: bytes) -> None:
+        if data:
+            self.chunks.append(data)
+            self.size += len(data)
+
+    def writelines(self, chunks: list) -> None:
+        for chunk in chunks:
+            self.write(chunk)
+
+    def finish(self, keep_alive: bool = True) -> None:
+        self.finished = keep_alive
+
+    def abort(self) -> None:
+        self.aborted = True
+
+    @property
+    def write_paused(self) -> bool:
+        return self.size >= CORK_LIMIT
+
+    async def drain(self) -> None:
+        if self.size >= CORK_LIMIT:
+            await self.wait_turn()
+
+    async def send_file(self, file: Any, offset: int, count: int) -> int:
+        await self.wait_turn()
+        return await self._protocol.send_file(file, offset, count)
+
+    async def wait_turn(self) -> None:
+        """Wait until the responses before this one are out (or the
+        connection is gone)."""
+        if self._turn is None:
+            self._turn = self._protocol.state.loop.create_future()
+        await self._turn
+
+    def release(self) -> None:
+        turn = self._turn
+        if turn is not None and not turn.done():
+            turn.set_result(None)
 
 
 class Connection(asyncio.Protocol):
@@ -199,6 +265,8 @@ class HttpProtocol(Connection):
         self._queue: collections.deque = collections.deque()
         self._pumping = False
         self._active: Any = None  # the cycle whose response is in progress
+        #: Cycles of pipelined requests started early, in request order.
+        self._early: collections.deque = collections.deque()
         self._reading: Any = None  # the cycle whose request body is being parsed
         self._paused_reading = 0
         self._pending_error: Optional[ProtocolError] = None
@@ -207,6 +275,7 @@ class HttpProtocol(Connection):
         self._counter = 0
         self._cork: Optional[list] = None
         self._cork_size = 0
+        self._cork_timer: Optional[asyncio.TimerHandle] = None
         self._mark: tuple = ()
         self._mark_time = 0.0
 
@@ -262,10 +331,13 @@ class HttpProtocol(Connection):
 
     def connection_lost(self, exc: Optional[BaseException]) -> None:
         self._forget()
-        for cycle in (self._active, self._reading):
+        for cycle in (self._active, self._reading, *self._early):
             if cycle is not None:
                 cycle.on_disconnect()
+        for cycle in self._early:
+            cycle.protocol.release()
         self._active = self._reading = None
+        self._early.clear()
         self._queue.clear()
 
     def pause_writing(self) -> None:
@@ -293,7 +365,11 @@ class HttpProtocol(Connection):
                     if self._reading is not None:
                         self._reading.on_body(event)
                 elif kind is Request:
-                    if self._active is not None or self.closed:
+                    if self.closed:
+                        break
+                    if self._active is not None:
+                        if self._start_early():
+                            continue
                         break
                     queue.popleft()
                     cycle = self._start_request(event)
@@ -325,6 +401,61 @@ class HttpProtocol(Connection):
             self.pause_reading(PAUSE_PIPELINE)
         elif self._paused_reading & PAUSE_PIPELINE:
             self.resume_reading(PAUSE_PIPELINE)
+
+    def _start_early(self) -> bool:
+        """Start the queued request ahead of its turn if that is safe: a
+        bodiless GET or HEAD that keeps the connection open, while the
+        request before it is fully received (RFC 9112 9.3.2)."""
+        queue = self._queue
+        if (
+            not self.state.early_start
+            or len(queue) < 2
+            or queue[1] is not END
+            or self._reading is not None
+            or len(self._early) >= EARLY_LIMIT
+            or self._close_after_response
+            or self.state.shutting_down
+        ):
+            return False
+        request = queue[0]
+        if (
+            request.method not in (b"GET", b"HEAD")
+            or not request.keep_alive
+            or request.upgrade is not None
+            or request.expect_continue
+        ):
+            return False
+        queue.popleft()
+        queue.popleft()
+        active = self._active
+        cycle = self._start_request(request)
+        if cycle is None:
+            return False
+        self._active = active
+        self._reading = None
+        cycle.protocol = PendingOutput(self)
+        self._early.append(cycle)
+        cycle.on_end(END)
+        self._cork_pipeline()
+        cycle.start()
+        return True
+
+    def _next_early(self) -> bool:
+        """The response in progress is done: the first early cycle's turn.
+        Its kept output goes out, and if it already finished, so does its
+        finish. True when one was taken."""
+        cycle = self._early.popleft()
+        out = cycle.protocol
+        cycle.protocol = self
+        self._active = cycle
+        if out.chunks:
+            self.writelines(out.chunks)
+        if out.aborted:
+            self.abort()
+        elif out.finished is not None:
+            self.finish(out.finished)
+        out.release()
+        return True
 
     def _start_request(self, request: Request) -> Any:
         state = self.state
@@ -385,6 +516,8 @@ class HttpProtocol(Connection):
             if cork is None:
                 self.transport.write(data)
             else:
+                if not cork and self._cork_timer is None:
+                    self._arm_cork_timer()
                 cork.append(data)
                 self._cork_size += len(data)
                 if self._cork_size >= CORK_LIMIT:
@@ -396,6 +529,8 @@ class HttpProtocol(Connection):
             if cork is None:
                 self.transport.writelines(chunks)
             else:
+                if not cork and self._cork_timer is None:
+                    self._arm_cork_timer()
                 cork.extend(chunks)
                 self._cork_size += sum(len(chunk) for chunk in chunks)
                 if self._cork_size >= CORK_LIMIT:
@@ -404,13 +539,17 @@ class HttpProtocol(Connection):
     # Pipelined requests are answered one after the other; while more are
     # queued, their responses are collected ("corked") and written together
     # when the queue runs dry, so sixteen pipelined responses cost one send
-    # instead of sixteen. A timer bounds how long a response can wait.
+    # instead of sixteen. A timer bounds how long a response can wait: it
+    # starts with the first response kept, not when corking starts, since a
+    # busy loop may take longer than that to run the first request at all.
 
     def _cork_pipeline(self) -> None:
         if self._cork is None:
             self._cork = []
             self._cork_size = 0
-            self.state.loop.call_later(CORK_DELAY, self._uncork)
+
+    def _arm_cork_timer(self) -> None:
+        self._cork_timer = self.state.loop.call_later(CORK_DELAY, self._uncork)
 
     def _flush_cork(self) -> None:
         cork = self._cork
@@ -423,6 +562,11 @@ class HttpProtocol(Connection):
     def _uncork(self) -> None:
         self._flush_cork()
         self._cork = None
+        timer = self._cork_timer
+        if timer is not None:
+            # A timer left running would uncork a later batch half-way.
+            self._cork_timer = None
+            timer.cancel()
 
     def finish(self, keep_alive: bool = True) -> None:
         """The active cycle's response is complete."""
@@ -449,6 +593,9 @@ class HttpProtocol(Connection):
                 self._pending_error = exc
                 events = exc.events  # type: ignore[attr-defined]
             self._queue.extend(events)
+        if self._early:
+            self._next_early()
+            return
         if (self._queue or self._pending_error is not None) and not self._pumping:
             self._pump()
         if self._cork is not None and not self._queue and self._active is None:
@@ -463,6 +610,9 @@ class HttpProtocol(Connection):
 
     def abort(self) -> None:
         self._cork = None
+        if self._cork_timer is not None:
+            self._cork_timer.cancel()
+            self._cork_timer = None
         if not self.closed:
             self.closed = True
             self.transport.abort()

@@ -367,8 +367,11 @@ def test_lifespan_auto_tolerates_apps_without_it(caplog):
         assert httpx.get(f"http://127.0.0.1:{server.port}/").status_code == 200
 
 
-def test_pipelined_responses_are_written_together():
-    """Sixteen pipelined requests: their responses leave in one write, in order."""
+@pytest.mark.parametrize("first_delay", [0.0, 0.02])
+def test_pipelined_responses_are_written_together(first_delay):
+    """Sixteen pipelined requests: their responses leave in one write, in
+    order, also when the first takes longer than the cork's time limit (the
+    limit counts from the first response kept, not from the batch's arrival)."""
     from fastbase.asgi import ASGIBridge
     from fastbase.protocol import HttpProtocol, ServerState
 
@@ -392,6 +395,8 @@ def test_pipelined_responses_are_written_together():
             pass
 
     async def app(scope, receive, send):
+        if scope["path"] == "/0":
+            await asyncio.sleep(first_delay)
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": scope["path"].encode()})
 
@@ -406,7 +411,8 @@ def test_pipelined_responses_are_written_together():
         for _ in range(200):
             if transport.writes:
                 break
-            await asyncio.sleep(0)
+            await asyncio.sleep(first_delay / 10)
+        await asyncio.sleep(0.01)  # anything written separately shows up
         return transport.writes
 
     writes = asyncio.run(main())
@@ -433,3 +439,117 @@ def test_a_corked_response_is_not_held_behind_a_slow_pipelined_request():
         assert read_response(sock, buffered)[2] == b"/fast"
         first_seen.set()
         assert read_response(sock, buffered)[2] == b"/slow"
+
+
+def test_pipelined_gets_run_concurrently_and_answer_in_order():
+    """RFC 9112 9.3.2: pipelined safe requests may be served in parallel. The
+    first request's app finishes only once the third one's app has run (it
+    would wait forever if they ran one after the other), yet the responses
+    keep the requests' order."""
+    third_ran = asyncio.Event()
+    calls = []
+
+    async def app(scope, receive, send):
+        calls.append(scope["path"])
+        if scope["path"] == "/first":
+            await asyncio.wait_for(third_ran.wait(), 5)
+        if scope["path"] == "/third":
+            third_ran.set()
+        body = scope["path"].encode() * (30000 if scope["path"] == "/second" else 1)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        # /second streams more than the connection keeps for a request
+        # waiting its turn: it must wait for the socket, not pile up.
+        for offset in range(0, len(body), 50000):
+            await send({"type": "http.response.body", "body": body[offset : offset + 50000], "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+
+    with serve(app) as server, connect(server) as sock:
+        sock.sendall(b"".join(b"GET /%s HTTP/1.1\r\nHost: x\r\n\r\n" % name for name in (b"first", b"second", b"third")))
+        buffered = bytearray()
+        assert read_response(sock, buffered)[2] == b"/first"
+        assert read_response(sock, buffered)[2] == b"/second" * 30000
+        assert read_response(sock, buffered)[2] == b"/third"
+    assert calls == ["/first", "/second", "/third"]
+
+
+def test_unsafe_or_closing_pipelined_requests_wait_their_turn():
+    """A POST, a request with a body, or one that closes the connection
+    starts only after the response before it is complete."""
+    events = []
+
+    async def app(scope, receive, send):
+        events.append(("start", scope["method"], scope["path"]))
+        body = b""
+        more = True
+        while more:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+        await asyncio.sleep(0.05)  # long enough for a started-early app to run
+        events.append(("end", scope["method"], scope["path"]))
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": body or scope["path"].encode()})
+
+    requests = (
+        b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n"
+        b"POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"
+        b"GET /c HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nxy"
+        b"GET /d HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    with serve(app) as server, connect(server) as sock:
+        sock.sendall(requests)
+        buffered = bytearray()
+        assert [read_response(sock, buffered)[2] for _ in range(4)] == [b"/a", b"abc", b"xy", b"/d"]
+    starts_and_ends = [(kind, path) for kind, _, path in events]
+    assert starts_and_ends == [
+        ("start", "/a"), ("end", "/a"),
+        ("start", "/b"), ("end", "/b"),
+        ("start", "/c"), ("end", "/c"),
+        ("start", "/d"), ("end", "/d"),
+    ]
+
+
+def test_pipelined_gets_behind_a_closing_response_are_dropped():
+    """The first response closes the connection: the requests started early
+    behind it ran, but none of their bytes is sent."""
+    seen = []
+    both_ran = asyncio.Event()
+
+    async def app(scope, receive, send):
+        if scope["path"] == "/first":
+            await asyncio.wait_for(both_ran.wait(), 5)
+            await send({"type": "http.response.start", "status": 200, "headers": [(b"connection", b"close")]})
+            await send({"type": "http.response.body", "body": b"first"})
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"early"})
+        seen.append(scope["path"])
+        if len(seen) == 2:
+            both_ran.set()
+
+    with serve(app) as server, connect(server) as sock:
+        sock.sendall(b"".join(b"GET /%s HTTP/1.1\r\nHost: x\r\n\r\n" % name for name in (b"first", b"2", b"3")))
+        data = recv_until_closed(sock)
+    assert data.startswith(b"HTTP/1.1 200 OK\r\n") and data.endswith(b"\r\n\r\nfirst")
+    assert b"early" not in data
+    assert sorted(seen) == ["/2", "/3"]
+
+
+def test_a_pipelined_get_failing_early_is_a_500_in_its_place(caplog):
+    async def app(scope, receive, send):
+        if scope["path"] == "/boom":
+            raise ValueError("boom")
+        if scope["path"] == "/first":
+            await asyncio.sleep(0.05)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": scope["path"].encode()})
+
+    with caplog.at_level(logging.ERROR, logger="fastbase.error"), serve(app) as server, connect(server) as sock:
+        sock.sendall(b"".join(b"GET /%s HTTP/1.1\r\nHost: x\r\n\r\n" % name for name in (b"first", b"boom", b"last")))
+        buffered = bytearray()
+        first = read_response(sock, buffered)
+        boom = read_response(sock, buffered)
+        assert (first[0], first[2]) == (200, b"/first")
+        assert boom[0] == 500
+        assert recv_until_closed(sock) == bytes(buffered)  # 500 closes: /last is not answered
+    assert "boom" in caplog.text
