@@ -11,14 +11,16 @@ itself. So hand-offs are batched in both directions:
   blocked on I/O): a short timer checks. Once requests are slow on average,
   every queued job wakes a worker straight away.
 - A worker hands finished responses back to the loop when its queue runs
-  dry (or every millisecond while it is busy), one loop wake-up for the
-  batch, through ``LoopCaller``.
+  dry, one loop wake-up for the batch, through ``LoopCaller``; in a long
+  batch it does so every millisecond and yields the GIL, so the loop writes
+  them and reads new requests without waiting for a forced GIL switch.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import os
 import threading
 import time
 from typing import Any, Callable, List, Optional
@@ -28,10 +30,14 @@ from .logs import error_log
 #: Jobs slower than this on average (seconds, wall clock) wake workers eagerly.
 SLOW_JOB = 0.0002
 #: In the quick regime, how long queued jobs may sit without one being taken
-#: before another worker is woken.
-RAMP_DELAY = 0.0005
+#: before another worker is woken. uvloop's timers have millisecond
+#: resolution and round half a millisecond to zero (a busy loop), so no less.
+RAMP_DELAY = 0.001
 #: Longest a finished response waits for its worker's batch to end.
 FLUSH_DELAY = 0.001
+
+#: Releases the GIL and lets another runnable thread have the CPU.
+yield_to_loop = getattr(os, "sched_yield", lambda: time.sleep(0))
 
 
 class LoopCaller:
@@ -204,3 +210,8 @@ class WorkerPool:
             elif ended - unflushed_since >= FLUSH_DELAY:
                 caller.flush()
                 unflushed_since = 0.0
+                # A worker going from job to job never blocks, so the loop
+                # would wait for the GIL's switch interval (5 ms) to write
+                # these responses and read new requests: hand it the GIL
+                # (and, on one core, the CPU) now.
+                yield_to_loop()
