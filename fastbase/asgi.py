@@ -41,14 +41,6 @@ class LifespanError(Exception):
     """Startup failed; the message is one line."""
 
 
-def _extensions() -> Dict[str, dict]:
-    return {
-        "http.response.trailers": {},
-        "http.response.pathsend": {},
-        "http.response.early_hint": {},
-    }
-
-
 def scope_paths(bridge: "ASGIBridge", request: Request) -> tuple:
     """``path`` (percent-decoded UTF-8) and ``raw_path`` for a scope; both
     include ``root_path`` (put back when a proxy stripped it)."""
@@ -96,63 +88,43 @@ class ASGIBridge:
 class ASGICycle:
     """One request/response exchange, driven by the app's task."""
 
-    __slots__ = (
-        "bridge",
-        "protocol",
-        "request",
-        "_chunks",
-        "_buffered",
-        "_more_body",
-        "_body_delivered",
-        "_waiter",
-        "_continue_sent",
-        "_discarding",
-        "disconnected",
-        "response_started",
-        "response_complete",
-        "_status",
-        "_headers",
-        "_trailers",
-        "_head_sent",
-        "_framing",
-        "_remaining",
-        "keep_alive",
-        "_bytes",
-        "_t0",
-        "task",
-    )
+    # Per-request state starts at these class-level values: a cycle is made
+    # for every request, and only what differs is stored on it.
+    _chunks: Optional[List[bytes]] = None  # received body pieces, while the app has not taken them
+    _buffered = 0
+    _more_body = True
+    _body_delivered = False
+    _waiter: Optional[asyncio.Future] = None
+    _continue_sent = False
+    _discarding = False
+    disconnected = False
+    response_started = False
+    response_complete = False
+    _status = 0
+    _headers: Any = ()
+    _trailers = False
+    _head_sent = False
+    _framing = NO_BODY
+    _remaining = -1
+    _bytes = 0
+    _t0 = 0.0
+    task: Optional[asyncio.Task] = None
 
     def __init__(self, bridge: ASGIBridge, protocol: HttpProtocol, request: Request) -> None:
         self.bridge = bridge
         self.protocol = protocol
         self.request = request
-        self._chunks: List[bytes] = []
-        self._buffered = 0
-        self._more_body = True
-        self._body_delivered = False
-        self._waiter: Optional[asyncio.Future] = None
-        self._continue_sent = False
-        self._discarding = False
-        self.disconnected = False
-        self.response_started = False
-        self.response_complete = False
-        self._status = 0
-        self._headers: Any = ()
-        self._trailers = False
-        self._head_sent = False
-        self._framing = NO_BODY
-        self._remaining = -1
         self.keep_alive = request.keep_alive
-        self._bytes = 0
-        self._t0 = 0.0
-        self.task: Optional[asyncio.Task] = None
 
     # -- events from the connection (loop) ---------------------------------------
 
     def on_body(self, data: bytes) -> None:
         if self._discarding:
             return
-        self._chunks.append(data)
+        chunks = self._chunks
+        if chunks is None:
+            chunks = self._chunks = []
+        chunks.append(data)
         self._buffered += len(data)
         if self._buffered >= BODY_HIGH_WATER:
             self.protocol.pause_reading(PAUSE_BODY)
@@ -160,7 +132,8 @@ class ASGICycle:
 
     def on_end(self, eom: Any) -> None:
         self._more_body = False
-        self._wake()
+        if self._waiter is not None:
+            self._wake()
 
     def on_body_error(self, exc: ProtocolError) -> None:
         # To the app it looks like the client left; the client gets the status.
@@ -184,7 +157,7 @@ class ASGICycle:
         if self.request.expect_continue and not self._continue_sent:
             return False
         self._discarding = True
-        self._chunks.clear()
+        self._chunks = None
         self._buffered = 0
         self.protocol.resume_reading(PAUSE_BODY)
         return True
@@ -205,8 +178,12 @@ class ASGICycle:
         request = self.request
         protocol = self.protocol
         bridge = self.bridge
-        path, raw_path = scope_paths(bridge, request)
         root_path = bridge.root_path
+        raw_path = request.path
+        if root_path or b"%" in raw_path:
+            path, raw_path = scope_paths(bridge, request)
+        else:
+            path = raw_path.decode("utf-8", "replace")
         return {
             "type": "http",
             "asgi": {"version": "3.0", "spec_version": "2.4"},
@@ -221,7 +198,11 @@ class ASGICycle:
             "query_string": request.query,
             "headers": request.headers,
             "state": bridge.state.copy(),
-            "extensions": _extensions(),
+            "extensions": {
+                "http.response.trailers": {},
+                "http.response.pathsend": {},
+                "http.response.early_hint": {},
+            },
         }
 
     async def run(self) -> None:
@@ -275,9 +256,13 @@ class ASGICycle:
         if self.response_complete:
             return
         self.response_complete = True
-        self._wake()
-        self.protocol.finish(keep_alive)
-        self._log(self._status, self._bytes)
+        if self._waiter is not None:
+            self._wake()
+        protocol = self.protocol
+        protocol.finish(keep_alive)
+        access_log = protocol.state.access_log
+        if access_log is not None:
+            access_log(protocol, self.request, self._status, self._bytes, time.perf_counter() - self._t0)
 
     def _log(self, status: int, size: int) -> None:
         access_log = self.protocol.state.access_log
@@ -296,8 +281,11 @@ class ASGICycle:
             if self.disconnected:
                 return {"type": "http.disconnect"}
             chunks = self._chunks
-            body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-            chunks.clear()
+            if not chunks:
+                body = b""
+            else:
+                body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+                chunks.clear()
             if self._buffered >= BODY_HIGH_WATER:
                 self.protocol.resume_reading(PAUSE_BODY)
             self._buffered = 0
