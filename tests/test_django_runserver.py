@@ -438,3 +438,66 @@ def test_channels_project_serves_http_and_websockets():
 
         asyncio.run(client())
         server.wait_for(r'"GET /ws/echo/ HTTP/1.1" 101 ', "stderr")
+
+
+@pytest.mark.parametrize("colour", [False, True], ids=["plain", "coloured"])
+def test_request_log_with_django_default_logging_writes_what_logging_would(monkeypatch, colour):
+    """With Django's DEFAULT_LOGGING the line is written straight to the
+    handler's stream; it must be byte for byte what logging writes (the same
+    calls with a filter on the handler, which takes logging's own path),
+    ServerFormatter's colours included."""
+    import io
+    import logging.config
+
+    from django.core.management.color import color_style
+    from django.utils.log import DEFAULT_LOGGING
+
+    from fastbase.django import requestlog
+
+    logger = logging.getLogger("django.server")
+    saved = (logger.handlers[:], logger.filters[:], logger.level, logger.propagate, logger.disabled)
+    try:
+        # DEFAULT_LOGGING's part for this logger (its admin mail handler
+        # needs settings this test process does not have).
+        logging.config.dictConfig({
+            "version": 1,
+            "disable_existing_loggers": False,
+            "formatters": {"django.server": DEFAULT_LOGGING["formatters"]["django.server"]},
+            "handlers": {"django.server": DEFAULT_LOGGING["handlers"]["django.server"]},
+            "loggers": {"django.server": DEFAULT_LOGGING["loggers"]["django.server"]},
+        })
+        (handler,) = logger.handlers
+        stream = io.StringIO()
+        handler.setStream(stream)
+        if colour:
+            handler.formatter.style = color_style(force_color=True)
+        monkeypatch.setattr(requestlog, "server_time", lambda: "27/Nov/2026 02:10:00")
+        calls = [(case[1], case[2], case[3]) for case in REQUEST_LOG_CASES] + [
+            (_LogRequest(target=b"/100%25?x=%s%d"), 200, 5),
+            (_LogRequest(), 103, 0),
+            (_LogRequest(), 307, 0),
+        ]
+        made = []
+        real_make_record = logger.makeRecord
+        monkeypatch.setattr(logger, "makeRecord", lambda *a, **k: made.append(1) or real_make_record(*a, **k))
+
+        for request, status, size in calls:
+            requestlog.access_log(_LogProtocol(), request, status, size, 0.0)
+        direct = stream.getvalue()
+        assert made == []  # the direct path was taken for every line
+
+        stream.seek(0)
+        stream.truncate()
+        handler.addFilter(lambda record: True)
+        for request, status, size in calls:
+            requestlog.access_log(_LogProtocol(), request, status, size, 0.0)
+        through_logging = stream.getvalue()
+        assert len(made) == len(calls)
+    finally:
+        logger.handlers[:], logger.filters[:] = saved[0], saved[1]
+        logger.setLevel(saved[2])
+        logger.propagate, logger.disabled = saved[3], saved[4]
+    assert direct == through_logging
+    assert direct.count("\n") == len(calls)
+    assert ('"GET /100%25?x=%s%d HTTP/1.1" 200 5' in direct) and ("[27/Nov/2026 02:10:00]" in direct)
+    assert ("\x1b[" in direct) == colour
