@@ -105,14 +105,14 @@ def _default_handler(level: int) -> Optional[logging.StreamHandler]:
     handler = handlers[0]
     if type(handler) is not logging.StreamHandler or handler.filters or level < handler.level:
         return None
-    formatter = handler.formatter
+    formatter: Any = handler.formatter
     if (
         type(formatter) is not ServerFormatter
         or formatter._fmt != _DEFAULT_FORMAT
         or type(formatter._style) is not logging.StrFormatStyle
     ):
         return None
-    return handler  # type: ignore[return-value]
+    return handler
 
 
 # Per formatter and status code: the formatter's own output for a probe
