@@ -125,18 +125,19 @@ class WorkerPool:
     def _wake(self) -> None:
         self._wake_scheduled = False
         jobs = self._jobs
-        if not jobs:
-            return
-        quick = self.average < SLOW_JOB
-        with self._mutex:
-            idle = self._idle
-            if quick:
-                # One awake worker takes the whole batch.
-                wake = 1 if len(idle) == self._size else 0
-            else:
-                wake = min(len(jobs), len(idle))
-            for _ in range(wake):
-                idle.pop().release()
+        if jobs:
+            quick = self.average < SLOW_JOB
+            with self._mutex:
+                idle = self._idle
+                if quick:
+                    # One awake worker takes the whole batch.
+                    wake = 1 if len(idle) == self._size else 0
+                else:
+                    wake = min(len(jobs), len(idle))
+                for _ in range(wake):
+                    idle.pop().release()
+        # Armed also when an awake worker has taken this pass's jobs already:
+        # it may hold its previous job's response back while it runs them.
         if not self._ramp_armed:
             self._ramp_armed = True
             self._ramp_mark = self._taken
@@ -148,10 +149,15 @@ class WorkerPool:
         slow request), and if no queued job was taken since the last look,
         the awake workers are stuck in slow requests: wake one more."""
         self._ramp_armed = False
+        # The queue is looked at before the drain: a worker holds a response
+        # back before it takes its next job, so if that job is gone at this
+        # look the drain below delivers the response, and if not the timer
+        # looks again.
+        busy = bool(self._jobs)
         self._caller.drain()
-        if not self._jobs:
+        if not busy:
             return
-        if self._taken == self._ramp_mark:
+        if self._jobs and self._taken == self._ramp_mark:
             with self._mutex:
                 if self._idle:
                     self._idle.pop().release()
