@@ -152,6 +152,8 @@ class PendingOutput:
         self.finished: Optional[bool] = None
         self.aborted = False
         self._turn: Optional[asyncio.Future] = None
+        #: The turn came, or never will (the connection is gone).
+        self._released = False
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._protocol, name)
@@ -186,11 +188,14 @@ class PendingOutput:
     async def wait_turn(self) -> None:
         """Wait until the responses before this one are out (or the
         connection is gone)."""
+        if self._released:
+            return
         if self._turn is None:
             self._turn = self._protocol.state.loop.create_future()
         await self._turn
 
     def release(self) -> None:
+        self._released = True
         turn = self._turn
         if turn is not None and not turn.done():
             turn.set_result(None)
@@ -407,14 +412,20 @@ class HttpProtocol(Connection):
         bodiless GET or HEAD that keeps the connection open, while the
         request before it is fully received (RFC 9112 9.3.2)."""
         queue = self._queue
+        state = self.state
         if (
-            not self.state.early_start
+            not state.early_start
             or len(queue) < 2
             or queue[1] is not END
             or self._reading is not None
             or len(self._early) >= EARLY_LIMIT
             or self._close_after_response
-            or self.state.shutting_down
+            or state.shutting_down
+            # A request that would be turned away (503, written at once) or
+            # stop the server (--max-requests: the response in progress
+            # would close the connection without it) waits for its turn.
+            or (state.limit_concurrency is not None and len(state.connections) > state.limit_concurrency)
+            or state.total_requests + 1 == state.request_limit
         ):
             return False
         request = queue[0]
@@ -609,6 +620,9 @@ class HttpProtocol(Connection):
             self.transport.close()
 
     def abort(self) -> None:
+        # The complete responses kept in the cork go out before the failed
+        # one is cut off, as they would have uncorked.
+        self._flush_cork()
         self._cork = None
         if self._cork_timer is not None:
             self._cork_timer.cancel()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 
 import httpx
 import pytest
@@ -553,3 +554,133 @@ def test_a_pipelined_get_failing_early_is_a_500_in_its_place(caplog):
         assert boom[0] == 500
         assert recv_until_closed(sock) == bytes(buffered)  # 500 closes: /last is not answered
     assert "boom" in caplog.text
+
+
+def _protocol_of(server, sock):
+    """The server's connection object for the client socket ``sock`` (None
+    once it has closed)."""
+    name = sock.getsockname()
+    for conn in list(server.state.connections):
+        if conn.client == name:
+            return conn
+    return None
+
+
+def _poll(condition, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.001)
+
+
+def test_a_pipelined_get_over_the_connection_limit_waits_for_the_response_in_progress():
+    """--limit-concurrency answers a request 503 and closes; for a pipelined
+    GET that arrives while the response before it is in progress, that 503
+    comes after that response, not instead of it."""
+    release = asyncio.Event()
+    first_started = threading.Event()
+
+    async def app(scope, receive, send):
+        if scope["path"] == "/first":
+            first_started.set()
+            await asyncio.wait_for(release.wait(), 5)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": scope["path"].encode()})
+
+    with serve(app, limit_concurrency=1) as server, connect(server) as sock:
+        sock.sendall(b"GET /first HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert first_started.wait(5)
+        with connect(server):
+            _poll(lambda: len(server.state.connections) == 2)
+            conn = _protocol_of(server, sock)
+            sock.sendall(b"GET /second HTTP/1.1\r\nHost: x\r\n\r\n")
+            _poll(lambda: conn._queue or conn._early or conn.closed)  # /second is parsed
+            server.state.loop.call_soon_threadsafe(release.set)
+            buffered = bytearray()
+            first = read_response(sock, buffered)
+            assert (first[0], first[2]) == (200, b"/first")
+            assert read_response(sock, buffered)[0] == 503
+
+
+def test_max_requests_does_not_drop_the_pipelined_get_that_reaches_it():
+    """The request that reaches --max-requests switches the server to
+    shutting down: started early, the response in progress would close the
+    connection without it."""
+    async def app(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": scope["path"].encode()})
+
+    server = Server(Config(app=app, app_dir=None, port=0, log_level="warning", lifespan="off"))
+    server.max_requests = 2
+    thread = server.start_in_thread()
+    try:
+        with connect(server) as sock:
+            sock.sendall(b"GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\n")
+            buffered = bytearray()
+            assert read_response(sock, buffered)[2] == b"/1"
+            second = read_response(sock, buffered)
+            assert second[2] == b"/2" and second[1]["connection"] == ["close"]
+    finally:
+        server.stop()
+        thread.join(30)
+    assert not thread.is_alive()
+
+
+def test_a_pipelined_get_failing_after_its_head_does_not_take_the_response_before_it():
+    """An early request's app fails after its head: the connection aborts,
+    but the complete response before it is still sent first."""
+    failed = asyncio.Event()
+
+    async def app(scope, receive, send):
+        if scope["path"] == "/first":
+            await asyncio.wait_for(failed.wait(), 5)
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b"first"})
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"partial", "more_body": True})
+        failed.set()
+        raise ValueError("boom")
+
+    with serve(app) as server, connect(server) as sock:
+        sock.sendall(b"GET /first HTTP/1.1\r\nHost: x\r\n\r\nGET /boom HTTP/1.1\r\nHost: x\r\n\r\n")
+        buffered = bytearray()
+        first = read_response(sock, buffered)
+        assert (first[0], first[2]) == (200, b"first")
+
+
+def test_pathsend_from_a_pipelined_get_after_the_client_left(tmp_path):
+    """An early request whose turn never came (the client left) and that
+    then sends a file ends like any request whose client left: it does not
+    wait forever for its turn."""
+    path = tmp_path / "file.txt"
+    path.write_bytes(b"x" * 1000)
+    started = threading.Event()
+    ended = threading.Event()
+    outcome = []
+
+    async def app(scope, receive, send):
+        if scope["path"] == "/first":
+            started.set()
+            await receive()
+            await receive()  # http.disconnect
+            return
+        await receive()
+        assert (await receive())["type"] == "http.disconnect"
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.pathsend", "path": str(path)})
+        except BaseException as exc:
+            outcome.append(type(exc).__name__)
+            raise
+        finally:
+            ended.set()
+
+    with serve(app) as server:
+        with connect(server) as sock:
+            sock.sendall(b"GET /first HTTP/1.1\r\nHost: x\r\n\r\nGET /file HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert started.wait(5)
+            conn = _protocol_of(server, sock)
+            _poll(lambda: conn._early)  # /file started early
+        assert ended.wait(5), "the early request still waits for its turn"
+    assert outcome == ["ClientDisconnected"]
