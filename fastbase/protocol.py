@@ -40,6 +40,9 @@ PAUSE_SHUTDOWN = 4
 #: before being written together.
 CORK_LIMIT = 64 * 1024
 CORK_DELAY = 0.002
+#: On graceful shutdown, how long a connection accepted with nothing received
+#: yet may take to send its first request.
+FRESH_SHUTDOWN_GRACE = 1.0
 #: At most this many pipelined requests run ahead of the response in progress.
 EARLY_LIMIT = 16
 
@@ -723,11 +726,22 @@ class HttpProtocol(Connection):
             if elapsed >= header:
                 self.close()
 
+    _shutdown_since: Optional[float] = None
+
     def shutdown(self) -> None:
-        """Graceful shutdown: idle connections close now, busy ones after
-        their response."""
+        """Graceful shutdown (called again every half second until the
+        connection is gone): idle keep-alive connections close now, busy ones
+        after their response. A connection accepted but with nothing received
+        yet has its first request on the way: it gets FRESH_SHUTDOWN_GRACE to
+        arrive (and is answered with Connection: close) before it is closed."""
         self._close_after_response = True
         if self._active is None and self._reading is None and not self._queue and not self.parser.in_head:
+            if self._counter == 0:
+                now = self.state.loop.time()
+                if self._shutdown_since is None:
+                    self._shutdown_since = now
+                if now - self._shutdown_since < FRESH_SHUTDOWN_GRACE:
+                    return
             self.close()
 
 

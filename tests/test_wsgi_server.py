@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import threading
+import time
 import wsgiref.validate
 
 import httpx
@@ -432,20 +433,23 @@ def test_shutdown_lets_in_flight_request_finish():
     entered = threading.Event()
     release = threading.Event()
 
-    def slow(environ, start_response):
-        entered.set()
-        release.wait(10)
+    def app(environ, start_response):
+        if environ["PATH_INFO"] == "/slow":
+            entered.set()
+            release.wait(10)
         start_response("200 OK", [("Content-Length", "4")])
         return [b"done"]
 
-    with serve(slow) as server:
-        sock = connect(server)
-        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-        assert entered.wait(10)
+    with serve(app) as server:
         idle = connect(server)
+        idle.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert read_response(idle, bytearray())[2] == b"done"  # now an idle keep-alive connection
+        sock = connect(server)
+        sock.sendall(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert entered.wait(10)
         stopper = threading.Thread(target=server.stop)
         stopper.start()
-        assert idle.recv(10) == b""  # idle connections close at once
+        assert idle.recv(10) == b""  # idle keep-alive connections close at once
         release.set()
         data = recv_until_closed(sock)
         assert data.startswith(b"HTTP/1.1 200 OK") and data.endswith(b"done")
@@ -453,6 +457,35 @@ def test_shutdown_lets_in_flight_request_finish():
         stopper.join()
         sock.close()
         idle.close()
+
+
+def test_shutdown_answers_a_request_arriving_on_a_connection_accepted_before_it():
+    """A connection accepted just before a graceful shutdown has its first
+    request on the way: it is answered (with Connection: close), not dropped.
+    One that sends nothing is closed after a short grace."""
+
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Length", "2")])
+        return [b"ok"]
+
+    with serve(app) as server:
+        fresh = connect(server)
+        silent = connect(server)
+        state = server.state
+        while len(state.connections) < 2:  # both accepted by the server
+            time.sleep(0.005)
+        stopper = threading.Thread(target=server.stop)
+        stopper.start()
+        while not all(conn._close_after_response for conn in list(state.connections)):
+            time.sleep(0.005)  # shutdown has reached both connections
+        fresh.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = recv_until_closed(fresh)
+        assert data.startswith(b"HTTP/1.1 200 OK") and data.endswith(b"ok")
+        assert b"connection: close" in data.lower()
+        assert silent.recv(10) == b""
+        stopper.join()
+        fresh.close()
+        silent.close()
 
 
 def test_reading_a_whole_large_body_at_once(threads):
