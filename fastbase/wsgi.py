@@ -167,62 +167,38 @@ class WSGIBridge:
 class WSGICycle:
     """One request/response exchange."""
 
-    __slots__ = (
-        "bridge",
-        "protocol",
-        "request",
-        "_chunks",
-        "_body_size",
-        "_body_complete",
-        "_started",
-        "_stream",
-        "_spool",
-        "_discard_body",
-        "_continue_sent",
-        "disconnected",
-        "status",
-        "reason",
-        "headers",
-        "_head_sent",
-        "_framing",
-        "_remaining",
-        "keep_alive",
-        "_bytes",
-        "_unsynced",
-        "_writable",
-        "_sync_waiting",
-        "_t0",
-        "_result",
-        "_iter",
-    )
+    # Per-request state starts at these class-level values: a cycle is made
+    # for every request, and only what differs is stored on it.
+    _body_size = 0
+    _body_complete = False
+    _started = False
+    _stream: Optional["StreamInput"] = None
+    _spool: Any = None
+    _discard_body = False
+    _continue_sent = False
+    disconnected = False
+    status: Optional[int] = None
+    reason: Optional[str] = None
+    headers: Any = None
+    _head_sent = False
+    _framing = NO_BODY
+    _remaining = -1
+    _bytes = 0
+    _unsynced = 0
+    _writable: Optional[threading.Event] = None
+    _sync_waiting = False
+    _t0 = 0.0
+    _result: Any = None
+    _iter: Any = None
+    _input: Any = None
 
     def __init__(self, bridge: WSGIBridge, protocol: HttpProtocol, request: Request) -> None:
         self.bridge = bridge
         self.protocol = protocol
         self.request = request
-        self._chunks: List[bytes] = []
-        self._body_size = 0
-        self._body_complete = False
-        self._started = False
-        self._stream: Optional[StreamInput] = None
-        self._spool: Any = None
-        self._discard_body = False
-        self._continue_sent = False
-        self.disconnected = False
-        self.status: Optional[int] = None
-        self.reason: Optional[str] = None
-        self.headers: Any = None
-        self._head_sent = False
-        self._framing = NO_BODY
-        self._remaining = -1
         self.keep_alive = request.keep_alive
-        self._bytes = 0
-        self._unsynced = 0
-        self._writable: Optional[threading.Event] = None
-        self._sync_waiting = False
-        self._t0 = 0.0
-        self._result: Any = None
-        self._iter: Any = None
+        #: Body pieces received before the app started.
+        self._chunks: List[bytes] = []
 
     # -- loop side: events from the connection -------------------------------
 
@@ -253,8 +229,11 @@ class WSGICycle:
         bridge = self.bridge
         if self._body_complete:
             chunks = self._chunks
-            body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-            self._chunks = []
+            if chunks:
+                body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+                self._chunks = []
+            else:
+                body = b""
             self._submit(io.BytesIO(body))
             return
         must_buffer = bridge.pool is None or (request.chunked and bridge.needs_content_length)
@@ -322,7 +301,11 @@ class WSGICycle:
         if pool is None:
             outside_loop(self._run, body)
         else:
-            pool.submit(lambda: self._run(body))
+            self._input = body
+            pool.submit(self._run_input)
+
+    def _run_input(self) -> None:
+        self._run(self._input)
 
     def _environ(self, body: Any) -> dict:
         request = self.request
