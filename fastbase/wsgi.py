@@ -11,6 +11,7 @@ body travels with its head in a single write.
 from __future__ import annotations
 
 import asyncio
+import collections
 import io
 import os
 import stat
@@ -687,11 +688,19 @@ class WSGICycle:
 
 class StreamInput:
     """``wsgi.input`` for a body still arriving: the loop feeds it, the app's
-    thread reads it; reading pauses while too much is unread."""
+    thread reads it; reading pauses while too much is unread.
+
+    Received pieces are kept as they came (no copying into one buffer) and a
+    read joins what it takes: one copy of each body byte on the way to the
+    app."""
 
     def __init__(self, cycle: WSGICycle, chunks: Iterable[bytes]) -> None:
         self._cycle = cycle
-        self._buf = bytearray(b"".join(chunks))
+        self._chunks: collections.deque = collections.deque(bytes(chunk) for chunk in chunks if chunk)
+        #: How far into the first piece reads have taken.
+        self._offset = 0
+        #: Bytes buffered and not read yet.
+        self._size = sum(len(chunk) for chunk in self._chunks)
         self._eof = False
         self._error: Optional[BaseException] = None
         self._cond = threading.Condition(threading.Lock())
@@ -706,17 +715,21 @@ class StreamInput:
     # loop side
 
     def feed(self, data: bytes) -> None:
-        if self._discarding:
+        if self._discarding or not data:
             return
+        if type(data) is not bytes:
+            data = bytes(data)  # kept as is and handed out: it must not change
         with self._cond:
-            self._buf += data
-            if len(self._buf) >= self._notify_at:
+            self._chunks.append(data)
+            self._size += len(data)
+            size = self._size
+            if size >= self._notify_at:
                 self._cond.notify()
             # Pause unless a waiting reader still needs more: a read() of the
             # whole body must be able to fill the buffer past the mark, but a
             # read(n) that is satisfied must not let it grow while the app's
             # thread waits to be scheduled.
-            if len(self._buf) >= BODY_HIGH_WATER and len(self._buf) >= self._wanted:
+            if size >= BODY_HIGH_WATER and size >= self._wanted:
                 self._paused = True
                 self._cycle.protocol.pause_reading(PAUSE_BODY)
 
@@ -734,7 +747,8 @@ class StreamInput:
     def discard(self) -> None:
         self._discarding = True
         with self._cond:
-            self._buf.clear()
+            self._chunks.clear()
+            self._offset = self._size = 0
         if self._paused:
             self._paused = False
             self._cycle.protocol.resume_reading(PAUSE_BODY)
@@ -768,44 +782,85 @@ class StreamInput:
             raise self._error
 
     def _maybe_resume(self) -> None:
-        if self._paused and len(self._buf) < BODY_LOW_WATER:
+        if self._paused and self._size < BODY_LOW_WATER:
             self._paused = False
             self._cycle.bridge.caller.call(self._cycle.protocol.resume_reading, PAUSE_BODY)
 
+    def _take(self, n: int) -> bytes:
+        """The next ``n`` buffered bytes (at most what is buffered)."""
+        chunks = self._chunks
+        n = min(n, self._size)
+        if n <= 0:
+            return b""
+        self._size -= n
+        offset = self._offset
+        first = chunks[0] if chunks else b""
+        if len(first) - offset >= n:
+            # Within the first piece: often all of it, taken without a copy.
+            if offset == 0 and n == len(first):
+                chunks.popleft()
+                return first
+            self._offset = offset + n
+            if self._offset == len(first):
+                chunks.popleft()
+                self._offset = 0
+            return first[offset : offset + n]
+        pieces = []
+        while n:
+            chunk = chunks[0]
+            available = len(chunk) - offset
+            if available <= n:
+                pieces.append(memoryview(chunk)[offset:] if offset else chunk)
+                chunks.popleft()
+                offset = 0
+                n -= available
+            else:
+                pieces.append(memoryview(chunk)[offset : offset + n])
+                offset += n
+                n = 0
+        self._offset = offset
+        return b"".join(pieces)
+
     def read(self, size: Optional[int] = -1) -> bytes:
         with self._cond:
-            buf = self._buf
             if size is None or size < 0:
                 while not self._eof:
                     self._wait()
-                data = bytes(buf)
-                buf.clear()
+                data = self._take(self._size)
             else:
-                while len(buf) < size and not self._eof:
+                while self._size < size and not self._eof:
                     self._wait(size)
-                data = bytes(buf[:size])
-                del buf[:size]
+                data = self._take(size)
             self._maybe_resume()
             return data
 
+    def _line_end(self) -> int:
+        """Bytes up to and including the first buffered newline, or -1."""
+        seen = 0
+        offset = self._offset
+        for chunk in self._chunks:
+            nl = chunk.find(b"\n", offset)
+            if nl >= 0:
+                return seen + nl - offset + 1
+            seen += len(chunk) - offset
+            offset = 0
+        return -1
+
     def readline(self, size: Optional[int] = -1) -> bytes:
         with self._cond:
-            buf = self._buf
             limit = -1 if size is None else size
             while True:
-                nl = buf.find(b"\n")
-                if nl >= 0:
-                    end = nl + 1
+                end = self._line_end()
+                if end >= 0:
                     break
-                if 0 <= limit <= len(buf) or self._eof:
-                    end = len(buf)
+                if 0 <= limit <= self._size or self._eof:
+                    end = self._size
                     break
                 # Any new byte may hold the newline: wake on every piece.
-                self._wait(limit if limit >= 0 else sys.maxsize, notify_at=len(buf) + 1)
+                self._wait(limit if limit >= 0 else sys.maxsize, notify_at=self._size + 1)
             if 0 <= limit < end:
                 end = limit
-            data = bytes(buf[:end])
-            del buf[:end]
+            data = self._take(end)
             self._maybe_resume()
             return data
 

@@ -356,3 +356,40 @@ def test_input_read_all_of_a_body_larger_than_the_pause_mark():
     thread.join(10)
     assert out == [b"y" * (2 * BODY_HIGH_WATER) + b"z"]
     assert not any(call[0] == "pause" for call in cycle.protocol.calls)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_input_reads_match_bytesio_whatever_the_pieces(seed):
+    """The body is kept in the pieces it arrived in; every mix of read(n),
+    read(), readline(n), readline() and iteration must see exactly what a
+    BytesIO of the whole body gives."""
+    import io
+    import random
+
+    from fastbase.wsgi import StreamInput
+
+    rng = random.Random(seed)
+    body = bytes(rng.choice(b"ab\ncd\n\n") for _ in range(rng.randrange(0, 3000)))
+    cuts = sorted(rng.sample(range(1, len(body)), min(len(body) - 1, rng.randrange(0, 30)))) if len(body) > 1 else []
+    pieces = [body[i:j] for i, j in zip([0, *cuts], [*cuts, len(body)])]
+    first = rng.randrange(0, len(pieces) + 1)
+    stream = StreamInput(_FakeCycle(), pieces[:first])
+    for piece in pieces[first:]:
+        stream.feed(piece)
+    stream.feed_eof()
+    expected = io.BytesIO(body)
+    for _ in range(60):
+        op = rng.randrange(5)
+        n = rng.choice([-1, 0, 1, 2, 7, 100, 1000, None])
+        if op == 0:
+            assert stream.read(n) == expected.read(n)
+        elif op == 1:
+            assert stream.readline(n) == expected.readline(n)
+        elif op == 2:
+            assert stream.readline() == expected.readline()
+        elif op == 3:
+            assert stream.read() == expected.read()
+        else:
+            assert next(stream, None) == next(expected, None)
+    assert stream.read() == expected.read()
+    assert stream.read(5) == b"" and stream.readline() == b""
