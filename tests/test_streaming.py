@@ -374,8 +374,8 @@ def test_input_reads_match_bytesio_whatever_the_pieces(seed):
     pieces = [body[i:j] for i, j in zip([0, *cuts], [*cuts, len(body)])]
     first = rng.randrange(0, len(pieces) + 1)
     stream = StreamInput(_FakeCycle(), pieces[:first])
-    for piece in pieces[first:]:
-        stream.feed(piece)
+    for arrived in pieces[first:]:
+        stream.feed(arrived)
     stream.feed_eof()
     expected = io.BytesIO(body)
     for _ in range(60):
