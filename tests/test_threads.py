@@ -126,38 +126,47 @@ def test_shutdown_runs_queued_jobs_then_stops_the_threads(size):
     assert left == []
 
 
+class _HeldBack:
+    """Two jobs for one worker: the first holds its result back for the
+    batch (LoopCaller.defer) once let finish; the second blocks until
+    released. ``result`` is the loop's future for the first's result."""
+
+    def __init__(self, loop, caller):
+        self.first_started = threading.Event()
+        self.finish_first = threading.Event()
+        self.second_started = threading.Event()
+        self.release_second = threading.Event()
+        self.result = loop.create_future()
+        self._caller = caller
+
+    def first_job(self):
+        self.first_started.set()
+        self.finish_first.wait(5)
+        self._caller.defer(self.result.set_result, "first")
+
+    def second_job(self):
+        self.second_started.set()
+        self.release_second.wait(5)
+
+
 def test_a_held_back_response_is_delivered_when_its_worker_took_the_next_job_before_the_wake_up():
     # A worker finishes a job, holds its result back and takes a job queued
     # in this pass before the pass's wake-up runs (the loop handed it the GIL,
     # e.g. in its select): the wake-up then finds the queue empty, yet the
     # held result must still reach the loop while that second job blocks.
     async def body(loop, pool, caller):
-        first_started = threading.Event()
-        finish_first = threading.Event()
-        second_started = threading.Event()
-        release_second = threading.Event()
-        first = loop.create_future()
-
-        def first_job():
-            first_started.set()
-            finish_first.wait(5)
-            caller.defer(first.set_result, "first")
-
-        def second_job():
-            second_started.set()
-            release_second.wait(5)
-
-        pool.submit(first_job)
-        while not first_started.is_set() or pool._ramp_armed or pool._wake_scheduled:
+        jobs = _HeldBack(loop, caller)
+        pool.submit(jobs.first_job)
+        while not jobs.first_started.is_set() or pool._ramp_armed or pool._wake_scheduled:
             await asyncio.sleep(0.001)  # the ramp timer has looked and stopped
         try:
-            pool.submit(second_job)
-            finish_first.set()
+            pool.submit(jobs.second_job)
+            jobs.finish_first.set()
             # Still in this pass: the worker moves on before _wake runs.
-            assert second_started.wait(5)
-            return await asyncio.wait_for(first, 2)
+            assert jobs.second_started.wait(5)
+            return await asyncio.wait_for(jobs.result, 2)
         finally:
-            release_second.set()
+            jobs.release_second.set()
 
     assert run_on_loop(body, size=1) == "first"
 
@@ -168,38 +177,24 @@ def test_a_held_back_response_is_delivered_when_its_worker_took_the_last_job_dur
     # worker holds its finished job's result back and takes the last queued
     # job, which blocks. The ramp must look again and deliver it.
     async def body(loop, pool, caller):
-        first_started = threading.Event()
-        finish_first = threading.Event()
-        second_started = threading.Event()
-        release_second = threading.Event()
-        first = loop.create_future()
-
-        def first_job():
-            first_started.set()
-            finish_first.wait(5)
-            caller.defer(first.set_result, "first")
-
-        def second_job():
-            second_started.set()
-            release_second.wait(5)
-
+        jobs = _HeldBack(loop, caller)
         drain = caller.drain
 
         def drain_then_switch():
             drain()
-            if not finish_first.is_set() and pool._jobs:
-                finish_first.set()
-                assert second_started.wait(5)
+            if not jobs.finish_first.is_set() and pool._jobs:
+                jobs.finish_first.set()
+                assert jobs.second_started.wait(5)
 
-        pool.submit(first_job)
-        while not first_started.is_set():
+        pool.submit(jobs.first_job)
+        while not jobs.first_started.is_set():
             await asyncio.sleep(0.001)
-        pool.submit(second_job)
+        pool.submit(jobs.second_job)
         caller.drain = drain_then_switch
         try:
-            return await asyncio.wait_for(first, 2)
+            return await asyncio.wait_for(jobs.result, 2)
         finally:
-            finish_first.set()
-            release_second.set()
+            jobs.finish_first.set()
+            jobs.release_second.set()
 
     assert run_on_loop(body, size=1) == "first"
