@@ -351,12 +351,14 @@ class ASGICycle:
 
     def _head(self, body_length: int) -> bytes:
         request = self.request
+        protocol = self.protocol
+        closing = protocol.state.shutting_down and protocol.last_before_close(self)
         try:
             head, framing, length, keep_alive = encode_head(
                 self._status,
                 self._headers,
                 http11=request.http_version == "1.1",
-                keep_alive=self.keep_alive and not self.protocol.state.shutting_down,
+                keep_alive=self.keep_alive and not closing,
                 head_request=request.method == b"HEAD",
                 body_length=-1 if self._trailers else body_length,
                 server=self.bridge.server,

@@ -471,6 +471,13 @@ class HttpProtocol(Connection):
         out.release()
         return True
 
+    def last_before_close(self, cycle: Any) -> bool:
+        """Whether ``cycle``'s response is the last one a closing connection
+        (graceful shutdown) sends: the pipelined requests started behind it
+        are answered first."""
+        early = self._early
+        return not early or early[-1] is cycle
+
     def _start_request(self, request: Request) -> Any:
         state = self.state
         self._counter += 1
@@ -594,7 +601,10 @@ class HttpProtocol(Connection):
             # The app did not read a body the client has not sent (it waits
             # for 100 Continue): the connection cannot be reused.
             keep_alive = False
-        if not keep_alive or self._close_after_response or self.state.shutting_down:
+        if not keep_alive or ((self._close_after_response or self.state.shutting_down) and not self._early):
+            # (Pipelined requests already started behind this one are still
+            # answered: their handlers ran, dropping their responses would
+            # have the client send them again.)
             self.close()
             return
         if self.parser.paused:

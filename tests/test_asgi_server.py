@@ -684,3 +684,68 @@ def test_pathsend_from_a_pipelined_get_after_the_client_left(tmp_path):
             _poll(lambda: conn._early)  # /file started early
         assert ended.wait(5), "the early request still waits for its turn"
     assert outcome == ["ClientDisconnected"]
+
+
+def test_graceful_shutdown_answers_pipelined_gets_already_started():
+    """Shutdown while the first response is pending and the GETs pipelined
+    behind it have already run: all three are answered, then the connection
+    closes (the last two were complete before the shutdown, so their heads
+    could not announce it; closing an idle keep-alive connection is allowed)."""
+    release = asyncio.Event()
+    ran = []
+
+    async def app(scope, receive, send):
+        if scope["path"] == "/first":
+            await asyncio.wait_for(release.wait(), 5)
+        else:
+            ran.append(scope["path"])
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": scope["path"].encode()})
+
+    with serve(app) as server, connect(server) as sock:
+        sock.sendall(b"".join(b"GET /%s HTTP/1.1\r\nHost: x\r\n\r\n" % name for name in (b"first", b"2", b"3")))
+        while len(ran) < 2:  # the two behind /first have run
+            time.sleep(0.005)
+        stopper = threading.Thread(target=server.stop)
+        stopper.start()
+        while not server.state.shutting_down:
+            time.sleep(0.005)
+        server.state.loop.call_soon_threadsafe(release.set)
+        buffered = bytearray()
+        responses = [read_response(sock, buffered) for _ in range(3)]
+        assert recv_until_closed(sock) == bytes(buffered)
+        stopper.join()
+    assert [body for _, _, body in responses] == [b"/first", b"/2", b"/3"]
+    assert responses[0][1].get("connection") is None  # answered as not the last
+
+
+def test_graceful_shutdown_closes_after_the_last_started_pipelined_get():
+    """The first and last of three pipelined GETs answer after the shutdown
+    began: the first keeps the connection open for the ones behind it, the
+    last says Connection: close."""
+    release = asyncio.Event()
+    waiting = []
+
+    async def app(scope, receive, send):
+        if scope["path"] != "/2":
+            waiting.append(scope["path"])
+            await asyncio.wait_for(release.wait(), 5)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": scope["path"].encode()})
+
+    with serve(app) as server, connect(server) as sock:
+        sock.sendall(b"".join(b"GET /%s HTTP/1.1\r\nHost: x\r\n\r\n" % name for name in (b"1", b"2", b"3")))
+        while len(waiting) < 2:
+            time.sleep(0.005)
+        stopper = threading.Thread(target=server.stop)
+        stopper.start()
+        while not server.state.shutting_down:
+            time.sleep(0.005)
+        server.state.loop.call_soon_threadsafe(release.set)
+        buffered = bytearray()
+        responses = [read_response(sock, buffered) for _ in range(3)]
+        assert recv_until_closed(sock) == bytes(buffered)
+        stopper.join()
+    assert [body for _, _, body in responses] == [b"/1", b"/2", b"/3"]
+    assert responses[0][1].get("connection") is None
+    assert responses[2][1].get("connection") == ["close"]
