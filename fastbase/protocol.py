@@ -5,7 +5,9 @@ to the bridge (WSGI or ASGI) in order, and responses go out in order: a
 request's response is finished before the next pipelined one is written.
 Bridges that allow it (``bridge.early_start``) may have pipelined safe
 requests started while an earlier response is in progress; such a cycle
-writes into a ``PendingOutput`` until its turn comes. What the bridge needs from a connection is the small API at the end of
+writes into a ``PendingOutput`` until its turn comes.
+
+What the bridge needs from a connection is the small API at the end of
 ``HttpProtocol`` (write, finish, flow control, switch_protocol); what the
 connection needs from the bridge is a *cycle* object per request:
 
@@ -454,10 +456,10 @@ class HttpProtocol(Connection):
         cycle.start()
         return True
 
-    def _next_early(self) -> bool:
+    def _next_early(self) -> None:
         """The response in progress is done: the first early cycle's turn.
         Its kept output goes out, and if it already finished, so does its
-        finish. True when one was taken."""
+        finish."""
         cycle = self._early.popleft()
         out = cycle.protocol
         cycle.protocol = self
@@ -469,7 +471,6 @@ class HttpProtocol(Connection):
         elif out.finished is not None:
             self.finish(out.finished)
         out.release()
-        return True
 
     def last_before_close(self, cycle: Any) -> bool:
         """Whether ``cycle``'s response is the last one a closing connection

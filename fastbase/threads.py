@@ -60,7 +60,7 @@ class LoopCaller:
         self._pending.append((fn, args))
 
     def flush(self) -> None:
-        # Appending before reading the flag pairs with _drain clearing the
+        # Appending before reading the flag pairs with drain() clearing the
         # flag before popping: whichever way threads interleave, every item
         # is drained by a run that starts after it was appended.
         if not self._scheduled and self._pending:
