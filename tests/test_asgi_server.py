@@ -686,6 +686,26 @@ def test_pathsend_from_a_pipelined_get_after_the_client_left(tmp_path):
     assert outcome == ["ClientDisconnected"]
 
 
+def _shutdown_behind_pipeline(app, names, started, release):
+    """Send three pipelined GETs, wait until ``started`` holds two paths,
+    begin a graceful shutdown, then set ``release`` (an asyncio.Event the app
+    waits on): the responses read before the connection closes."""
+    with serve(app) as server, connect(server) as sock:
+        sock.sendall(b"".join(b"GET /%s HTTP/1.1\r\nHost: x\r\n\r\n" % name for name in names))
+        while len(started) < 2:
+            time.sleep(0.005)
+        stopper = threading.Thread(target=server.stop)
+        stopper.start()
+        while not server.state.shutting_down:
+            time.sleep(0.005)
+        server.state.loop.call_soon_threadsafe(release.set)
+        buffered = bytearray()
+        responses = [read_response(sock, buffered) for _ in names]
+        assert recv_until_closed(sock) == bytes(buffered)
+        stopper.join()
+    return responses
+
+
 def test_graceful_shutdown_answers_pipelined_gets_already_started():
     """Shutdown while the first response is pending and the GETs pipelined
     behind it have already run: all three are answered, then the connection
@@ -702,19 +722,7 @@ def test_graceful_shutdown_answers_pipelined_gets_already_started():
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": scope["path"].encode()})
 
-    with serve(app) as server, connect(server) as sock:
-        sock.sendall(b"".join(b"GET /%s HTTP/1.1\r\nHost: x\r\n\r\n" % name for name in (b"first", b"2", b"3")))
-        while len(ran) < 2:  # the two behind /first have run
-            time.sleep(0.005)
-        stopper = threading.Thread(target=server.stop)
-        stopper.start()
-        while not server.state.shutting_down:
-            time.sleep(0.005)
-        server.state.loop.call_soon_threadsafe(release.set)
-        buffered = bytearray()
-        responses = [read_response(sock, buffered) for _ in range(3)]
-        assert recv_until_closed(sock) == bytes(buffered)
-        stopper.join()
+    responses = _shutdown_behind_pipeline(app, (b"first", b"2", b"3"), ran, release)
     assert [body for _, _, body in responses] == [b"/first", b"/2", b"/3"]
     assert responses[0][1].get("connection") is None  # answered as not the last
 
@@ -733,19 +741,7 @@ def test_graceful_shutdown_closes_after_the_last_started_pipelined_get():
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": scope["path"].encode()})
 
-    with serve(app) as server, connect(server) as sock:
-        sock.sendall(b"".join(b"GET /%s HTTP/1.1\r\nHost: x\r\n\r\n" % name for name in (b"1", b"2", b"3")))
-        while len(waiting) < 2:
-            time.sleep(0.005)
-        stopper = threading.Thread(target=server.stop)
-        stopper.start()
-        while not server.state.shutting_down:
-            time.sleep(0.005)
-        server.state.loop.call_soon_threadsafe(release.set)
-        buffered = bytearray()
-        responses = [read_response(sock, buffered) for _ in range(3)]
-        assert recv_until_closed(sock) == bytes(buffered)
-        stopper.join()
+    responses = _shutdown_behind_pipeline(app, (b"1", b"2", b"3"), waiting, release)
     assert [body for _, _, body in responses] == [b"/1", b"/2", b"/3"]
     assert responses[0][1].get("connection") is None
     assert responses[2][1].get("connection") == ["close"]
