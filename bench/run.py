@@ -255,7 +255,8 @@ def _names(choices, what):
     return parse
 
 
-def _positive(kind):
+def positive(kind):
+    """An argparse type: ``kind`` (int/float) above zero. Shared by the bench scripts."""
     def parse(text):
         value = kind(text)
         if value <= 0:
@@ -276,10 +277,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="scenarios to run (default: all, or the quick subset)")
     p.add_argument("--servers", nargs="+", action="extend", type=_names(SERVERS, "server"), metavar="NAME",
                    help="servers to run (default: all); fastbase is always added for the ratios")
-    p.add_argument("--duration", type=_positive(float), metavar="S", help="seconds per wrk run (full 5, quick 2)")
+    p.add_argument("--duration", type=positive(float), metavar="S", help="seconds per wrk run (full 5, quick 2)")
     p.add_argument("--warmup", type=float, metavar="S", help="seconds of wrk before measuring (full 2, quick 1)")
-    p.add_argument("--runs", type=_positive(int), metavar="N", help="wrk runs per point (full 3, quick 1)")
-    p.add_argument("--idle-connections", type=_positive(int), metavar="N",
+    p.add_argument("--runs", type=positive(int), metavar="N", help="wrk runs per point (full 3, quick 1)")
+    p.add_argument("--idle-connections", type=positive(int), metavar="N",
                    help="connections the memory scenarios open (full 10000, quick 1000)")
     p.add_argument("--server-cpu", type=int, default=1, metavar="CPU", help="core the servers are pinned to")
     p.add_argument("--client-cpu", type=int, default=0, metavar="CPU", help="core wrk (and this script) is pinned to")
@@ -412,7 +413,8 @@ def _fastbase_point(results: list, connections: int):
     return None
 
 
-def _status_cell(result: dict) -> str:
+def status_cell(result: dict) -> str:
+    """A failed point's table cell: its status and detail. Shared by the bench scripts."""
     detail = result.get("detail", "")
     return result["status"] + (f" ({detail})" if detail else "")
 
@@ -433,7 +435,7 @@ def scenario_table(scenario: Scenario, results: list) -> str:
     for result in results:
         label = SERVERS[result["server"]].label if result["server"] in SERVERS else result["server"]
         if result["status"] != "ok":
-            cells = [label] + ([""] if sweep else []) + [_status_cell(result)] + [""] * (len(head) - 2 - sweep)
+            cells = [label] + ([""] if sweep else []) + [status_cell(result)] + [""] * (len(head) - 2 - sweep)
             lines.append("| " + " | ".join(cells) + " |")
             continue
         for point in result["points"]:
@@ -461,7 +463,7 @@ def memory_table(results: list) -> str:
     for result in results:
         label = SERVERS[result["server"]].label if result["server"] in SERVERS else result["server"]
         if result["status"] != "ok":
-            lines.append("| " + " | ".join([label, _status_cell(result)] + [""] * (len(head) - 2)) + " |")
+            lines.append("| " + " | ".join([label, status_cell(result)] + [""] * (len(head) - 2)) + " |")
             continue
         m = result["memory"]
         per = m.get("kb_per_conn")
@@ -1076,15 +1078,27 @@ def run_scenario(args, scenario: Scenario, installed: dict, log_dir: Path) -> di
     return section
 
 
-def pinning(args) -> str:
+def pin_cores(args, pin_self: bool) -> bool:
+    """Pin servers to --server-cpu and the load generator to --client-cpu
+    (args.server_pin / args.client_pin; None each when that cannot be done:
+    no taskset, fewer than two CPUs, or the same CPU twice). With
+    ``pin_self`` this script's own work moves to the client core too.
+    Shared by the bench scripts; True when pinned."""
     cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set()
     if not shutil.which("taskset") or len(cpus) < 2 or args.server_cpu == args.client_cpu:
         args.server_pin = args.client_pin = None
-        return "none (needs taskset and two distinct CPUs)"
+        return False
     args.server_pin, args.client_pin = args.server_cpu, args.client_cpu
+    if pin_self:
+        os.sched_setaffinity(0, {args.client_cpu})
+    return True
+
+
+def pinning(args) -> str:
     # This script's own work (the idle-connection client) stays off the
     # server's core too.
-    os.sched_setaffinity(0, {args.client_cpu})
+    if not pin_cores(args, pin_self=True):
+        return "none (needs taskset and two distinct CPUs)"
     return f"servers on CPU {args.server_cpu}, wrk and the idle-connection client on CPU {args.client_cpu}"
 
 
@@ -1136,8 +1150,19 @@ def main(argv=None) -> int:
     return 0
 
 
+def write_report(args, report: dict, markdown: str, now: datetime.datetime, name: str = "") -> None:
+    """Write a run's markdown (dated and latest) and JSON to --output and
+    say so: ``{quick-}{name}{stamp}.md``. Shared by the bench scripts."""
+    prefix = ("quick-" if args.quick else "") + name
+    stamp = now.strftime("%Y-%m-%d-%H%M")
+    dated = args.output / f"{prefix}{stamp}.md"
+    dated.write_text(markdown)
+    (args.output / f"{prefix}latest.md").write_text(markdown)
+    (args.output / f"{prefix}{stamp}.json").write_text(json.dumps(report, indent=1, default=str) + "\n")
+    print(f"\nwrote {dated} (and {prefix}latest.md, {prefix}{stamp}.json); took {format_duration(report['elapsed_s'])}")
+
+
 def write_outputs(args, report: dict, now: datetime.datetime) -> None:
-    prefix = "quick-" if args.quick else ""
     args.output.mkdir(parents=True, exist_ok=True)
     if not args.no_charts:
         pinned = ", server pinned to 1 core" if args.server_pin is not None else ""
@@ -1153,13 +1178,7 @@ def write_outputs(args, report: dict, now: datetime.datetime) -> None:
                 drawn += 1
         if not drawn and report["scenarios"]:
             print("no charts drawn (matplotlib not installed?)", file=sys.stderr)
-    stamp = now.strftime("%Y-%m-%d-%H%M")
-    markdown = render_markdown(report)
-    dated = args.output / f"{prefix}{stamp}.md"
-    dated.write_text(markdown)
-    (args.output / f"{prefix}latest.md").write_text(markdown)
-    (args.output / f"{prefix}{stamp}.json").write_text(json.dumps(report, indent=1, default=str) + "\n")
-    print(f"\nwrote {dated} (and {prefix}latest.md, {prefix}{stamp}.json); took {format_duration(report['elapsed_s'])}")
+    write_report(args, report, render_markdown(report), now)
 
 
 if __name__ == "__main__":

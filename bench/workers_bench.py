@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import importlib.util
-import json
 import os
 import resource
 import shlex
@@ -133,11 +132,11 @@ def build_parser() -> argparse.ArgumentParser:
                    metavar="NAME", help="wsgi and/or asgi (default: both)")
     p.add_argument("--servers", nargs="+", action="extend", type=wsbench._names(SERVERS, "server"),
                    metavar="NAME", help="servers (default: all); fastbase is always added")
-    p.add_argument("--connections", type=wsbench._positive(int), default=64, metavar="N",
+    p.add_argument("--connections", type=loadrun.positive(int), default=64, metavar="N",
                    help="wrk connections (default 64)")
-    p.add_argument("--duration", type=wsbench._positive(float), metavar="S", help="seconds per wrk run (5 / 2)")
+    p.add_argument("--duration", type=loadrun.positive(float), metavar="S", help="seconds per wrk run (5 / 2)")
     p.add_argument("--warmup", type=float, metavar="S", help="seconds of wrk warm-up per configuration (2 / 1)")
-    p.add_argument("--runs", type=wsbench._positive(int), metavar="N", help="wrk runs per configuration (5 / 1)")
+    p.add_argument("--runs", type=loadrun.positive(int), metavar="N", help="wrk runs per configuration (5 / 1)")
     p.add_argument("--server-cpu", type=int, default=1, metavar="CPU", help="core of the pinned 1-worker servers")
     p.add_argument("--client-cpu", type=int, default=0, metavar="CPU", help="core wrk (and this script) is pinned to")
     p.add_argument("--python", default=sys.executable, help="interpreter the servers run on")
@@ -232,7 +231,7 @@ def interface_table(results: dict, servers: list) -> str:
             if r is None:
                 continue
             if r["status"] != "ok":
-                lines.append("| " + " | ".join([label(server), placement.label, wsbench._status_cell(r)]
+                lines.append("| " + " | ".join([label(server), placement.label, loadrun.status_cell(r)]
                                                + [""] * (len(head) - 3)) + " |")
                 continue
             p = r["point"]
@@ -368,12 +367,9 @@ def write_chart(report: dict, path: Path, subtitle: str) -> bool:
 
 
 def pinning(args) -> str:
-    cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set()
-    if not shutil.which("taskset") or len(cpus) < 2 or args.server_cpu == args.client_cpu:
-        args.server_pin = args.client_pin = None
-        return "none (needs taskset and two distinct CPUs): every placement unpinned"
-    args.server_pin, args.client_pin = args.server_cpu, args.client_cpu
     # Only wrk is pinned to the client core; this script sleeps in between.
+    if not loadrun.pin_cores(args, pin_self=False):
+        return "none (needs taskset and two distinct CPUs): every placement unpinned"
     return (f"wrk on CPU {args.client_cpu}; 1-worker-pinned servers on CPU {args.server_cpu}; "
             "the other placements unpinned")
 
@@ -471,23 +467,15 @@ def main(argv=None) -> int:
 
 
 def write_outputs(args, report: dict, now: datetime.datetime) -> None:
-    prefix = "quick-" if args.quick else ""
     args.output.mkdir(parents=True, exist_ok=True)
     if not args.no_charts:
-        path = args.charts_dir / f"{prefix}workers.png"
+        path = args.charts_dir / f"{'quick-' if args.quick else ''}workers.png"
         subtitle = f"{report['machine']['cpu']}, {report['date']}"
         if write_chart(report, path, subtitle):
             report["chart"] = os.path.relpath(path, args.output)
         else:
             print("no chart drawn (matplotlib not installed?)", file=sys.stderr)
-    stamp = now.strftime("%Y-%m-%d-%H%M")
-    markdown = render_markdown(report)
-    dated = args.output / f"{prefix}workers-{stamp}.md"
-    dated.write_text(markdown)
-    (args.output / f"{prefix}workers-latest.md").write_text(markdown)
-    (args.output / f"{prefix}workers-{stamp}.json").write_text(json.dumps(report, indent=1, default=str) + "\n")
-    print(f"\nwrote {dated} (and {prefix}workers-latest.md, {prefix}workers-{stamp}.json); "
-          f"took {loadrun.format_duration(report['elapsed_s'])}")
+    loadrun.write_report(args, report, render_markdown(report), now, name="workers-")
 
 
 if __name__ == "__main__":

@@ -37,7 +37,6 @@ import json
 import os
 import resource
 import shlex
-import shutil
 import statistics
 import subprocess
 import sys
@@ -77,24 +76,9 @@ def _names(choices, what):
     return parse
 
 
-def _positive(kind):
-    def parse(text):
-        value = kind(text)
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be positive, not {text}")
-        return value
-
-    return parse
-
-
 def _summarize_known(values):
     known = [v for v in values if v is not None]
     return loadrun.summarize(known) if known else None
-
-
-def _status_cell(result: dict) -> str:
-    detail = result.get("detail", "")
-    return result["status"] + (f" ({detail})" if detail else "")
 
 
 def raise_nofile() -> None:
@@ -236,13 +220,13 @@ def build_parser() -> argparse.ArgumentParser:
                    metavar="NAME", help="scenarios to run (default: all)")
     p.add_argument("--servers", nargs="+", action="extend", type=_names(SERVERS, "server"),
                    metavar="NAME", help="servers to run (default: all); fastbase and the ceiling are always added")
-    p.add_argument("--connections", nargs="+", type=_positive(int), metavar="N",
+    p.add_argument("--connections", nargs="+", type=loadrun.positive(int), metavar="N",
                    help="connection counts for every scenario (default: each scenario's own)")
-    p.add_argument("--duration", type=_positive(float), metavar="S",
+    p.add_argument("--duration", type=loadrun.positive(float), metavar="S",
                    help="seconds measured per run (full 4, quick 2)")
     p.add_argument("--warmup", type=float, metavar="S", help="seconds of echo and of connect load per server "
                                                              "before measuring (full 2, quick 1)")
-    p.add_argument("--runs", type=_positive(int), metavar="N", help="runs per point (full 5, quick 1)")
+    p.add_argument("--runs", type=loadrun.positive(int), metavar="N", help="runs per point (full 5, quick 1)")
     p.add_argument("--server-cpu", type=int, default=1, metavar="CPU", help="core the servers are pinned to")
     p.add_argument("--client-cpu", type=int, default=0, metavar="CPU", help="core the load generator is pinned to")
     p.add_argument("--python", default=sys.executable, help="interpreter for the servers and the load generator")
@@ -430,7 +414,7 @@ def scenario_table(scenario: WsScenario, results: list, connections: tuple) -> s
     for result in results:
         name = result["server"]
         if result["status"] != "ok":
-            lines.append("| " + " | ".join([label(name), "", _status_cell(result)]
+            lines.append("| " + " | ".join([label(name), "", loadrun.status_cell(result)]
                                            + [""] * (len(head) - 3)) + " |")
             continue
         for c in connections:
@@ -655,12 +639,8 @@ def probe(python: str) -> dict:
 
 
 def pinning(args) -> str:
-    cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set()
-    if not shutil.which("taskset") or len(cpus) < 2 or args.server_cpu == args.client_cpu:
-        args.server_pin = args.client_pin = None
+    if not loadrun.pin_cores(args, pin_self=True):
         return "none (needs taskset and two distinct CPUs)"
-    args.server_pin, args.client_pin = args.server_cpu, args.client_cpu
-    os.sched_setaffinity(0, {args.client_cpu})
     return f"servers on CPU {args.server_cpu}, the load generator (and this script) on CPU {args.client_cpu}"
 
 
@@ -804,7 +784,6 @@ def main(argv=None) -> int:
 
 
 def write_outputs(args, report: dict, now: datetime.datetime) -> None:
-    prefix = "quick-" if args.quick else ""
     args.output.mkdir(parents=True, exist_ok=True)
     if not args.no_charts:
         pinned = ", servers pinned to 1 core" if args.server_pin is not None else ""
@@ -818,14 +797,7 @@ def write_outputs(args, report: dict, now: datetime.datetime) -> None:
                 drawn += 1
         if not drawn and report["scenarios"]:
             print("no charts drawn (matplotlib not installed?)", file=sys.stderr)
-    stamp = now.strftime("%Y-%m-%d-%H%M")
-    markdown = render_markdown(report)
-    dated = args.output / f"{prefix}ws-{stamp}.md"
-    dated.write_text(markdown)
-    (args.output / f"{prefix}ws-latest.md").write_text(markdown)
-    (args.output / f"{prefix}ws-{stamp}.json").write_text(json.dumps(report, indent=1, default=str) + "\n")
-    print(f"\nwrote {dated} (and {prefix}ws-latest.md, {prefix}ws-{stamp}.json); "
-          f"took {loadrun.format_duration(report['elapsed_s'])}")
+    loadrun.write_report(args, report, render_markdown(report), now, name="ws-")
 
 
 if __name__ == "__main__":

@@ -668,3 +668,44 @@ def test_workers_write_chart(tmp_path):
     assert path.exists() is has_matplotlib
     if has_matplotlib:
         assert path.read_bytes().startswith(b"\x89PNG")
+
+
+# --- shared result writing and pinning (bench/run.py) -------------------------
+
+
+@pytest.mark.parametrize("quick", [False, True])
+@pytest.mark.parametrize(("module", "name"), [(ws_bench.loadrun, ""), (ws_bench, "ws-"), (workers, "workers-")])
+def test_each_script_writes_its_own_dated_and_latest_results(tmp_path, monkeypatch, capsys, module, name, quick):
+    import datetime
+    import json
+    import types
+
+    monkeypatch.setattr(module, "render_markdown", lambda report: "# report\n")
+    args = types.SimpleNamespace(quick=quick, output=tmp_path / "out", no_charts=True, charts_dir=tmp_path)
+    report = {"elapsed_s": 75.0, "scenarios": []}
+    module.write_outputs(args, report, datetime.datetime(2026, 11, 27, 3, 5))
+    prefix = ("quick-" if quick else "") + name
+    assert sorted(p.name for p in args.output.iterdir()) == sorted(
+        [f"{prefix}2026-11-27-0305.md", f"{prefix}latest.md", f"{prefix}2026-11-27-0305.json"]
+    )
+    assert (args.output / f"{prefix}latest.md").read_text() == "# report\n"
+    assert json.loads((args.output / f"{prefix}2026-11-27-0305.json").read_text()) == report
+    assert f"{prefix}2026-11-27-0305.md (and {prefix}latest.md" in capsys.readouterr().out
+
+
+def test_pinning_needs_two_distinct_cpus(monkeypatch):
+    import types
+
+    run = ws_bench.loadrun
+    monkeypatch.setattr(run.shutil, "which", lambda name: "/usr/bin/taskset")
+    monkeypatch.setattr(run.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    moved = []
+    monkeypatch.setattr(run.os, "sched_setaffinity", lambda pid, cpus: moved.append(cpus), raising=False)
+    same = types.SimpleNamespace(server_cpu=1, client_cpu=1)
+    assert not run.pin_cores(same, pin_self=True)
+    assert (same.server_pin, same.client_pin) == (None, None) and moved == []
+    apart = types.SimpleNamespace(server_cpu=1, client_cpu=0)
+    assert workers.pinning(apart).startswith("wrk on CPU 0")
+    assert (apart.server_pin, apart.client_pin) == (1, 0) and moved == []  # workers_bench stays unpinned itself
+    assert ws_bench.pinning(apart).startswith("servers on CPU 1")
+    assert moved == [{0}]
