@@ -545,6 +545,10 @@ class HttpProtocol(Connection):
                 if self._cork_size >= CORK_LIMIT:
                     self._flush_cork()
 
+    # write and writelines repeat the corking lines on purpose: a shared
+    # helper costs a call per pipelined response (measurable in the
+    # 16-deep pipelining benchmark).
+
     def writelines(self, chunks: list) -> None:
         if not self.closed:
             cork = self._cork
