@@ -109,7 +109,7 @@ class WebSocketCycle:
             self.state = _CLOSED
             self.protocol.finish(False)
             return
-        self.task = self.bridge.loop.create_task(self.run())
+        self.task = self.bridge.start_task(self.run())
 
     # -- the app -------------------------------------------------------------------
 

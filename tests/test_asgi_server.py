@@ -745,3 +745,42 @@ def test_graceful_shutdown_closes_after_the_last_started_pipelined_get():
     assert [body for _, _, body in responses] == [b"/1", b"/2", b"/3"]
     assert responses[0][1].get("connection") is None
     assert responses[2][1].get("connection") == ["close"]
+
+
+def test_each_request_runs_in_its_own_named_task_and_a_task_factory_is_honoured():
+    seen = []
+    made = []
+
+    def factory(loop, coro, **kwargs):
+        made.append(coro)
+        return asyncio.Task(coro, loop=loop, **kwargs)
+
+    async def app(scope, receive, send):
+        if scope["type"] == "lifespan":
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                asyncio.get_running_loop().set_task_factory(factory)
+                await send({"type": "lifespan.startup.complete"})
+            message = await receive()
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        task = asyncio.current_task()
+        seen.append((task, task.get_name()))
+        await hello(scope, receive, send)
+
+    async def plain(scope, receive, send):
+        task = asyncio.current_task()
+        seen.append((task, task.get_name()))
+        await hello(scope, receive, send)
+
+    with serve(plain) as server, httpx.Client(base_url=f"http://127.0.0.1:{server.port}") as client:
+        assert [client.get("/").status_code for _ in range(2)] == [200, 200]
+    # Two requests on one connection: two tasks, both named for what they run.
+    assert [name for _, name in seen] == ["fastbase.request"] * 2
+    assert seen[0][0] is not seen[1][0]
+
+    seen.clear()
+    with serve(app, lifespan="on") as server:
+        assert httpx.get(f"http://127.0.0.1:{server.port}/").status_code == 200
+    # With a task factory on the loop, the request's task comes from it.
+    assert seen[0][0].get_coro() in made and seen[0][1] == "fastbase.request"
