@@ -1,9 +1,9 @@
-"""Build the compiled parser and WebSocket frames; fall back to the
-pure-Python twins when they cannot.
+"""Build the compiled parser, WSGI environ builder and WebSocket frames; fall
+back to the pure-Python twins when they cannot.
 
 ``FASTBASE_NO_EXTENSIONS=1`` skips the extension; a missing compiler or a
-failed compile installs the package without it (fastbase.parser and
-fastbase.websocket_frames then use the twins), unless
+failed compile installs the package without it (fastbase.parser,
+fastbase.environ and fastbase.websocket_frames then use the twins), unless
 ``FASTBASE_REQUIRE_EXTENSIONS=1`` asks for the build to fail.
 """
 
@@ -69,6 +69,7 @@ def extensions():
     exts = [
         Extension("fastbase._parser", ["fastbase/_parser.pyx"], extra_compile_args=compile_args),
         Extension("fastbase._websocket", ["fastbase/_websocket.pyx"], extra_compile_args=compile_args),
+        Extension("fastbase._environ", ["fastbase/_environ.pyx"], extra_compile_args=compile_args),
     ]
     return cythonize(
         exts,

@@ -20,9 +20,9 @@ import tempfile
 import threading
 import time
 from typing import Any, Callable, Iterable, List, Optional
-from urllib.parse import unquote_to_bytes
 
 from . import __version__
+from .environ import wsgi_environ
 from .errors import ClientDisconnected, InvalidResponse, ProtocolError
 from .logs import error_log
 from .parser import (
@@ -73,22 +73,20 @@ class FileWrapper:
         raise StopIteration
 
 
-# HTTP_* keys for header names, computed once per distinct name. None marks
-# a name that is never passed on: one containing "_", which would be
-# indistinguishable from "-" once converted (Django's runserver drops them too,
-# against header spoofing behind proxies).
-_header_keys: dict = {b"content-type": "CONTENT_TYPE", b"content-length": "CONTENT_LENGTH"}
-_MAX_CACHED_KEYS = 1024
+# WSGI status strings ("200 OK") as (code, reason), each validated once: an
+# app sends the same few statuses all day. A malformed one is never stored,
+# so it fails on every call.
+_statuses: dict = {}
+_MAX_CACHED_STATUSES = 256
 
 
-def _header_key(name: bytes) -> Optional[str]:
-    if b"_" in name:
-        key = None
-    else:
-        key = "HTTP_" + name.decode("latin-1").upper().replace("-", "_")
-    if len(_header_keys) < _MAX_CACHED_KEYS:
-        _header_keys[name] = key
-    return key
+def _parse_status(status: Any) -> tuple:
+    if not isinstance(status, str) or len(status) < 4 or status[3] != " " or not status[:3].isdigit() or not status.isascii():
+        raise InvalidResponse(f"invalid WSGI status {status!r}: expected 'NNN Reason'")
+    parsed = (int(status[:3]), status[4:])
+    if len(_statuses) < _MAX_CACHED_STATUSES:
+        _statuses[status] = parsed
+    return parsed
 
 
 def outside_loop(fn: Callable[..., Any], *args: Any) -> Any:
@@ -309,45 +307,13 @@ class WSGICycle:
         self._run(self._input)
 
     def _environ(self, body: Any) -> dict:
-        request = self.request
         protocol = self.protocol
         base = protocol.bridge_cache
         if base is None:
             base = self.bridge.connection_environ(protocol)
-        environ = base.copy()
-        environ["REQUEST_METHOD"] = request.method.decode("latin-1")
-        path = request.path
-        if b"%" in path:
-            path = unquote_to_bytes(path)
-        path_info = path.decode("latin-1")
-        root_path = self.bridge.root_path
-        if root_path and path_info.startswith(root_path) and path_info[len(root_path) : len(root_path) + 1] in ("", "/"):
-            path_info = path_info[len(root_path) :]
-        environ["PATH_INFO"] = path_info
-        environ["QUERY_STRING"] = request.query.decode("latin-1")
-        environ["RAW_URI"] = environ["REQUEST_URI"] = request.target.decode("latin-1")
-        environ["SERVER_PROTOCOL"] = "HTTP/1.1" if request.http_version == "1.1" else "HTTP/1.0"
-        keys = _header_keys
-        for name, value in request.headers:
-            try:
-                key = keys[name]
-            except KeyError:
-                key = _header_key(name)
-            if key is None:
-                continue
-            text = value.decode("latin-1")
-            if key in environ:
-                # PEP 3333 / RFC 9110 5.3: repeated fields combine with ","
-                # (cookies with "; ", RFC 6265 5.4).
-                text = environ[key] + ("; " if key == "HTTP_COOKIE" else ",") + text
-            environ[key] = text
-        if request.host is not None and request.target[:1] != b"/" and request.target != b"*":
-            environ["HTTP_HOST"] = request.host.decode("latin-1")  # absolute-form wins
-        if request.chunked:
-            environ.pop("HTTP_TRANSFER_ENCODING", None)
-            if self.bridge.needs_content_length and self._body_complete:
-                environ["CONTENT_LENGTH"] = str(self._body_size)
-        environ["wsgi.input"] = body
+        environ = wsgi_environ(base, self.request, self.bridge.root_path, body)
+        if self.request.chunked and self.bridge.needs_content_length and self._body_complete:
+            environ["CONTENT_LENGTH"] = str(self._body_size)
         return environ
 
     def _run(self, body: Any) -> None:
@@ -445,12 +411,12 @@ class WSGICycle:
                 exc_info = None
         elif self.status is not None:
             raise RuntimeError("start_response() called a second time without exc_info")
-        if type(status) is not str or len(status) < 4 or status[3] != " " or not status[:3].isdigit() or not status.isascii():
-            raise InvalidResponse(f"invalid WSGI status {status!r}: expected 'NNN Reason'")
+        try:
+            self.status, self.reason = _statuses[status]
+        except (KeyError, TypeError):  # TypeError: an unhashable status
+            self.status, self.reason = _parse_status(status)
         if type(headers) is not list:
             raise InvalidResponse(f"WSGI response headers must be a list, not {type(headers).__name__}")
-        self.status = int(status[:3])
-        self.reason = status[4:]
         self.headers = headers
         return self.write
 

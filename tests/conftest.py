@@ -33,3 +33,18 @@ def _load_websocket(name):
 def ws_impl(request):
     """Each WebSocket frame test runs against the compiled module and its twin."""
     return _load_websocket(request.param)
+
+
+def _load_environ(name):
+    if name == "py":
+        return importlib.import_module("fastbase._environ_py"), importlib.import_module("fastbase._parser_py")
+    if os.environ.get("FASTBASE_NO_EXTENSIONS") == "1":
+        pytest.skip("compiled environ builder disabled by FASTBASE_NO_EXTENSIONS=1")
+    # The compiled builder takes the compiled parser's requests.
+    return importlib.import_module("fastbase._environ"), importlib.import_module("fastbase._parser")
+
+
+@pytest.fixture(params=["c", "py"])
+def environ_impl(request):
+    """(environ builder, parser module): the compiled pair and the twins."""
+    return _load_environ(request.param)

@@ -230,6 +230,37 @@ def test_app_exception_before_headers_is_500(threads, caplog):
     assert any("Exception in WSGI application" in r.message and r.exc_info for r in caplog.records)
 
 
+@pytest.mark.parametrize("status", ["200", "2OO OK", "200-OK", "200 \u00f6k", b"200 OK", 200])
+def test_malformed_status_is_a_500_every_time(threads, status, caplog):
+    def app(environ, start_response):
+        start_response(status, [])
+        return [b"never sent"]
+
+    with serve(app, threads=threads) as server:
+        for _ in range(2):  # the second call must not find it validated
+            with connect(server) as sock:
+                sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                assert recv_until_closed(sock).startswith(b"HTTP/1.1 500 Internal Server Error\r\n")
+    assert sum("invalid WSGI status" in r.getMessage() or "invalid WSGI status" in str(r.exc_info) for r in caplog.records) == 2
+
+
+def test_status_reason_passes_through(threads):
+    class Status(str):
+        pass
+
+    statuses = ["299 Custom Reason", Status("299 Custom Reason"), "404 Not Here", "299 Custom Reason"]
+
+    def app(environ, start_response):
+        start_response(statuses[int(environ["PATH_INFO"][1:])], [("Content-Length", "0")])
+        return [b""]
+
+    with serve(app, threads=threads) as server:
+        for i, line in enumerate([b"299 Custom Reason", b"299 Custom Reason", b"404 Not Here", b"299 Custom Reason"]):
+            with connect(server) as sock:
+                sock.sendall(b"GET /%d HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % i)
+                assert recv_until_closed(sock).startswith(b"HTTP/1.1 " + line + b"\r\n")
+
+
 def test_app_exception_after_headers_aborts(threads):
     closed = threading.Event()
 

@@ -1,0 +1,10 @@
+"""Typing stub for ``fastbase._environ`` (compiled), whose API is the same as
+the pure-Python twin ``fastbase._environ_py``."""
+
+from typing import Any
+
+from ._parser import Request
+
+MAX_CACHED_NAMES: int
+
+def wsgi_environ(base: dict, request: Request, root_path: str, body: Any) -> dict: ...

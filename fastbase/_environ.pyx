@@ -1,0 +1,93 @@
+# cython: language_level=3
+"""A request head as the CGI-style variables of a WSGI environ: the compiled
+copy of ``fastbase._environ_py`` (the readable spec; same API, same result).
+
+Building the environ is the largest piece of per-request work in the WSGI
+bridge; done here it takes about half the time it takes in Python.
+"""
+
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+from cpython.dict cimport PyDict_Copy, PyDict_GetItem, PyDict_SetItem
+from cpython.object cimport PyObject
+from cpython.unicode cimport PyUnicode_DecodeLatin1
+
+from fastbase._parser cimport Request
+
+from urllib.parse import unquote_to_bytes
+
+MAX_CACHED_NAMES = 1024
+cdef Py_ssize_t _MAX_CACHED = MAX_CACHED_NAMES
+
+cdef dict _header_keys = {b"content-type": "CONTENT_TYPE", b"content-length": "CONTENT_LENGTH"}
+cdef dict _methods = {}
+
+
+cdef inline str _latin1(bytes data):
+    return PyUnicode_DecodeLatin1(PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data), NULL)
+
+
+cdef object _header_key(bytes name):
+    # None: a name with "_" is dropped (see the twin).
+    cdef object key
+    if name.find(b"_") >= 0:
+        key = None
+    else:
+        key = "HTTP_" + _latin1(name).upper().replace("-", "_")
+    if len(_header_keys) < _MAX_CACHED:
+        _header_keys[name] = key
+    return key
+
+
+def wsgi_environ(dict base, Request request, str root_path, body):
+    cdef dict environ = PyDict_Copy(base)
+    cdef PyObject* found
+    cdef bytes path, target, name, value
+    cdef str path_info, text
+    cdef object key, method
+    cdef Py_ssize_t root_len
+
+    found = PyDict_GetItem(_methods, request.method)
+    if found is NULL:
+        method = _latin1(request.method)
+        if len(_methods) < _MAX_CACHED:
+            _methods[request.method] = method
+    else:
+        method = <object>found
+    environ["REQUEST_METHOD"] = method
+
+    path = request.path
+    if path.find(b"%") >= 0:
+        path = unquote_to_bytes(path)
+    path_info = _latin1(path)
+    if root_path:
+        root_len = len(root_path)
+        if path_info.startswith(root_path) and (len(path_info) == root_len or path_info[root_len] == "/"):
+            path_info = path_info[root_len:]
+    environ["PATH_INFO"] = path_info
+    environ["QUERY_STRING"] = _latin1(request.query)
+    target = request.target
+    text = _latin1(target)
+    environ["RAW_URI"] = text
+    environ["REQUEST_URI"] = text
+    environ["SERVER_PROTOCOL"] = "HTTP/1.1" if request.http_version == "1.1" else "HTTP/1.0"
+
+    for name, value in request.headers:
+        found = PyDict_GetItem(_header_keys, name)
+        key = _header_key(name) if found is NULL else <object>found
+        if key is None:
+            continue
+        text = _latin1(value)
+        found = PyDict_GetItem(environ, key)
+        if found is not NULL:
+            # PEP 3333 / RFC 9110 5.3: repeated fields combine with ","
+            # (cookies with "; ", RFC 6265 5.4).
+            text = (<str>found) + ("; " if key == "HTTP_COOKIE" else ",") + text
+        PyDict_SetItem(environ, key, text)
+
+    if request.host is not None and target[:1] != b"/" and target != b"*":
+        # RFC 9112 3.2.2: the absolute-form's authority wins over Host.
+        environ["HTTP_HOST"] = _latin1(request.host)
+    if request.chunked:
+        environ.pop("HTTP_TRANSFER_ENCODING", None)
+    environ["wsgi.input"] = body
+    return environ

@@ -1,0 +1,85 @@
+"""A request head as the CGI-style variables of a WSGI environ (PEP 3333),
+pure Python: the readable spec of ``fastbase._environ``.
+
+``wsgi_environ(base, request, root_path, body)`` returns a new dict: a copy
+of ``base`` (the connection's variables: SERVER_*, REMOTE_*, wsgi.*) plus
+the request's own. The WSGI bridge adds nothing on the common path.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+from urllib.parse import unquote_to_bytes
+
+# Bound on the per-name caches below: names are chosen by clients, and a
+# stream of made-up ones must not grow the process.
+MAX_CACHED_NAMES = 1024
+
+# HTTP_* keys for header names, computed once per distinct name. None marks
+# a name that is never passed on: one containing "_", which would be
+# indistinguishable from "-" once converted (Django's runserver drops them
+# too, against header spoofing behind proxies).
+_header_keys: dict = {b"content-type": "CONTENT_TYPE", b"content-length": "CONTENT_LENGTH"}
+
+# REQUEST_METHOD strings for method tokens.
+_methods: dict = {}
+
+
+def _header_key(name: bytes) -> Optional[str]:
+    if name.find(b"_") >= 0:
+        key = None
+    else:
+        key = "HTTP_" + name.decode("latin-1").upper().replace("-", "_")
+    if len(_header_keys) < MAX_CACHED_NAMES:
+        _header_keys[name] = key
+    return key
+
+
+def _method(method: bytes) -> str:
+    text = method.decode("latin-1")
+    if len(_methods) < MAX_CACHED_NAMES:
+        _methods[method] = text
+    return text
+
+
+def wsgi_environ(base: dict, request: Any, root_path: str, body: Any) -> dict:
+    environ = base.copy()
+    try:
+        environ["REQUEST_METHOD"] = _methods[request.method]
+    except KeyError:
+        environ["REQUEST_METHOD"] = _method(request.method)
+    # PATH_INFO is the percent-decoded path as latin-1 text (PEP 3333: bytes
+    # as code points 0-255), the query string stays raw.
+    path = request.path
+    if path.find(b"%") >= 0:  # find(), not "in": bytes.__contains__ tries an int first
+        path = unquote_to_bytes(path)
+    path_info = path.decode("latin-1")
+    if root_path and path_info.startswith(root_path) and path_info[len(root_path) : len(root_path) + 1] in ("", "/"):
+        path_info = path_info[len(root_path) :]
+    environ["PATH_INFO"] = path_info
+    environ["QUERY_STRING"] = request.query.decode("latin-1")
+    environ["RAW_URI"] = environ["REQUEST_URI"] = request.target.decode("latin-1")
+    environ["SERVER_PROTOCOL"] = "HTTP/1.1" if request.http_version == "1.1" else "HTTP/1.0"
+    keys = _header_keys
+    for name, value in request.headers:
+        try:
+            key = keys[name]
+        except KeyError:
+            key = _header_key(name)
+        if key is None:
+            continue
+        text = value.decode("latin-1")
+        if key in environ:
+            # PEP 3333 / RFC 9110 5.3: repeated fields combine with ","
+            # (cookies with "; ", RFC 6265 5.4).
+            text = environ[key] + ("; " if key == "HTTP_COOKIE" else ",") + text
+        environ[key] = text
+    target = request.target
+    if request.host is not None and target[:1] != b"/" and target != b"*":
+        # RFC 9112 3.2.2: the absolute-form's authority wins over Host.
+        environ["HTTP_HOST"] = request.host.decode("latin-1")
+    if request.chunked:
+        # The body reaches the app de-chunked.
+        environ.pop("HTTP_TRANSFER_ENCODING", None)
+    environ["wsgi.input"] = body
+    return environ

@@ -1,0 +1,23 @@
+"""The WSGI environ builder the bridge uses.
+
+Exports the compiled implementation (``fastbase._environ``) and falls back to
+the pure-Python twin (``fastbase._environ_py``) when it is missing or
+``FASTBASE_NO_EXTENSIONS=1``; ``IMPLEMENTATION`` says which ("c" or "py").
+The compiled module takes the compiled parser's ``Request``; both choices
+follow the same switch, so they always match.
+
+    environ = wsgi_environ(base, request, root_path, body)
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ._select import load
+
+_impl, IMPLEMENTATION = load("_environ", "_environ_py")
+
+if TYPE_CHECKING:
+    from ._environ_py import wsgi_environ
+else:
+    wsgi_environ = _impl.wsgi_environ
