@@ -296,37 +296,30 @@ class WSGICycle:
     # -- running the app -----------------------------------------------------
 
     def _submit(self, body: Any) -> None:
+        self._input = body
         pool = self.bridge.pool
         if pool is None:
-            outside_loop(self._run, body)
+            outside_loop(self._run)
         else:
-            self._input = body
-            pool.submit(self._run_input)
+            pool.submit(self._run)
 
-    def _run_input(self) -> None:
-        self._run(self._input)
-
-    def _environ(self, body: Any) -> dict:
+    def _run(self) -> None:
         protocol = self.protocol
-        base = protocol.bridge_cache
-        if base is None:
-            base = self.bridge.connection_environ(protocol)
-        environ = wsgi_environ(base, self.request, self.bridge.root_path, body)
-        if self.request.chunked and self.bridge.needs_content_length and self._body_complete:
-            environ["CONTENT_LENGTH"] = str(self._body_size)
-        return environ
-
-    def _run(self, body: Any) -> None:
-        protocol = self.protocol
+        bridge = self.bridge
+        request = self.request
         if protocol.state.access_log is not None:
             self._t0 = time.perf_counter()
         try:
-            environ = self._environ(body)
-            result = self.bridge.app(environ, self.start_response)
+            base = protocol.bridge_cache
+            if base is None:
+                base = bridge.connection_environ(protocol)
+            environ = wsgi_environ(base, request, bridge.root_path, self._input)
+            if request.chunked and bridge.needs_content_length and self._body_complete:
+                environ["CONTENT_LENGTH"] = str(self._body_size)
+            result = bridge.app(environ, self.start_response)
         except BaseException as exc:  # noqa: BLE001
             self._fail(exc)
             return
-        request = self.request
         # The fast path: a one-piece body goes out with its head in one write.
         if type(result) is list and len(result) == 1 and self.status is not None and not self._head_sent:
             try:
@@ -352,7 +345,8 @@ class WSGICycle:
                 self._iter = iter(result)
                 self._continue()
                 return
-            self._log(request)
+            if protocol.state.access_log is not None:
+                self._log(request)
             return
         if isinstance(result, FileWrapper) and self._try_sendfile(result):
             return
