@@ -192,10 +192,14 @@ class ASGICycle:
 
     # -- the app -----------------------------------------------------------------
 
-    def scope(self) -> dict:
+    async def run(self) -> None:
         request = self.request
         protocol = self.protocol
         bridge = self.bridge
+        if protocol.state.access_log is not None:
+            self._t0 = time.perf_counter()
+        # The scope is built here rather than in a method of its own: one
+        # call less per request.
         root_path = bridge.root_path
         raw_path = request.path
         # find(), not "in": bytes.__contains__ first tries its argument as an
@@ -204,7 +208,7 @@ class ASGICycle:
             path, raw_path = scope_paths(bridge, request)
         else:
             path = raw_path.decode("utf-8", "replace")
-        return {
+        scope = {
             "type": "http",
             "asgi": {"version": "3.0", "spec_version": "2.4"},
             "http_version": request.http_version,
@@ -224,12 +228,8 @@ class ASGICycle:
                 "http.response.early_hint": {},
             },
         }
-
-    async def run(self) -> None:
-        if self.protocol.state.access_log is not None:
-            self._t0 = time.perf_counter()
         try:
-            await self.bridge.app(self.scope(), self.receive, self.send)
+            await bridge.app(scope, self.receive, self.send)
         except BaseException as exc:  # noqa: BLE001
             if isinstance(exc, asyncio.CancelledError) and not self.disconnected:
                 self._failed(None)
@@ -406,6 +406,14 @@ class ASGICycle:
             raise ClientDisconnected("client disconnected")
         head = b"" if self._head_sent else self._head(-1 if more else len(body))
         framing = self._framing
+        if framing == LENGTH and head and not more and len(body) == self._remaining and len(body) < 16384:
+            # The common response: the whole body in one message, written
+            # with its head in one call.
+            self._remaining = 0
+            self._bytes = len(body)
+            protocol.write(head + body)
+            self._complete(self.keep_alive)
+            return False
         if framing == LENGTH:
             if len(body) > self._remaining:
                 error_log.error("The app sent more than its Content-Length; the excess is dropped")
