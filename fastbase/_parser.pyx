@@ -1478,15 +1478,29 @@ cdef inline bint _has_crlfnul(cptr p, Py_ssize_t n) noexcept nogil:
 
 
 cdef PyObject* _status_cache[900]
+# The standard reason phrase (str) of each code, as REASONS gives it.
+cdef PyObject* _reason_cache[900]
 
 
 cdef bytes _status_line(object status, object reason):
     cdef long code
     cdef bytes line, standard, phrase
+    cdef object standard_text
     cdef Py_ssize_t size
     if type(status) is not int or not (100 <= status <= 999):
         raise InvalidResponse(f"invalid status code: {status!r}")
     code = status
+    if reason is not None:
+        # The standard phrase given explicitly (WSGI always gives one) takes
+        # the cached line too; the str itself is compared, not its encoding.
+        if _reason_cache[code - 100] == NULL:
+            standard_text = REASONS.get(code, "")
+            Py_INCREF(standard_text)
+            _reason_cache[code - 100] = <PyObject*>standard_text
+        if reason is <object>_reason_cache[code - 100] or (
+            type(reason) is str and reason == <object>_reason_cache[code - 100]
+        ):
+            reason = None
     if reason is None:
         if _status_cache[code - 100] != NULL:
             return <bytes><object>_status_cache[code - 100]

@@ -246,6 +246,11 @@ def test_reason_phrases(impl):
     # An unregistered code gets an empty reason: the SP stays (RFC 9112 4).
     assert impl.encode_head(599, [])[0].startswith(b"HTTP/1.1 599 \r\n")
     assert impl.encode_head(200, [], reason="caf\u00e9")[0].startswith(b"HTTP/1.1 200 caf\xe9\r\n")
+    # Once the standard line is cached, other phrases for the code still win.
+    assert impl.encode_head(200, [], reason="Fine")[0].startswith(b"HTTP/1.1 200 Fine\r\n")
+    assert impl.encode_head(200, [], reason="ok")[0].startswith(b"HTTP/1.1 200 ok\r\n")
+    assert impl.encode_head(200, [], reason=type("Phrase", (str,), {})("OK"))[0].startswith(b"HTTP/1.1 200 OK\r\n")
+    assert impl.encode_head(599, [], reason="Custom")[0].startswith(b"HTTP/1.1 599 Custom\r\n")
     # The status line is HTTP/1.1 even for HTTP/1.0 clients (RFC 9110 2.5).
     assert impl.encode_head(200, [], http11=False)[0].startswith(b"HTTP/1.1 200 OK\r\n")
 
