@@ -326,16 +326,31 @@ class WSGICycle:
                 body_bytes = result[0]
                 if type(body_bytes) is not bytes:
                     raise TypeError(f"WSGI body items must be bytes, not {type(body_bytes).__name__}")
-                head = self._encode_head(len(body_bytes))
+                # _encode_head's work for a body of known length, without
+                # its frame (this runs for nearly every response).
+                head, framing, length, keep_alive = encode_head(
+                    self.status,
+                    self.headers,
+                    reason=self.reason,
+                    http11=request.http_version == "1.1",
+                    keep_alive=self.keep_alive and not protocol.state.shutting_down,
+                    head_request=request.method == b"HEAD",
+                    body_length=len(body_bytes),
+                    server=bridge.server,
+                )
             except BaseException as exc:  # noqa: BLE001
                 self._fail(exc)
                 return
-            if self._framing == LENGTH and len(body_bytes) == self._remaining:
+            self._head_sent = True
+            self.keep_alive = keep_alive
+            self._framing = framing
+            self._remaining = length
+            if framing == LENGTH and len(body_bytes) == length:
                 self._bytes = len(body_bytes)
                 # A large body goes out with writelines (writev), not copied
                 # into one bytes object with its head.
                 self._post(head + body_bytes if len(body_bytes) < 16384 else [head, body_bytes], True)
-            elif self._framing == NO_BODY:
+            elif framing == NO_BODY:
                 self._post(head, True)
             else:
                 # The app's Content-Length disagrees with its body: send the
