@@ -404,16 +404,40 @@ class ASGICycle:
         protocol = self.protocol
         if self.disconnected:
             raise ClientDisconnected("client disconnected")
-        head = b"" if self._head_sent else self._head(-1 if more else len(body))
+        if self._head_sent:
+            head = b""
+        elif more or self._trailers or protocol.state.shutting_down:
+            head = self._head(-1 if more else len(body))
+        else:
+            # _head's work for a complete body, without its frame (this runs
+            # for nearly every response).
+            request = self.request
+            try:
+                head, framing, length, keep_alive = encode_head(
+                    self._status,
+                    self._headers,
+                    http11=request.http_version == "1.1",
+                    keep_alive=self.keep_alive,
+                    head_request=request.method == b"HEAD",
+                    body_length=len(body),
+                    server=self.bridge.server,
+                )
+            except InvalidResponse as exc:
+                raise RuntimeError(f"invalid ASGI response: {exc}") from None
+            self._head_sent = True
+            self.keep_alive = keep_alive
+            if framing == LENGTH and length == len(body) and length < 16384:
+                # The common response: the whole body in one message, written
+                # with its head in one call.
+                self._framing = framing
+                self._remaining = 0
+                self._bytes = length
+                protocol.write(head + body)
+                self._complete(keep_alive)
+                return False
+            self._framing = framing
+            self._remaining = length
         framing = self._framing
-        if framing == LENGTH and head and not more and len(body) == self._remaining and len(body) < 16384:
-            # The common response: the whole body in one message, written
-            # with its head in one call.
-            self._remaining = 0
-            self._bytes = len(body)
-            protocol.write(head + body)
-            self._complete(self.keep_alive)
-            return False
         if framing == LENGTH:
             if len(body) > self._remaining:
                 error_log.error("The app sent more than its Content-Length; the excess is dropped")
