@@ -188,7 +188,12 @@ class ASGICycle:
                 waiter.set_result(None)
 
     def start(self) -> None:
-        self.task = self.bridge.start_task(self.run())
+        loop = self.bridge.loop
+        if loop.get_task_factory() is None:
+            # start_task's common case, without its frame.
+            self.task = asyncio.Task(self.run(), loop=loop, name=TASK_NAME)
+        else:
+            self.task = self.bridge.start_task(self.run())
 
     # -- the app -----------------------------------------------------------------
 
@@ -331,7 +336,7 @@ class ASGICycle:
                     self._bad_status(status)
                 self._status = status
                 self._headers = message.get("headers", ())
-                self._trailers = bool(message.get("trailers", False))
+                self._trailers = message.get("trailers", False)  # only its truth is used
                 self.response_started = True
                 return
             if kind == "http.response.early_hint":
