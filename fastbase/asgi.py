@@ -133,6 +133,13 @@ class ASGICycle:
         self.protocol = protocol
         self.request = request
         self.keep_alive = request.keep_alive
+        # Read on every request before anything sets them: an instance
+        # attribute reads faster than a class-level default.
+        self._waiter = None
+        self.disconnected = False
+        self.response_started = False
+        self.response_complete = False
+        self._head_sent = False
 
     # -- events from the connection (loop) ---------------------------------------
 

@@ -198,6 +198,11 @@ class WSGICycle:
         self.keep_alive = request.keep_alive
         #: Body pieces received before the app started.
         self._chunks: List[bytes] = []
+        # Read on every request before anything sets them: an instance
+        # attribute reads faster than a class-level default.
+        self._started = False
+        self._head_sent = False
+        self._spool = None
 
     # -- loop side: events from the connection -------------------------------
 
