@@ -445,7 +445,13 @@ class ASGICycle:
                 self._remaining = 0
                 self._bytes = length
                 protocol.write(head + body)
-                self._complete(keep_alive)
+                # _complete, inline.
+                self.response_complete = True
+                if self._waiter is not None:
+                    self._wake()
+                protocol.finish(keep_alive)
+                if protocol.state.access_log is not None:
+                    self._log(self._status, length)
                 return False
             self._framing = framing
             self._remaining = length

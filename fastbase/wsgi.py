@@ -354,7 +354,13 @@ class WSGICycle:
                 self._bytes = len(body_bytes)
                 # A large body goes out with writelines (writev), not copied
                 # into one bytes object with its head.
-                self._post(head + body_bytes if len(body_bytes) < 16384 else [head, body_bytes], True)
+                payload = head + body_bytes if len(body_bytes) < 16384 else [head, body_bytes]
+                if bridge.pool is None:
+                    self._deliver(payload, True, keep_alive)
+                else:
+                    # _post's work, inline: the worker hands the batch's
+                    # responses over when it runs dry.
+                    bridge.caller.defer(self._deliver, payload, True, keep_alive)
             elif framing == NO_BODY:
                 self._post(head, True)
             else:
