@@ -210,37 +210,37 @@ class ASGICycle:
         bridge = self.bridge
         if protocol.state.access_log is not None:
             self._t0 = time.perf_counter()
-        # The scope is built here rather than in a method of its own: one
-        # call less per request.
-        root_path = bridge.root_path
-        raw_path = request.path
-        # find(), not "in": bytes.__contains__ first tries its argument as an
-        # int and builds (then drops) a TypeError, ~60 ns per request.
-        if root_path or raw_path.find(b"%") >= 0:
-            path, raw_path = scope_paths(bridge, request)
-        else:
-            path = raw_path.decode("utf-8", "replace")
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0", "spec_version": "2.4"},
-            "http_version": request.http_version,
-            "server": protocol.server,
-            "client": protocol.client,
-            "scheme": protocol.scheme,
-            "method": request.method.decode("latin-1"),
-            "root_path": root_path,
-            "path": path,
-            "raw_path": raw_path,
-            "query_string": request.query,
-            "headers": request.headers,
-            "state": bridge.state.copy(),
-            "extensions": {
-                "http.response.trailers": {},
-                "http.response.pathsend": {},
-                "http.response.early_hint": {},
-            },
-        }
         try:
+            # The scope is built here rather than in a method of its own: one
+            # call less per request.
+            root_path = bridge.root_path
+            raw_path = request.path
+            # find(), not "in": bytes.__contains__ first tries its argument as an
+            # int and builds (then drops) a TypeError, ~60 ns per request.
+            if root_path or raw_path.find(b"%") >= 0:
+                path, raw_path = scope_paths(bridge, request)
+            else:
+                path = raw_path.decode("utf-8", "replace")
+            scope = {
+                "type": "http",
+                "asgi": {"version": "3.0", "spec_version": "2.4"},
+                "http_version": request.http_version,
+                "server": protocol.server,
+                "client": protocol.client,
+                "scheme": protocol.scheme,
+                "method": request.method.decode("latin-1"),
+                "root_path": root_path,
+                "path": path,
+                "raw_path": raw_path,
+                "query_string": request.query,
+                "headers": request.headers,
+                "state": bridge.state.copy(),
+                "extensions": {
+                    "http.response.trailers": {},
+                    "http.response.pathsend": {},
+                    "http.response.early_hint": {},
+                },
+            }
             await bridge.app(scope, self.receive, self.send)
         except BaseException as exc:  # noqa: BLE001
             if isinstance(exc, asyncio.CancelledError) and not self.disconnected:

@@ -784,3 +784,16 @@ def test_each_request_runs_in_its_own_named_task_and_a_task_factory_is_honoured(
         assert httpx.get(f"http://127.0.0.1:{server.port}/").status_code == 200
     # With a task factory on the loop, the request's task comes from it.
     assert seen[0][0].get_coro() in made and seen[0][1] == "fastbase.request"
+
+
+def test_a_failure_while_building_the_scope_is_a_500(monkeypatch, caplog):
+    import fastbase.asgi
+
+    def broken(bridge, request):
+        raise ValueError("scope trouble")
+
+    monkeypatch.setattr(fastbase.asgi, "scope_paths", broken)
+    with serve(hello, root_path="/mnt") as server, connect(server) as sock:
+        sock.sendall(b"GET /mnt/x HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert recv_until_closed(sock).startswith(b"HTTP/1.1 500 Internal Server Error\r\n")
+    assert any("scope trouble" in str(r.exc_info) for r in caplog.records if r.exc_info)
