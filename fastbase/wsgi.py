@@ -432,11 +432,13 @@ class WSGICycle:
         elif self.status is not None:
             raise RuntimeError("start_response() called a second time without exc_info")
         try:
-            self.status, self.reason = _statuses[status]
+            parsed = _statuses[status]
         except (KeyError, TypeError):  # TypeError: an unhashable status
-            self.status, self.reason = _parse_status(status)
+            parsed = _parse_status(status)
         if type(headers) is not list:
             raise InvalidResponse(f"WSGI response headers must be a list, not {type(headers).__name__}")
+        # Nothing is stored until all of it is valid.
+        self.status, self.reason = parsed
         self.headers = headers
         return self.write
 

@@ -606,3 +606,17 @@ def test_client_leaving_mid_body_with_threads_0():
             sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nok")
             assert read_response(sock, bytearray())[2] == b"ok"
     assert [e["PATH_INFO"] for e in recorder.environs] == ["/"]
+
+
+def test_rejected_start_response_can_be_retried(threads):
+    def app(environ, start_response):
+        try:
+            start_response("200 OK", ("not", "a list"))
+        except Exception:  # noqa: BLE001 - the app recovers and answers properly
+            start_response("200 OK", [("Content-Length", "2")])
+        return [b"ok"]
+
+    with serve(app, threads=threads) as server, connect(server) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        data = recv_until_closed(sock)
+    assert data.startswith(b"HTTP/1.1 200 OK\r\n") and data.endswith(b"\r\n\r\nok")
