@@ -84,9 +84,9 @@ class ASGIBridge:
         loop = self.loop
         if loop.get_task_factory() is None:
             return asyncio.Task(coro, loop=loop, name=TASK_NAME)
-        task = loop.create_task(coro)
-        task.set_name(TASK_NAME)
-        return task
+        # The loop names the factory's task its own way (asyncio tolerates a
+        # factory whose tasks cannot be named).
+        return loop.create_task(coro, name=TASK_NAME)
 
     def new_cycle(self, protocol: HttpProtocol, request: Request) -> Any:
         upgrade = request.upgrade
