@@ -12,6 +12,7 @@ __all__ = [
     "EndOfMessage",
     "END",
     "encode_head",
+    "encode_response",
     "encode_chunk",
     "encode_trailers",
     "encode_error",
@@ -22,6 +23,7 @@ __all__ = [
     "CLOSE_DELIMITED",
     "LAST_CHUNK",
     "CONTINUE_RESPONSE",
+    "ONE_WRITE_LIMIT",
 ]
 
 class Request:
@@ -100,6 +102,7 @@ CHUNKED: Final[int]
 CLOSE_DELIMITED: Final[int]
 LAST_CHUNK: Final[bytes]
 CONTINUE_RESPONSE: Final[bytes]
+ONE_WRITE_LIMIT: Final[int]
 
 def date_header_value() -> bytes: ...
 def encode_head(
@@ -113,6 +116,16 @@ def encode_head(
     body_length: int = ...,
     server: Optional[bytes] = ...,
 ) -> Tuple[bytes, int, int, bool]: ...
+def encode_response(
+    status: int,
+    headers: Iterable[Tuple[_Text, _Text]],
+    body: bytes,
+    reason: Optional[_Text],
+    http11: bool,
+    keep_alive: bool,
+    head_request: bool,
+    server: Optional[bytes],
+) -> Optional[Tuple[bytes, bool]]: ...
 def encode_chunk(data: Union[bytes, bytearray, memoryview]) -> bytes: ...
 def encode_trailers(trailers: Iterable[Tuple[_Text, _Text]]) -> bytes: ...
 def encode_error(status: int, message: str = ...) -> bytes: ...

@@ -1368,6 +1368,11 @@ LENGTH = 1  # Content-Length: write exactly that many bytes
 CHUNKED = 2  # Transfer-Encoding: chunked: frame with encode_chunk, end with LAST_CHUNK
 CLOSE_DELIMITED = 3  # HTTP/1.0 without a length: write raw, then close
 
+#: A body this large is written with writev behind its head, not copied
+#: into one buffer with it (encode_response declines it).
+ONE_WRITE_LIMIT = 16384
+cdef Py_ssize_t _one_write_limit = ONE_WRITE_LIMIT
+
 LAST_CHUNK = b"0\r\n\r\n"
 CONTINUE_RESPONSE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
@@ -1594,8 +1599,11 @@ cdef int _put_fields(_Out* out, object fields, str what_name, str what_value) ex
     return 0
 
 
-cdef tuple _encode_head(_Out* out, object status, object headers, object reason, bint http11,
-                        object keep_alive, bint head_request, long long body_length, object server):
+cdef int _encode_head(_Out* out, object status, object headers, object reason, bint http11,
+                      bint keep_alive, bint head_request, long long body_length, object server,
+                      int* framing_out, long long* length_out, bint* keep_alive_out) except -1:
+    # Writes the head into out; the framing, declared length and keep-alive
+    # decision come back through the pointers.
     cdef bytes line = _status_line(status, reason)
     cdef long code = status
     cdef long long content_length = -1, declared
@@ -1707,10 +1715,13 @@ cdef tuple _encode_head(_Out* out, object status, object headers, object reason,
             server_line = b"server: %s\r\n" % (server,)
             _put(out, PyBytes_AS_STRING(server_line), PyBytes_GET_SIZE(server_line))
     _put(out, b"\r\n", 2)
-    return (PyBytes_FromStringAndSize(out.data, out.size), framing, content_length, keep_alive)
+    framing_out[0] = framing
+    length_out[0] = content_length
+    keep_alive_out[0] = keep_alive
+    return 0
 
 
-def encode_head(status, headers, *, reason=None, bint http11=True, keep_alive=True,
+def encode_head(status, headers, *, reason=None, bint http11=True, bint keep_alive=True,
                 bint head_request=False, long long body_length=-1, server=b"fastbase"):
     """Serialize a response head; decide the body framing.
 
@@ -1730,9 +1741,45 @@ def encode_head(status, headers, *, reason=None, bint http11=True, keep_alive=Tr
     out.size = 0
     out.cap = sizeof(stack)
     out.heap = False
+    cdef int framing
+    cdef long long length
     try:
-        return _encode_head(&out, status, headers, reason, http11, keep_alive, head_request,
-                            body_length, server)
+        _encode_head(&out, status, headers, reason, http11, keep_alive, head_request,
+                     body_length, server, &framing, &length, &keep_alive)
+        return (PyBytes_FromStringAndSize(out.data, out.size), framing, length, keep_alive)
+    finally:
+        if out.heap:
+            free(out.data)
+
+
+def encode_response(status, headers, bytes body not None, reason, bint http11, bint keep_alive,
+                    bint head_request, server):
+    """A whole response whose body is ``body``, head and body in one bytes
+    object: ``(data, keep_alive)``, or None when it is not sent that way (a
+    HEAD request, a 1xx/204/304 status, a declared Content-Length that
+    differs from the body, or a body of ONE_WRITE_LIMIT bytes or more, better
+    sent with writev than copied); the caller then frames it with
+    encode_head. Arguments as for encode_head, all positional: this is the
+    common response's path.
+    """
+    cdef Py_ssize_t size = PyBytes_GET_SIZE(body)
+    if size >= _one_write_limit:
+        return None
+    cdef char stack[2048]
+    cdef _Out out
+    out.data = stack
+    out.size = 0
+    out.cap = sizeof(stack)
+    out.heap = False
+    cdef int framing
+    cdef long long length
+    try:
+        _encode_head(&out, status, headers, reason, http11, keep_alive, head_request,
+                     size, server, &framing, &length, &keep_alive)
+        if framing != LENGTH or length != size:
+            return None
+        _put(&out, PyBytes_AS_STRING(body), size)
+        return (PyBytes_FromStringAndSize(out.data, out.size), keep_alive)
     finally:
         if out.heap:
             free(out.data)

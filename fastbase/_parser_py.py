@@ -34,6 +34,7 @@ __all__ = [
     "EndOfMessage",
     "END",
     "encode_head",
+    "encode_response",
     "encode_chunk",
     "encode_trailers",
     "encode_error",
@@ -44,6 +45,7 @@ __all__ = [
     "CLOSE_DELIMITED",
     "LAST_CHUNK",
     "CONTINUE_RESPONSE",
+    "ONE_WRITE_LIMIT",
 ]
 
 Header = Tuple[bytes, bytes]
@@ -729,6 +731,9 @@ CLOSE_DELIMITED = 3  # HTTP/1.0 without a length: write raw, then close
 
 LAST_CHUNK = b"0\r\n\r\n"
 CONTINUE_RESPONSE = b"HTTP/1.1 100 Continue\r\n\r\n"
+#: A body this large is written with writev behind its head, not copied
+#: into one buffer with it (encode_response declines it).
+ONE_WRITE_LIMIT = 16384
 
 _date_second = -1
 _date_value = b""
@@ -885,6 +890,41 @@ def encode_head(
         out.append(b"server: %s\r\n" % server)
     out.append(b"\r\n")
     return b"".join(out), framing, content_length, keep_alive
+
+
+def encode_response(
+    status: int,
+    headers: Iterable[Tuple[Union[str, bytes], Union[str, bytes]]],
+    body: bytes,
+    reason: Optional[Union[str, bytes]],
+    http11: bool,
+    keep_alive: bool,
+    head_request: bool,
+    server: Optional[bytes],
+) -> Optional[Tuple[bytes, bool]]:
+    """A whole response whose body is ``body``, head and body in one bytes
+    object: ``(data, keep_alive)``, or None when it is not sent that way (a
+    HEAD request, a 1xx/204/304 status, a declared Content-Length that
+    differs from the body, or a body of ONE_WRITE_LIMIT bytes or more, better
+    sent with writev than copied); the caller then frames it with
+    encode_head. Arguments as for encode_head, all positional: this is the
+    common response's path.
+    """
+    if len(body) >= ONE_WRITE_LIMIT:
+        return None
+    head, framing, length, keep_alive = encode_head(
+        status,
+        headers,
+        reason=reason,
+        http11=http11,
+        keep_alive=keep_alive,
+        head_request=head_request,
+        body_length=len(body),
+        server=server,
+    )
+    if framing != LENGTH or length != len(body):
+        return None
+    return head + body, keep_alive
 
 
 def encode_chunk(data: bytes) -> bytes:

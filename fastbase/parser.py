@@ -39,12 +39,14 @@ if TYPE_CHECKING:
         LAST_CHUNK,
         LENGTH,
         NO_BODY,
+        ONE_WRITE_LIMIT,
         Request,
         RequestParser,
         date_header_value,
         encode_chunk,
         encode_error,
         encode_head,
+        encode_response,
         encode_trailers,
     )
 else:
@@ -53,6 +55,7 @@ else:
     EndOfMessage = _impl.EndOfMessage
     END = _impl.END
     encode_head = _impl.encode_head
+    encode_response = _impl.encode_response
     encode_chunk = _impl.encode_chunk
     encode_trailers = _impl.encode_trailers
     encode_error = _impl.encode_error
@@ -63,4 +66,5 @@ else:
     CLOSE_DELIMITED = _impl.CLOSE_DELIMITED
     LAST_CHUNK = _impl.LAST_CHUNK
     CONTINUE_RESPONSE = _impl.CONTINUE_RESPONSE
+    ONE_WRITE_LIMIT = _impl.ONE_WRITE_LIMIT
 

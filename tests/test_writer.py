@@ -369,6 +369,77 @@ def test_head_carries_the_date(impl):
     assert IMF_FIXDATE.match(value)
 
 
+# --- a whole response in one buffer ----------------------------------------------------
+
+ONE_WRITE = [
+    # id, status, headers, body, reason, http11, keep_alive
+    ("plain", 200, [(b"Content-Type", b"text/plain")], b"Hello, world!", None, True, True),
+    ("str-headers-and-reason", 201, [("Content-Type", "text/plain")], b"made", "Created", True, True),
+    ("custom-reason", 200, [], b"x", "Fine", True, True),
+    ("app-length-agrees", 200, [(b"Content-Length", b"4")], b"abcd", None, True, True),
+    ("empty-body", 200, [], b"", None, True, True),
+    ("http10-keep-alive", 200, [], b"abc", None, False, True),
+    ("caller-closes", 404, [], b"gone", None, True, False),
+    ("app-connection-close", 200, [(b"Connection", b"close")], b"bye", None, True, True),
+    ("just-under-the-limit", 200, [], b"z" * 16383, None, True, True),
+]
+
+
+@pytest.mark.parametrize(
+    "status, headers, body, reason, http11, keep_alive",
+    [pytest.param(*row[1:], id=row[0]) for row in ONE_WRITE],
+)
+def test_encode_response_is_the_head_then_the_body(impl, status, headers, body, reason, http11, keep_alive):
+    data, got_keep_alive = impl.encode_response(status, headers, body, reason, http11, keep_alive, False, b"fastbase")
+    head, framing, length, expected_keep_alive = impl.encode_head(
+        status, headers, reason=reason, http11=http11, keep_alive=keep_alive, body_length=len(body)
+    )
+    assert (framing, length) == (impl.LENGTH, len(body))
+    assert normalise_date(data) == normalise_date(head + body)
+    assert got_keep_alive is expected_keep_alive
+    # What was written parses back as one response with exactly this body.
+    client = h11.Connection(h11.CLIENT)
+    client.send(h11.Request(method="GET", target="/", headers=[("Host", "a")]))
+    client.send(h11.EndOfMessage())
+    client.receive_data(data)
+    response = client.next_event()
+    assert response.status_code == status
+    received = b""
+    event = client.next_event()
+    while isinstance(event, h11.Data):
+        received += bytes(event.data)
+        event = client.next_event()
+    assert isinstance(event, h11.EndOfMessage) and received == body
+
+
+DECLINED = [
+    # id, status, headers, body, head_request: sent otherwise than head + body in one write
+    ("head-request", 200, [], b"abc", True),
+    ("204", 204, [], b"", False),
+    ("304", 304, [(b"Content-Length", b"5")], b"", False),
+    ("1xx", 103, [], b"", False),
+    ("app-length-differs", 200, [(b"Content-Length", b"9")], b"abc", False),
+    ("large-body", 200, [], b"z" * 16384, False),
+]
+
+
+@pytest.mark.parametrize(
+    "status, headers, body, head_request", [pytest.param(*row[1:], id=row[0]) for row in DECLINED]
+)
+def test_encode_response_declines_other_framings(impl, status, headers, body, head_request):
+    assert impl.ONE_WRITE_LIMIT == 16384
+    assert impl.encode_response(status, headers, body, None, True, True, head_request, b"fastbase") is None
+
+
+def test_encode_response_refuses_what_encode_head_refuses(impl):
+    with pytest.raises(InvalidResponse):
+        impl.encode_response(200, [(b"X", b"a\r\nSet-Cookie: x=1")], b"x", None, True, True, False, None)
+    with pytest.raises(InvalidResponse):
+        impl.encode_response(200, [(b"Content-Length", b"-1")], b"x", None, True, True, False, None)
+    with pytest.raises(TypeError):
+        impl.encode_response(200, [], "not bytes", None, True, True, False, None)
+
+
 # --- both implementations, byte for byte ------------------------------------------------
 
 
@@ -409,7 +480,8 @@ def test_implementations_agree_on_helpers(both):
     assert c.encode_trailers([(b"A", b"1")]) == py.encode_trailers([(b"A", b"1")])
     for status in (400, 413, 505, 599):
         assert normalise_date(c.encode_error(status, "x")) == normalise_date(py.encode_error(status, "x"))
-    for name in ("NO_BODY", "LENGTH", "CHUNKED", "CLOSE_DELIMITED", "LAST_CHUNK", "CONTINUE_RESPONSE"):
+    for name in ("NO_BODY", "LENGTH", "CHUNKED", "CLOSE_DELIMITED", "LAST_CHUNK", "CONTINUE_RESPONSE",
+                 "ONE_WRITE_LIMIT"):
         assert getattr(c, name) == getattr(py, name)
 
 
@@ -466,3 +538,19 @@ def test_generated_heads_identical(status, headers, reason, http11, keep_alive, 
         return
     c = importlib.import_module("fastbase._parser")
     assert written(c, status, headers, kwargs) == out_py
+    # The one-write form agrees too, and with the head it extends.
+    body = b"b" * body_length if 0 <= body_length < 64 else b""
+    args = (status, headers, body, reason, http11, keep_alive, head_request, b"fastbase")
+    whole_py = one_write(py, args)
+    assert one_write(c, args) == whole_py
+    if whole_py not in (None, "InvalidResponse"):
+        head = written(py, status, headers, dict(kwargs, body_length=len(body)))[0]
+        assert whole_py[0] == head + body
+
+
+def one_write(impl, args):
+    try:
+        out = impl.encode_response(*args)
+    except InvalidResponse:
+        return "InvalidResponse"
+    return None if out is None else (normalise_date(out[0]), out[1])
