@@ -25,16 +25,21 @@ from .parser import (
     LAST_CHUNK,
     LENGTH,
     NO_BODY,
+    ONE_WRITE_LIMIT,
     Request,
     encode_chunk,
     encode_error,
     encode_head,
+    encode_response,
     encode_trailers,
 )
 from .protocol import PAUSE_BODY, HttpProtocol
 
 #: Request body bytes buffered for the app before reading pauses.
 BODY_HIGH_WATER = 256 * 1024
+
+#: The usual methods as str: a lookup instead of a decode per request.
+_METHOD_NAMES = {m: m.decode("ascii") for m in (b"GET", b"HEAD", b"POST", b"PUT", b"PATCH", b"DELETE", b"OPTIONS")}
 
 #: The name of every task that runs a request (or WebSocket session).
 TASK_NAME = "fastbase.request"
@@ -194,7 +199,9 @@ class ASGICycle:
             if not waiter.done():
                 waiter.set_result(None)
 
-    def start(self) -> None:
+    def start(self, complete: bool = False) -> None:
+        if complete:
+            self._more_body = False  # on_end's work: no body, no waiter yet
         loop = self.bridge.loop
         if loop.get_task_factory() is None:
             # start_task's common case, without its frame.
@@ -228,7 +235,7 @@ class ASGICycle:
                 "server": protocol.server,
                 "client": protocol.client,
                 "scheme": protocol.scheme,
-                "method": request.method.decode("latin-1"),
+                "method": _METHOD_NAMES.get(request.method) or request.method.decode("latin-1"),
                 "root_path": root_path,
                 "path": path,
                 "raw_path": raw_path,
@@ -422,39 +429,41 @@ class ASGICycle:
             head = self._head(-1 if more else len(body))
         else:
             # _head's work for a complete body, without its frame (this runs
-            # for nearly every response).
+            # for nearly every response): head and body in one write.
             request = self.request
             try:
-                head, framing, length, keep_alive = encode_head(
+                response = encode_response(
                     self._status,
                     self._headers,
-                    http11=request.http_version == "1.1",
-                    keep_alive=self.keep_alive,
-                    head_request=request.method == b"HEAD",
-                    body_length=len(body),
-                    server=self.bridge.server,
+                    body,
+                    None,
+                    request.http_version == "1.1",
+                    self.keep_alive,
+                    request.method == b"HEAD",
+                    self.bridge.server,
                 )
             except InvalidResponse as exc:
                 raise RuntimeError(f"invalid ASGI response: {exc}") from None
-            self._head_sent = True
-            self.keep_alive = keep_alive
-            if framing == LENGTH and length == len(body) and length < 16384:
-                # The common response: the whole body in one message, written
-                # with its head in one call.
-                self._framing = framing
+            if response is None:
+                # HEAD, a status without a body, a declared length that
+                # differs from the body, or a large body.
+                head = self._head(len(body))
+            else:
+                data, keep_alive = response
+                self._head_sent = True
+                self.keep_alive = keep_alive
+                self._framing = LENGTH
                 self._remaining = 0
-                self._bytes = length
-                protocol.write(head + body)
+                self._bytes = len(body)
+                protocol.write(data)
                 # _complete, inline.
                 self.response_complete = True
                 if self._waiter is not None:
                     self._wake()
                 protocol.finish(keep_alive)
                 if protocol.state.access_log is not None:
-                    self._log(self._status, length)
+                    self._log(self._status, len(body))
                 return False
-            self._framing = framing
-            self._remaining = length
         framing = self._framing
         if framing == LENGTH:
             if len(body) > self._remaining:
@@ -462,7 +471,7 @@ class ASGICycle:
                 body = body[: self._remaining]
                 self.keep_alive = False
             self._remaining -= len(body)
-            if head and len(body) >= 16384:
+            if head and len(body) >= ONE_WRITE_LIMIT:
                 # A large body goes out with writev, not copied behind its head.
                 protocol.writelines([head, body])
                 data = b""

@@ -14,6 +14,8 @@ connection needs from the bridge is a *cycle* object per request:
     cycle = bridge.new_cycle(protocol, request)   # on the request head
     cycle.on_body(data) / cycle.on_end(eom)       # body events, in order
     cycle.start()                                 # after the batch holding the head
+    cycle.start(True)                             # the same for a bodiless request
+                                                  # (on_end and start in one call)
     cycle.on_disconnect()                         # the client went away
     cycle.on_body_error(exc)                      # the body was malformed
     cycle.on_write_paused(paused)                 # transport flow control
@@ -345,8 +347,7 @@ class HttpProtocol(Connection):
                 if cycle is None:
                     return
             self._reading = None
-            cycle.on_end(END)
-            cycle.start()
+            cycle.start(True)
             return
         self._queue.extend(events)
         if not self._pumping:

@@ -98,7 +98,7 @@ class WebSocketCycle:
     def body_discardable(self) -> bool:
         return True
 
-    def start(self) -> None:
+    def start(self, complete: bool = False) -> None:
         request = self.request
         try:
             self.handshake = check_request(request.method, request.http_version, request.headers)

@@ -3,7 +3,8 @@ worker thread (or inline on the loop with ``threads=0``).
 
 A cycle starts after the parser batch that held its request head, so a small
 request reaches the app with its whole body (``wsgi.input`` is then a plain
-``BytesIO``); a larger one streams through ``StreamInput`` with backpressure.
+``BytesIO``, or the shared ``EmptyInput`` when there is none); a larger one
+streams through ``StreamInput`` with backpressure.
 The response goes back to the loop in as few hops as possible: a one-piece
 body travels with its head in a single write.
 """
@@ -36,6 +37,7 @@ from .parser import (
     encode_chunk,
     encode_error,
     encode_head,
+    encode_response,
 )
 from .protocol import PAUSE_BODY, HttpProtocol
 from .threads import LoopCaller, WorkerPool
@@ -196,8 +198,8 @@ class WSGICycle:
         self.protocol = protocol
         self.request = request
         self.keep_alive = request.keep_alive
-        #: Body pieces received before the app started.
-        self._chunks: List[bytes] = []
+        #: Body pieces received before the app started (made with the first).
+        self._chunks: Optional[List[bytes]] = None
         # Read on every request before anything sets them: an instance
         # attribute reads faster than a class-level default.
         self._started = False
@@ -209,7 +211,10 @@ class WSGICycle:
     def on_body(self, data: bytes) -> None:
         self._body_size += len(data)
         if not self._started:
-            self._chunks.append(data)
+            if self._chunks is None:
+                self._chunks = [data]
+            else:
+                self._chunks.append(data)
         elif self._discard_body:
             pass
         elif self._stream is not None:
@@ -227,33 +232,37 @@ class WSGICycle:
             self._spool.seek(0)
             self._submit(self._spool)
 
-    def start(self) -> None:
+    def start(self, complete: bool = False) -> None:
         self._started = True
         request = self.request
         bridge = self.bridge
+        if complete:
+            self._body_complete = True
+            self._submit(NO_INPUT)
+            return
         if self._body_complete:
             chunks = self._chunks
             if chunks:
+                self._chunks = None
                 body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-                self._chunks = []
+                self._submit(io.BytesIO(body))
             else:
-                body = b""
-            self._submit(io.BytesIO(body))
+                self._submit(NO_INPUT)
             return
         must_buffer = bridge.pool is None or (request.chunked and bridge.needs_content_length)
         if must_buffer:
             # The body must be complete before the app runs: keep it in a
             # spool (memory, then disk) so its size stays bounded.
             self._spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY)
-            for chunk in self._chunks:
+            for chunk in self._chunks or ():
                 self._spool.write(chunk)
-            self._chunks = []
+            self._chunks = None
             if request.expect_continue:
                 self._continue_sent = True
                 self.protocol.write(CONTINUE_RESPONSE)
             return
-        self._stream = StreamInput(self, self._chunks)
-        self._chunks = []
+        self._stream = StreamInput(self, self._chunks or ())
+        self._chunks = None
         self._submit(self._stream)
 
     def on_body_error(self, exc: ProtocolError) -> None:
@@ -333,44 +342,62 @@ class WSGICycle:
                     raise TypeError(f"WSGI body items must be bytes, not {type(body_bytes).__name__}")
                 # _encode_head's work for a body of known length, without
                 # its frame (this runs for nearly every response).
-                head, framing, length, keep_alive = encode_head(
-                    self.status,
-                    self.headers,
-                    reason=self.reason,
-                    http11=request.http_version == "1.1",
-                    keep_alive=self.keep_alive and not protocol.state.shutting_down,
-                    head_request=request.method == b"HEAD",
-                    body_length=len(body_bytes),
-                    server=bridge.server,
+                http11 = request.http_version == "1.1"
+                keep_alive = self.keep_alive and not protocol.state.shutting_down
+                head_request = request.method == b"HEAD"
+                response = encode_response(
+                    self.status, self.headers, body_bytes, self.reason, http11, keep_alive, head_request, bridge.server
                 )
+                if response is None:
+                    # Not one write: HEAD, a status without a body, a declared
+                    # length that differs from the body, or a large body.
+                    head, framing, length, keep_alive = encode_head(
+                        self.status,
+                        self.headers,
+                        reason=self.reason,
+                        http11=http11,
+                        keep_alive=keep_alive,
+                        head_request=head_request,
+                        body_length=len(body_bytes),
+                        server=bridge.server,
+                    )
             except BaseException as exc:  # noqa: BLE001
                 self._fail(exc)
                 return
             self._head_sent = True
-            self.keep_alive = keep_alive
-            self._framing = framing
-            self._remaining = length
-            if framing == LENGTH and len(body_bytes) == length:
-                self._bytes = len(body_bytes)
-                # A large body goes out with writelines (writev), not copied
-                # into one bytes object with its head.
-                payload = head + body_bytes if len(body_bytes) < 16384 else [head, body_bytes]
+            payload: Any
+            if response is not None:
+                payload, keep_alive = response
+                self.keep_alive = keep_alive
+                self._framing = LENGTH
+                self._remaining = self._bytes = len(body_bytes)
+            else:
+                self.keep_alive = keep_alive
+                self._framing = framing
+                self._remaining = length
+                if framing == NO_BODY:
+                    self._post(head, True)
+                    payload = None
+                elif len(body_bytes) != length:
+                    # The app's Content-Length disagrees with its body: send
+                    # the head, then let _send enforce the declared length.
+                    self._post(head, False)
+                    self._result = result
+                    self._iter = iter(result)
+                    self._continue()
+                    return
+                else:
+                    # A large body goes out with writelines (writev), not
+                    # copied into one bytes object with its head.
+                    self._bytes = length
+                    payload = [head, body_bytes]
+            if payload is not None:
                 if bridge.pool is None:
                     self._deliver(payload, True, keep_alive)
                 else:
                     # _post's work, inline: the worker hands the batch's
                     # responses over when it runs dry.
                     bridge.caller.defer(self._deliver, payload, True, keep_alive)
-            elif framing == NO_BODY:
-                self._post(head, True)
-            else:
-                # The app's Content-Length disagrees with its body: send the
-                # head, then let _send enforce the declared length.
-                self._post(head, False)
-                self._result = result
-                self._iter = iter(result)
-                self._continue()
-                return
             if protocol.state.access_log is not None:
                 self._log(request)
             return
@@ -672,6 +699,44 @@ class WSGICycle:
         access_log = self.protocol.state.access_log
         if access_log is not None:
             access_log(self.protocol, request, self.status or 0, self._bytes, time.perf_counter() - self._t0)
+
+
+class EmptyInput:
+    """``wsgi.input`` for a request without a body: one shared, stateless
+    object (a BytesIO per request costs its making and unmaking, on nearly
+    every request)."""
+
+    __slots__ = ()
+
+    def read(self, size: Optional[int] = -1) -> bytes:
+        return b""
+
+    def read1(self, size: Optional[int] = -1) -> bytes:
+        return b""
+
+    def readline(self, size: Optional[int] = -1) -> bytes:
+        return b""
+
+    def readlines(self, hint: Optional[int] = -1) -> List[bytes]:
+        return []
+
+    def readinto(self, buffer: Any) -> int:
+        return 0
+
+    def __iter__(self) -> "EmptyInput":
+        return self
+
+    def __next__(self) -> bytes:
+        raise StopIteration
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        """Nothing to release (and still readable after: it is shared)."""
+
+
+NO_INPUT = EmptyInput()
 
 
 class StreamInput:

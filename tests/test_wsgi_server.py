@@ -383,6 +383,42 @@ def test_input_stream_methods_on_streamed_body():
     assert seen == {"first": b"line one\n", "limited": b"lin", "rest": [b"e two\n", b"line three\n", b"end"]}
 
 
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        pytest.param(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", id="no-body"),
+        pytest.param(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", id="content-length-0"),
+        pytest.param(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", id="chunked-empty"),
+    ],
+)
+def test_input_stream_of_a_bodiless_request(threads, request_bytes):
+    """Every reading method of wsgi.input gives an empty body, and what an app
+    does to the stream (reading, closing) does not reach the next request."""
+    seen = []
+
+    def app(environ, start_response):
+        stream = environ["wsgi.input"]
+        seen.append(
+            (stream.read(), stream.read(10), stream.read(None), stream.readline(), stream.readline(5),
+             stream.readlines(), list(stream), stream.readable())
+        )
+        stream.close()
+        start_response("200 OK", [("Content-Length", "2")])
+        return [b"ok"]
+
+    with serve(app, threads=threads) as server, connect(server) as sock:
+        buffered = bytearray()
+        for _ in range(3):
+            sock.sendall(request_bytes)
+            assert read_response(sock, buffered)[:3:2] == (200, b"ok")
+        # A request with a body on the same connection still reads it.
+        sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nabcde")
+        assert read_response(sock, buffered)[0] == 200
+    empty = (b"", b"", b"", b"", b"", [], [], True)
+    assert seen[:3] == [empty] * 3
+    assert seen[3][0] == b"abcde"
+
+
 def test_limits_from_config():
     with serve(echo, limit_request_body=10) as server, connect(server) as sock:
         sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\n01234567890")
