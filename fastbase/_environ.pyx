@@ -1,15 +1,18 @@
 # cython: language_level=3
-"""A request head as the CGI-style variables of a WSGI environ: the compiled
-copy of ``fastbase._environ_py`` (the readable spec; same API, same result).
+"""A request head as an application sees it, a WSGI environ or an ASGI HTTP
+scope: the compiled copy of ``fastbase._environ_py`` (the readable spec;
+same API, same result).
 
 Building the environ is the largest piece of per-request work in the WSGI
-bridge; done here it takes about half the time it takes in Python.
+bridge; done here it takes about half the time it takes in Python. The
+scope's dozen entries cost the ASGI bridge about 40 bytecodes a request in
+Python.
 """
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.dict cimport PyDict_Copy, PyDict_GetItem, PyDict_SetItem
 from cpython.object cimport PyObject
-from cpython.unicode cimport PyUnicode_DecodeLatin1
+from cpython.unicode cimport PyUnicode_DecodeLatin1, PyUnicode_DecodeUTF8
 from libc.string cimport memchr
 
 from fastbase._parser cimport Request
@@ -21,6 +24,7 @@ cdef Py_ssize_t _MAX_CACHED = MAX_CACHED_NAMES
 
 cdef dict _header_keys = {b"content-type": "CONTENT_TYPE", b"content-length": "CONTENT_LENGTH"}
 cdef dict _methods = {}
+cdef dict _asgi_versions = {"version": "3.0", "spec_version": "2.4"}
 
 
 cdef inline str _latin1(bytes data):
@@ -45,22 +49,25 @@ cdef object _header_key(bytes name):
     return key
 
 
+cdef inline str _method(bytes token):
+    cdef PyObject* found = PyDict_GetItem(_methods, token)
+    if found is not NULL:
+        return <str>found
+    cdef str method = _latin1(token)
+    if len(_methods) < _MAX_CACHED:
+        _methods[token] = method
+    return method
+
+
 def wsgi_environ(dict base, Request request, str root_path, body):
     cdef dict environ = PyDict_Copy(base)
     cdef PyObject* found
     cdef bytes path, target, name, value
     cdef str path_info, text
-    cdef object key, method
+    cdef object key
     cdef Py_ssize_t root_len
 
-    found = PyDict_GetItem(_methods, request.method)
-    if found is NULL:
-        method = _latin1(request.method)
-        if len(_methods) < _MAX_CACHED:
-            _methods[request.method] = method
-    else:
-        method = <object>found
-    environ["REQUEST_METHOD"] = method
+    environ["REQUEST_METHOD"] = _method(request.method)
 
     path = request.path
     if _has(path, b"%"):
@@ -98,3 +105,34 @@ def wsgi_environ(dict base, Request request, str root_path, body):
         environ.pop("HTTP_TRANSFER_ENCODING", None)
     environ["wsgi.input"] = body
     return environ
+
+
+def http_scope(dict base, Request request, dict state):
+    cdef dict scope = PyDict_Copy(base)
+    cdef bytes raw_path = request.path
+    cdef bytes decoded
+    cdef str path
+    cdef object root_path
+    cdef Py_ssize_t root_len
+    scope["asgi"] = PyDict_Copy(_asgi_versions)
+    scope["http_version"] = request.http_version
+    scope["method"] = _method(request.method)
+    decoded = unquote_to_bytes(raw_path) if _has(raw_path, b"%") else raw_path
+    path = PyUnicode_DecodeUTF8(PyBytes_AS_STRING(decoded), PyBytes_GET_SIZE(decoded), "replace")
+    root_path = base["root_path"]
+    if root_path:
+        root_len = len(root_path)
+        if not (path.startswith(root_path) and (len(path) == root_len or path[root_len] == "/")):
+            path = root_path + path
+            raw_path = (<str>root_path).encode("utf-8") + raw_path
+    scope["path"] = path
+    scope["raw_path"] = raw_path
+    scope["query_string"] = request.query
+    scope["headers"] = request.headers
+    scope["state"] = PyDict_Copy(state)
+    scope["extensions"] = {
+        "http.response.trailers": {},
+        "http.response.pathsend": {},
+        "http.response.early_hint": {},
+    }
+    return scope

@@ -1,9 +1,15 @@
-"""A request head as the CGI-style variables of a WSGI environ (PEP 3333),
-pure Python: the readable spec of ``fastbase._environ``.
+"""A request head as an application sees it: the CGI-style variables of a
+WSGI environ (PEP 3333) and the scope of an ASGI HTTP request; pure Python,
+the readable spec of ``fastbase._environ``.
 
 ``wsgi_environ(base, request, root_path, body)`` returns a new dict: a copy
 of ``base`` (the connection's variables: SERVER_*, REMOTE_*, wsgi.*) plus
 the request's own. The WSGI bridge adds nothing on the common path.
+
+``http_scope(base, request, state)`` does the same for ASGI: ``base`` holds
+the connection's entries (type, server, client, scheme, root_path) and a
+placeholder for each of the request's, so that filling them in never grows
+the copy.
 """
 
 from __future__ import annotations
@@ -83,3 +89,33 @@ def wsgi_environ(base: dict, request: Any, root_path: str, body: Any) -> dict:
         environ.pop("HTTP_TRANSFER_ENCODING", None)
     environ["wsgi.input"] = body
     return environ
+
+
+def http_scope(base: dict, request: Any, state: dict) -> dict:
+    scope = base.copy()
+    scope["asgi"] = {"version": "3.0", "spec_version": "2.4"}
+    scope["http_version"] = request.http_version
+    try:
+        scope["method"] = _methods[request.method]
+    except KeyError:
+        scope["method"] = _method(request.method)
+    # path is the percent-decoded path as UTF-8 text, raw_path the bytes as
+    # sent; both include root_path (put back when a proxy stripped it).
+    raw_path = request.path
+    path = (unquote_to_bytes(raw_path) if raw_path.find(b"%") >= 0 else raw_path).decode("utf-8", "replace")
+    root_path = base["root_path"]
+    if root_path and not (path.startswith(root_path) and path[len(root_path) : len(root_path) + 1] in ("", "/")):
+        path = root_path + path
+        raw_path = root_path.encode("utf-8") + raw_path
+    scope["path"] = path
+    scope["raw_path"] = raw_path
+    scope["query_string"] = request.query
+    scope["headers"] = request.headers
+    # A shallow copy of the lifespan state per request (ASGI lifespan spec).
+    scope["state"] = state.copy()
+    scope["extensions"] = {
+        "http.response.trailers": {},
+        "http.response.pathsend": {},
+        "http.response.early_hint": {},
+    }
+    return scope

@@ -16,6 +16,7 @@ from typing import Any, Callable, Dict, List, Optional
 from urllib.parse import unquote_to_bytes
 
 from .config import Config
+from .environ import http_scope
 from .errors import ClientDisconnected, InvalidResponse, ProtocolError
 from .logs import error_log
 from .parser import (
@@ -37,9 +38,6 @@ from .protocol import PAUSE_BODY, HttpProtocol
 
 #: Request body bytes buffered for the app before reading pauses.
 BODY_HIGH_WATER = 256 * 1024
-
-#: The usual methods as str: a lookup instead of a decode per request.
-_METHOD_NAMES = {m: m.decode("ascii") for m in (b"GET", b"HEAD", b"POST", b"PUT", b"PATCH", b"DELETE", b"OPTIONS")}
 
 #: The name of every task that runs a request (or WebSocket session).
 TASK_NAME = "fastbase.request"
@@ -92,6 +90,29 @@ class ASGIBridge:
         # The loop names the factory's task its own way (asyncio tolerates a
         # factory whose tasks cannot be named).
         return loop.create_task(coro, name=TASK_NAME)
+
+    def connection_scope(self, protocol: HttpProtocol) -> dict:
+        """What the scopes of a connection's requests share, kept in
+        ``protocol.bridge_cache``: http_scope copies it and fills in the
+        request's entries (placeholders here, so the copy never grows)."""
+        base = {
+            "type": "http",
+            "asgi": None,
+            "http_version": None,
+            "server": protocol.server,
+            "client": protocol.client,
+            "scheme": protocol.scheme,
+            "method": None,
+            "root_path": self.root_path,
+            "path": None,
+            "raw_path": None,
+            "query_string": None,
+            "headers": None,
+            "state": None,
+            "extensions": None,
+        }
+        protocol.bridge_cache = base
+        return base
 
     def new_cycle(self, protocol: HttpProtocol, request: Request) -> Any:
         upgrade = request.upgrade
@@ -218,36 +239,10 @@ class ASGICycle:
         if protocol.state.access_log is not None:
             self._t0 = time.perf_counter()
         try:
-            # The scope is built here rather than in a method of its own: one
-            # call less per request.
-            root_path = bridge.root_path
-            raw_path = request.path
-            # find(), not "in": bytes.__contains__ first tries its argument as an
-            # int and builds (then drops) a TypeError, ~60 ns per request.
-            if root_path or raw_path.find(b"%") >= 0:
-                path, raw_path = scope_paths(bridge, request)
-            else:
-                path = raw_path.decode("utf-8", "replace")
-            scope = {
-                "type": "http",
-                "asgi": {"version": "3.0", "spec_version": "2.4"},
-                "http_version": request.http_version,
-                "server": protocol.server,
-                "client": protocol.client,
-                "scheme": protocol.scheme,
-                "method": _METHOD_NAMES.get(request.method) or request.method.decode("latin-1"),
-                "root_path": root_path,
-                "path": path,
-                "raw_path": raw_path,
-                "query_string": request.query,
-                "headers": request.headers,
-                "state": bridge.state.copy(),
-                "extensions": {
-                    "http.response.trailers": {},
-                    "http.response.pathsend": {},
-                    "http.response.early_hint": {},
-                },
-            }
+            base = protocol.bridge_cache
+            if base is None:
+                base = bridge.connection_scope(protocol)
+            scope = http_scope(base, request, bridge.state)
             await bridge.app(scope, self.receive, self.send)
         except BaseException as exc:  # noqa: BLE001
             if isinstance(exc, asyncio.CancelledError) and not self.disconnected:

@@ -1,4 +1,4 @@
-"""The WSGI environ builder the bridge uses.
+"""The WSGI environ and ASGI HTTP scope builders the bridges use.
 
 Exports the compiled implementation (``fastbase._environ``) and falls back to
 the pure-Python twin (``fastbase._environ_py``) when it is missing or
@@ -7,6 +7,7 @@ The compiled module takes the compiled parser's ``Request``; both choices
 follow the same switch, so they always match.
 
     environ = wsgi_environ(base, request, root_path, body)
+    scope = http_scope(base, request, state)
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from ._select import load
 _impl, IMPLEMENTATION = load("_environ", "_environ_py")
 
 if TYPE_CHECKING:
-    from ._environ_py import wsgi_environ
+    from ._environ_py import http_scope, wsgi_environ
 else:
     wsgi_environ = _impl.wsgi_environ
+    http_scope = _impl.http_scope

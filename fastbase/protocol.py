@@ -269,7 +269,8 @@ class HttpProtocol(Connection):
         self.closed = False
         #: The bytes that broke the parser looked like a TLS handshake.
         self.tls_probe = False
-        # Per-connection data a bridge caches (the WSGI environ base, ...).
+        # Per-connection data a bridge caches (the WSGI environ base, the
+        # ASGI scope base).
         self.bridge_cache: Any = None
         #: (client, scheme, server) of the socket itself, kept once
         #: --proxy-headers starts replacing the three per request.
@@ -523,7 +524,7 @@ class HttpProtocol(Connection):
         resolved = proxy.resolve(view[0], request.headers, view[1], view[2])
         if resolved != (self.client, self.scheme, self.server):
             self.client, self.scheme, self.server = resolved
-            self.bridge_cache = None  # the WSGI environ base holds the old values
+            self.bridge_cache = None  # the environ or scope base holds the old values
 
     def _reject(self, request: Optional[Request], status: int, message: str) -> None:
         body = encode_error(status, message)

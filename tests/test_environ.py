@@ -1,5 +1,5 @@
-"""The WSGI environ builder (fastbase.environ), compiled and twin, on a corpus
-of request heads: each case lists the variables it must produce."""
+"""The WSGI environ and ASGI scope builders (fastbase.environ), compiled and
+twin, on corpora of request heads: each case lists what it must produce."""
 
 from __future__ import annotations
 
@@ -208,3 +208,137 @@ def test_twin_caches_stay_bounded():
         assert environ["HTTP_X_BOUND_%d" % i] == "1"
     assert len(_environ_py._header_keys) <= _environ_py.MAX_CACHED_NAMES
     assert len(_environ_py._methods) <= _environ_py.MAX_CACHED_NAMES
+
+
+# --- the ASGI HTTP scope ---------------------------------------------------------------
+
+SCOPE_BASE = {
+    "type": "http",
+    "asgi": None,
+    "http_version": None,
+    "server": ("127.0.0.1", 8000),
+    "client": ("127.0.0.1", 50000),
+    "scheme": "http",
+    "method": None,
+    "root_path": "",
+    "path": None,
+    "raw_path": None,
+    "query_string": None,
+    "headers": None,
+    "state": None,
+    "extensions": None,
+}
+
+SCOPE_CASES = [
+    pytest.param(
+        b"GET /a/b?x=1&y=%20 HTTP/1.1\r\nHost: example.com\r\nX-A: 1\r\nx-a: 2\r\n\r\n",
+        "",
+        {
+            "http_version": "1.1",
+            "method": "GET",
+            "path": "/a/b",
+            "raw_path": b"/a/b",
+            "query_string": b"x=1&y=%20",
+            "headers": [(b"host", b"example.com"), (b"x-a", b"1"), (b"x-a", b"2")],
+        },
+        id="plain",
+    ),
+    pytest.param(
+        # ASGI: path is the percent-decoded bytes as UTF-8; raw_path stays as sent.
+        b"POST /caf%C3%A9/a%2Fb HTTP/1.0\r\nContent-Length: 0\r\n\r\n",
+        "",
+        {"http_version": "1.0", "method": "POST", "path": "/caf\u00e9/a/b", "raw_path": b"/caf%C3%A9/a%2Fb"},
+        id="percent-decoded-path",
+    ),
+    pytest.param(
+        b"GET /caf\xc3\xa9/%FF HTTP/1.1\r\nHost: h\r\n\r\n",
+        "",
+        {"path": "/caf\u00e9/\ufffd", "raw_path": b"/caf\xc3\xa9/%FF"},
+        id="invalid-utf8-replaced",
+    ),
+    pytest.param(
+        b"GET /app/x HTTP/1.1\r\nHost: h\r\n\r\n",
+        "/app",
+        {"root_path": "/app", "path": "/app/x", "raw_path": b"/app/x"},
+        id="root-path-already-there",
+    ),
+    pytest.param(
+        b"GET /app HTTP/1.1\r\nHost: h\r\n\r\n",
+        "/app",
+        {"path": "/app", "raw_path": b"/app"},
+        id="root-path-whole",
+    ),
+    pytest.param(
+        # A proxy stripped the prefix: it is put back in path and raw_path.
+        b"GET /x%20y HTTP/1.1\r\nHost: h\r\n\r\n",
+        "/m\u00fcnt",
+        {"root_path": "/m\u00fcnt", "path": "/m\u00fcnt/x y", "raw_path": "/m\u00fcnt".encode() + b"/x%20y"},
+        id="root-path-put-back",
+    ),
+    pytest.param(
+        b"GET /application HTTP/1.1\r\nHost: h\r\n\r\n",
+        "/app",
+        {"path": "/app/application", "raw_path": b"/app/application"},
+        id="root-path-prefix-only",
+    ),
+    pytest.param(
+        b"OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n",
+        "",
+        {"method": "OPTIONS", "path": "*", "raw_path": b"*", "query_string": b""},
+        id="asterisk-form",
+    ),
+    pytest.param(
+        b"PURGE /p HTTP/1.1\r\nHost: h\r\n\r\n",
+        "",
+        {"method": "PURGE"},
+        id="extension-method",
+    ),
+]
+
+
+@pytest.mark.parametrize("data, root_path, expected", SCOPE_CASES)
+def test_scope_corpus(environ_impl, data, root_path, expected):
+    module, parser_module = environ_impl
+    base = dict(SCOPE_BASE, root_path=root_path)
+    kept = dict(base)
+    state = {"db": object()}
+    request = head(parser_module, data)
+    scope = module.http_scope(base, request, state)
+    assert base == kept  # the connection's entries are copied, never changed
+    assert list(scope) == list(SCOPE_BASE)  # every entry, in the base's order
+    assert scope["type"] == "http" and scope["asgi"] == {"version": "3.0", "spec_version": "2.4"}
+    assert (scope["server"], scope["client"], scope["scheme"]) == (
+        SCOPE_BASE["server"], SCOPE_BASE["client"], SCOPE_BASE["scheme"],
+    )
+    for key, value in expected.items():
+        assert scope[key] == value, key
+    assert scope["headers"] is request.headers
+    assert type(scope["path"]) is str and type(scope["raw_path"]) is bytes
+    # The state is a shallow copy: the same values, its own dict.
+    assert scope["state"] == state and scope["state"] is not state
+    assert scope["extensions"] == {
+        "http.response.trailers": {},
+        "http.response.pathsend": {},
+        "http.response.early_hint": {},
+    }
+
+
+def test_scopes_share_no_mutable_part(environ_impl):
+    """What an app changes in its scope never reaches the next request's."""
+    module, parser_module = environ_impl
+    base = dict(SCOPE_BASE)
+    request = head(parser_module, b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+    first = module.http_scope(base, request, {})
+    first["asgi"]["version"] = "2.0"
+    first["state"]["x"] = 1
+    first["extensions"]["http.response.trailers"]["x"] = 1
+    first["extensions"]["mine"] = {}
+    first["path"] = "/changed"
+    second = module.http_scope(base, request, {})
+    assert second["asgi"] == {"version": "3.0", "spec_version": "2.4"}
+    assert second["state"] == {} and second["path"] == "/"
+    assert second["extensions"] == {
+        "http.response.trailers": {},
+        "http.response.pathsend": {},
+        "http.response.early_hint": {},
+    }
