@@ -444,11 +444,10 @@ class ASGICycle:
                 # differs from the body, or a large body.
                 head = self._head(len(body))
             else:
+                # Complete with this write: only what a late event (a body
+                # error, a disconnect) or the log may still read is recorded.
                 data, keep_alive = response
                 self._head_sent = True
-                self.keep_alive = keep_alive
-                self._framing = LENGTH
-                self._remaining = 0
                 self._bytes = len(body)
                 protocol.write(data)
                 # _complete, inline.

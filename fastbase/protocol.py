@@ -71,6 +71,8 @@ class ServerState:
         self.access_log: Optional[Callable[..., None]] = default_access_log if config.access_log else None
         #: Called when a client leaves before its response is complete.
         self.log_disconnect: Callable[["HttpProtocol"], None] = default_log_disconnect
+        #: Requests started, counted while a limit is in play (limit_requests
+        #: or one of the other edges below): nothing else reads it.
         self.total_requests = 0
         #: When total_requests reaches this (0: never), on_request_limit runs.
         self.request_limit = 0
@@ -81,6 +83,9 @@ class ServerState:
             from .proxy import ProxyHeaders
 
             self.proxy = ProxyHeaders(config.forwarded_allow_ips or "127.0.0.1")
+        #: No per-request edge in play (--limit-concurrency, --proxy-headers,
+        #: a request limit): a request starts by the connection's fast path.
+        self.plain = self.limit_concurrency is None and self.proxy is None
         #: Pipelined safe requests may start while an earlier response is in
         #: progress (RFC 9112 9.3.2); not with --proxy-headers, where each
         #: request rewrites the connection's client address.
@@ -91,6 +96,12 @@ class ServerState:
         self.sweep_interval = min(
             1.0, config.timeout_keep_alive / 4, config.timeout_request_header / 4
         )
+
+    def limit_requests(self, limit: int, on_reached: Callable[[], None]) -> None:
+        """Call on_reached when the limit-th request starts (--max-requests)."""
+        self.request_limit = limit
+        self.on_request_limit = on_reached
+        self.plain = False
 
     def start_sweeper(self) -> None:
         self._sweeper = self.loop.call_later(self.sweep_interval, self._sweep)
@@ -285,6 +296,8 @@ class HttpProtocol(Connection):
         self._pending_error: Optional[ProtocolError] = None
         self._errored = False
         self._close_after_response = False
+        #: Requests started: the timeout sweeper's sign of progress (with the
+        #: phase, which changes when a response completes).
         self._counter = 0
         self._cork: Optional[list] = None
         self._cork_size = 0
@@ -330,15 +343,10 @@ class HttpProtocol(Connection):
             # without the queue.
             request: Request = events[0]  # type: ignore[assignment]
             state = self.state
-            if (
-                state.limit_concurrency is None
-                and state.proxy is None
-                and state.total_requests + 1 != state.request_limit
-            ):
+            if state.plain:
                 # _start_request with none of its limits in play, inline
                 # (one call less per request).
                 self._counter += 1
-                state.total_requests += 1
                 cycle = state.bridge.new_cycle(self, request)
                 self._active = cycle
                 if not request.keep_alive or state.shutting_down:
@@ -617,7 +625,6 @@ class HttpProtocol(Connection):
         """The active cycle's response is complete."""
         cycle = self._active
         self._active = None
-        self._counter += 1
         if self.closed:
             return
         reading = self._reading

@@ -178,7 +178,6 @@ class Server:
         await self.bridge.startup()
         state = self.state = ServerState(config, self.bridge, loop)
         if self.max_requests:
-            state.request_limit = self.max_requests
 
             def request_limit_reached() -> None:
                 # At once, not when stop() gets its turn: the response in
@@ -190,7 +189,7 @@ class Server:
                     listener.close()
                 self.stop()
 
-            state.on_request_limit = request_limit_reached
+            state.limit_requests(self.max_requests, request_limit_reached)
         if self.access_logger is not None and config.access_log:
             state.access_log = self.access_logger
         if state.proxy is not None and state.access_log is not None:

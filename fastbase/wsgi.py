@@ -367,18 +367,20 @@ class WSGICycle:
             self._head_sent = True
             payload: Any
             if response is not None:
+                # The response is complete with this write: what the cycle
+                # records of it is the size, for the access log.
                 payload, keep_alive = response
-                self.keep_alive = keep_alive
-                self._framing = LENGTH
-                self._remaining = self._bytes = len(body_bytes)
+                self._bytes = len(body_bytes)
             else:
                 self.keep_alive = keep_alive
                 self._framing = framing
                 self._remaining = length
                 if framing == NO_BODY:
                     self._post(head, True)
-                    payload = None
-                elif len(body_bytes) != length:
+                    if protocol.state.access_log is not None:
+                        self._log(request)
+                    return
+                if len(body_bytes) != length:
                     # The app's Content-Length disagrees with its body: send
                     # the head, then let _send enforce the declared length.
                     self._post(head, False)
@@ -386,18 +388,16 @@ class WSGICycle:
                     self._iter = iter(result)
                     self._continue()
                     return
-                else:
-                    # A large body goes out with writelines (writev), not
-                    # copied into one bytes object with its head.
-                    self._bytes = length
-                    payload = [head, body_bytes]
-            if payload is not None:
-                if bridge.pool is None:
-                    self._deliver(payload, True, keep_alive)
-                else:
-                    # _post's work, inline: the worker hands the batch's
-                    # responses over when it runs dry.
-                    bridge.caller.defer(self._deliver, payload, True, keep_alive)
+                # A large body goes out with writelines (writev), not copied
+                # into one bytes object with its head.
+                self._bytes = length
+                payload = [head, body_bytes]
+            if bridge.pool is None:
+                self._deliver(payload, True, keep_alive)
+            else:
+                # _post's work, inline: the worker hands the batch's
+                # responses over when it runs dry.
+                bridge.caller.defer(self._deliver, payload, True, keep_alive)
             if protocol.state.access_log is not None:
                 self._log(request)
             return
