@@ -187,6 +187,9 @@ class WorkerPool:
         wakeup = threading.Lock()
         wakeup.acquire()
         unflushed_since = 0.0
+        # A job is timed from the end of the one before it (or from waking
+        # up): one clock reading per job.
+        started = clock()
         while True:
             try:
                 job = jobs.popleft()
@@ -199,18 +202,19 @@ class WorkerPool:
                         continue
                     idle.append(wakeup)
                 wakeup.acquire()
+                started = clock()
                 continue
             if job is None:
                 caller.flush()
                 return
             self._taken += 1
-            started = clock()
             try:
                 job()
             except BaseException:  # noqa: BLE001 - a job must never kill its thread
                 error_log.exception("Unhandled error in a worker thread")
             ended = clock()
             self.average += (ended - started - self.average) * 0.125
+            started = ended
             if not unflushed_since:
                 unflushed_since = ended
             elif ended - unflushed_since >= FLUSH_DELAY:
@@ -221,3 +225,4 @@ class WorkerPool:
                 # these responses and read new requests: hand it the GIL
                 # (and, on one core, the CPU) now.
                 yield_to_loop()
+                started = clock()  # the loop's turn is not the next job's time

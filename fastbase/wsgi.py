@@ -393,11 +393,11 @@ class WSGICycle:
                 self._bytes = length
                 payload = [head, body_bytes]
             if bridge.pool is None:
-                self._deliver(payload, True, keep_alive)
+                self._deliver_whole(payload, keep_alive)
             else:
                 # _post's work, inline: the worker hands the batch's
                 # responses over when it runs dry.
-                bridge.caller.defer(self._deliver, payload, True, keep_alive)
+                bridge.caller.defer(self._deliver_whole, payload, keep_alive)
             if protocol.state.access_log is not None:
                 self._log(request)
             return
@@ -575,6 +575,18 @@ class WSGICycle:
             if self._spool is not None:
                 self._spool.close()
             protocol.finish(keep_alive)
+
+    def _deliver_whole(self, data: Any, keep_alive: bool) -> None:
+        """_deliver for a whole response in one piece (loop thread): the
+        common response, so without _deliver's choices."""
+        protocol = self.protocol
+        if type(data) is list:
+            protocol.writelines(data)
+        else:
+            protocol.write(data)
+        if self._spool is not None:
+            self._spool.close()
+        protocol.finish(keep_alive)
 
     def _sync(self) -> None:
         """Wait (worker thread) until the socket accepts more, so a large
