@@ -173,6 +173,8 @@ class WSGICycle:
     _body_size = 0
     _body_complete = False
     _started = False
+    #: Body pieces received before the app started (a list made with the first).
+    _chunks: Optional[List[bytes]] = None
     _stream: Optional["StreamInput"] = None
     _spool: Any = None
     _discard_body = False
@@ -198,11 +200,8 @@ class WSGICycle:
         self.protocol = protocol
         self.request = request
         self.keep_alive = request.keep_alive
-        #: Body pieces received before the app started (made with the first).
-        self._chunks: Optional[List[bytes]] = None
         # Read on every request before anything sets them: an instance
         # attribute reads faster than a class-level default.
-        self._started = False
         self._head_sent = False
         self._spool = None
 
@@ -234,12 +233,19 @@ class WSGICycle:
 
     def start(self, complete: bool = False) -> None:
         self._started = True
+        if complete:
+            # _submit's work for a request without a body, inline (nearly
+            # every request).
+            self._body_complete = True
+            self._input = NO_INPUT
+            pool = self.bridge.pool
+            if pool is None:
+                outside_loop(self._run)
+            else:
+                pool.submit(self._run)
+            return
         request = self.request
         bridge = self.bridge
-        if complete:
-            self._body_complete = True
-            self._submit(NO_INPUT)
-            return
         if self._body_complete:
             chunks = self._chunks
             if chunks:
@@ -328,7 +334,7 @@ class WSGICycle:
             if base is None:
                 base = bridge.connection_environ(protocol)
             environ = wsgi_environ(base, request, bridge.root_path, self._input)
-            if request.chunked and bridge.needs_content_length and self._body_complete:
+            if bridge.needs_content_length and request.chunked and self._body_complete:
                 environ["CONTENT_LENGTH"] = str(self._body_size)
             result = bridge.app(environ, self.start_response)
         except BaseException as exc:  # noqa: BLE001
