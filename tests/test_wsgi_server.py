@@ -656,3 +656,27 @@ def test_rejected_start_response_can_be_retried(threads):
         sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         data = recv_until_closed(sock)
     assert data.startswith(b"HTTP/1.1 200 OK\r\n") and data.endswith(b"\r\n\r\nok")
+
+
+def test_connection_environ_base_has_room_for_a_request():
+    """The per-connection base the environs are copied from is the same
+    mapping with a larger table, so a request's variables fit without the copy
+    growing (on an interpreter where that cannot be arranged, the base is
+    returned as it was)."""
+    import sys
+
+    from fastbase._parser_py import RequestParser
+    from fastbase._environ_py import wsgi_environ
+    from fastbase.wsgi import with_room
+
+    plain = {f"KEY_{i}": i for i in range(14)}
+    roomy = with_room(plain)
+    assert roomy == plain and list(roomy) == list(plain)
+    assert with_room({}) == {}
+    request = RequestParser().feed(
+        b"GET /p?q=1 HTTP/1.1\r\nHost: h\r\n" + b"".join(b"X-F%d: v\r\n" % i for i in range(10)) + b"\r\n"
+    )[0]
+    environ = wsgi_environ(roomy, request, "", None)
+    assert environ["HTTP_X_F9"] == "v" and roomy == plain
+    if roomy is not plain:
+        assert sys.getsizeof(environ) == sys.getsizeof(roomy.copy()) > sys.getsizeof(plain.copy())
