@@ -102,8 +102,9 @@ class WorkerPool:
         self._size = size
         self._wake_scheduled = False
         self._ramp_armed = False
-        self._taken = 0  # jobs taken so far: the ramp timer's progress mark
-        self._ramp_mark = 0
+        #: The job at the head of the queue at the ramp timer's last look:
+        #: still there at the next look means no job was taken in between.
+        self._ramp_mark: Optional[Callable[[], Any]] = None
         #: Moving average of a job's wall-clock time.
         self.average = 0.0
         self._threads: List[threading.Thread] = []
@@ -140,8 +141,14 @@ class WorkerPool:
         # it may hold its previous job's response back while it runs them.
         if not self._ramp_armed:
             self._ramp_armed = True
-            self._ramp_mark = self._taken
+            self._ramp_mark = self._head()
             self._loop.call_later(RAMP_DELAY, self._ramp)
+
+    def _head(self) -> Optional[Callable[[], Any]]:
+        try:
+            return self._jobs[0]
+        except IndexError:  # (a worker may take the last job meanwhile)
+            return None
 
     def _ramp(self) -> None:
         """A look at the pool while it has work: deliver the responses
@@ -156,13 +163,15 @@ class WorkerPool:
         busy = bool(self._jobs)
         self._caller.drain()
         if not busy:
+            self._ramp_mark = None  # (holds a request's job otherwise)
             return
-        if self._jobs and self._taken == self._ramp_mark:
+        head = self._head()
+        if head is not None and head is self._ramp_mark:
             with self._mutex:
                 if self._idle:
                     self._idle.pop().release()
         self._ramp_armed = True
-        self._ramp_mark = self._taken
+        self._ramp_mark = head
         self._loop.call_later(RAMP_DELAY, self._ramp)
 
     def shutdown(self, timeout: Optional[float] = None) -> None:
@@ -186,28 +195,27 @@ class WorkerPool:
         clock = time.perf_counter
         wakeup = threading.Lock()
         wakeup.acquire()
-        unflushed_since = 0.0
         # A job is timed from the end of the one before it (or from waking
-        # up): one clock reading per job.
-        started = clock()
+        # up): one clock reading per job. Responses held back since
+        # unflushed_since are handed over after FLUSH_DELAY at the latest.
+        started = unflushed_since = clock()
         while True:
             try:
                 job = jobs.popleft()
             except IndexError:
                 # Out of work: hand the batch's responses over, then sleep.
                 caller.flush()
-                unflushed_since = 0.0
+                unflushed_since = started  # (the last job's end: about now)
                 with mutex:
                     if jobs:
                         continue
                     idle.append(wakeup)
                 wakeup.acquire()
-                started = clock()
+                started = unflushed_since = clock()
                 continue
             if job is None:
                 caller.flush()
                 return
-            self._taken += 1
             try:
                 job()
             except BaseException:  # noqa: BLE001 - a job must never kill its thread
@@ -215,14 +223,12 @@ class WorkerPool:
             ended = clock()
             self.average += (ended - started - self.average) * 0.125
             started = ended
-            if not unflushed_since:
-                unflushed_since = ended
-            elif ended - unflushed_since >= FLUSH_DELAY:
+            if ended - unflushed_since >= FLUSH_DELAY:
                 caller.flush()
-                unflushed_since = 0.0
                 # A worker going from job to job never blocks, so the loop
                 # would wait for the GIL's switch interval (5 ms) to write
                 # these responses and read new requests: hand it the GIL
                 # (and, on one core, the CPU) now.
                 yield_to_loop()
-                started = clock()  # the loop's turn is not the next job's time
+                # (The loop's turn is not the next job's time.)
+                started = unflushed_since = clock()
