@@ -449,12 +449,11 @@ class ASGICycle:
                 data, keep_alive = response
                 self._head_sent = True
                 self._bytes = len(body)
-                protocol.write(data)
                 # _complete, inline.
                 self.response_complete = True
                 if self._waiter is not None:
                     self._wake()
-                protocol.finish(keep_alive)
+                protocol.respond(data, keep_alive)
                 if protocol.state.access_log is not None:
                     self._log(self._status, len(body))
                 return False

@@ -8,7 +8,7 @@ requests started while an earlier response is in progress; such a cycle
 writes into a ``PendingOutput`` until its turn comes.
 
 What the bridge needs from a connection is the small API at the end of
-``HttpProtocol`` (write, finish, flow control, switch_protocol); what the
+``HttpProtocol`` (write, finish, respond, flow control, switch_protocol); what the
 connection needs from the bridge is a *cycle* object per request:
 
     cycle = bridge.new_cycle(protocol, request)   # on the request head
@@ -187,6 +187,10 @@ class PendingOutput:
 
     def finish(self, keep_alive: bool = True) -> None:
         self.finished = keep_alive
+
+    def respond(self, data: bytes, keep_alive: bool) -> None:
+        self.write(data)
+        self.finish(keep_alive)
 
     def abort(self) -> None:
         self.aborted = True
@@ -571,6 +575,14 @@ class HttpProtocol(Connection):
                 self._cork_size += len(data)
                 if self._cork_size >= CORK_LIMIT:
                     self._flush_cork()
+
+    def respond(self, data: bytes, keep_alive: bool) -> None:
+        """A whole response in one piece: write(data), then finish()."""
+        if self._cork is None and not self.closed:
+            self.transport.write(data)  # write()'s common case, one call less
+        else:
+            self.write(data)
+        self.finish(keep_alive)
 
     # write and writelines repeat the corking lines on purpose: a shared
     # helper costs a call per pipelined response (measurable in the

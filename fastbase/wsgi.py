@@ -401,6 +401,17 @@ class WSGICycle:
                 # records of it is the size, for the access log.
                 payload, keep_alive = response
                 self._bytes = len(body_bytes)
+                if self._spool is None:
+                    # _deliver_whole's work, from the connection itself.
+                    if bridge.pool is None:
+                        protocol.respond(payload, keep_alive)
+                    else:
+                        # The worker hands the batch's responses over when it
+                        # runs dry.
+                        bridge.caller.defer(protocol.respond, payload, keep_alive)
+                    if protocol.state.access_log is not None:
+                        self._log(request)
+                    return
             else:
                 self.keep_alive = keep_alive
                 self._framing = framing
