@@ -49,6 +49,9 @@ cdef class FrameParser:
     cdef Py_ssize_t _mlen
     cdef Py_ssize_t _mcap
     cdef int _utf8
+    # Inflated bytes of a compressed text message are checked as UTF-8 when
+    # their frame ends: _mbuf[:_checked] has been.
+    cdef Py_ssize_t _checked
 
     cdef int _run(self, const unsigned char* p, Py_ssize_t n, list events) except -1
     cdef Py_ssize_t _header(self, const unsigned char* h, Py_ssize_t avail) except -1
@@ -57,6 +60,7 @@ cdef class FrameParser:
     cdef int _reserve(self, Py_ssize_t extra) except -1
     cdef int _append(self, object data) except -1
     cdef int _check_utf8(self, const unsigned char* p, Py_ssize_t n) except -1
+    cdef int _check_inflated(self) except -1
     cdef long long _room(self) noexcept
     cdef int _end_frame(self, list events) except -1
     cdef object _end_message(self)

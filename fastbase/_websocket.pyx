@@ -514,16 +514,25 @@ cdef class FrameParser:
         return 0
 
     cdef int _append(self, object data) except -1:
-        """Append inflated bytes to the open message."""
+        """Append inflated bytes to the open message (checked as UTF-8 by
+        _check_inflated, when their frame ends)."""
         cdef Py_ssize_t n = PyBytes_GET_SIZE(data)
         if not n:
             return 0
         self._reserve(n)
         memcpy(self._mbuf + self._mlen, PyBytes_AS_STRING(data), n)
-        if self._message_opcode == OP_TEXT:
-            self._check_utf8(self._mbuf + self._mlen, n)
         self._mlen += n
         self._size += n
+        return 0
+
+    cdef int _check_inflated(self) except -1:
+        # A compressed frame's text is checked once the frame is inflated
+        # whole: checked piece by piece, invalid deflate data later in the
+        # frame would lose to a UTF-8 error or not depending on how the
+        # bytes happened to be split across reads.
+        if self._message_opcode == OP_TEXT and self._mlen > self._checked:
+            self._check_utf8(self._mbuf + self._checked, self._mlen - self._checked)
+        self._checked = self._mlen
         return 0
 
     cdef int _check_utf8(self, cptr p, Py_ssize_t n) except -1:
@@ -552,8 +561,11 @@ cdef class FrameParser:
             # 5.5.1: no data frames after a Close; an open message is abandoned.
             self._state = S_CLOSED
             self._reset_message()
-        elif self._fin:
-            events.append(self._end_message())
+        else:
+            if self._compressed:
+                self._check_inflated()
+            if self._fin:
+                events.append(self._end_message())
         return 0
 
     cdef object _end_message(self):
@@ -561,6 +573,7 @@ cdef class FrameParser:
         cdef object data
         if self._compressed:
             self._append(self.deflate.inflate_end(self._room()))
+            self._check_inflated()
         if opcode == OP_TEXT:
             if self._utf8 >> 16:
                 raise WebSocketProtocolError(1007, "text message ends inside a UTF-8 sequence")
@@ -595,6 +608,7 @@ cdef class FrameParser:
         self._size = 0
         self._mlen = 0
         self._utf8 = 0
+        self._checked = 0
         if self._mcap > KEEP_BUFFER:
             free(self._mbuf)
             self._mbuf = NULL

@@ -188,6 +188,8 @@ class FrameParser:
         self._wire = 0  # payload bytes its frames declared so far
         self._size = 0  # bytes of payload so far, after inflating
         self._parts: list = []
+        #: Inflated bytes of the current frame, not yet taken (_end_frame).
+        self._inflated: list = []
         self._decoder: Optional[codecs.IncrementalDecoder] = None
 
     @property
@@ -215,6 +217,7 @@ class FrameParser:
             self._error = exc
             self._buf.clear()
             self._parts = []
+            self._inflated = []
             exc.events = events
             raise
         return events
@@ -376,11 +379,20 @@ class FrameParser:
         """Take the next unmasked payload bytes of the open data message."""
         if self._compressed:
             assert self.deflate is not None
-            chunk = self.deflate.inflate(chunk, self._room())
-        self._append(chunk)
+            inflated = self.deflate.inflate(chunk, self._room())
+            # Taken (checked as text) when the frame ends: checked piece by
+            # piece, invalid deflate data later in the frame would lose to a
+            # UTF-8 error or not depending on how the bytes were split.
+            self._size += len(inflated)
+            self._inflated.append(inflated)
+        else:
+            self._append(chunk)
 
     def _append(self, data: bytes) -> None:
         self._size += len(data)
+        self._take(data)
+
+    def _take(self, data: bytes) -> None:
         if self._decoder is None:
             self._parts.append(data)
             return
@@ -411,8 +423,13 @@ class FrameParser:
             self._state = _CLOSED
             self._message_opcode = 0
             self._parts = []
-        elif self._fin:
-            events.append(self._end_message())
+            self._inflated = []
+        else:
+            if self._inflated:
+                pieces, self._inflated = self._inflated, []
+                self._take(b"".join(pieces))
+            if self._fin:
+                events.append(self._end_message())
 
     def _end_message(self) -> Message:
         opcode = self._message_opcode

@@ -1039,3 +1039,41 @@ def test_parser_reads_what_a_deflate_writer_wrote(ws_impl):
     for message in ("first message", "first message again", "x" * 5000, ""):
         _, rsv1, opcode, payload, _ = parse_server_frame(ws_impl.encode_text(message, sender))
         assert normalise(ws_impl, parser.feed(frame(opcode, payload, rsv1=rsv1))) == [T(message)]
+
+
+def _corrupted_compressed_text(rnd):
+    """A compressed text message (one frame or two), its deflate data
+    sometimes damaged: the frames' wire bytes."""
+    text = rnd.choice([b"hello world", "caf\u00e9 \u20ac".encode(), bytes(rnd.randrange(256) for _ in range(20))])
+    compressor = zlib.compressobj(wbits=-15)
+    data = bytearray((compressor.compress(text) + compressor.flush(zlib.Z_SYNC_FLUSH))[:-4])
+    for _ in range(rnd.randrange(3)):
+        data[rnd.randrange(len(data))] = rnd.randrange(256)
+    cut = rnd.randrange(len(data) + 1) if rnd.random() < 0.5 else len(data)
+    frames = [(cut == len(data), True, 1, bytes(data[:cut]))]
+    if cut < len(data):
+        frames.append((True, False, 0, bytes(data[cut:])))
+    wire = b""
+    for fin, rsv1, opcode, payload in frames:
+        mask = bytes(rnd.randrange(256) for _ in range(4))
+        wire += bytes([(0x80 if fin else 0) | (0x40 if rsv1 else 0) | opcode, 0x80 | len(payload)]) + mask
+        wire += bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    return wire
+
+
+def test_compressed_text_errors_do_not_depend_on_how_bytes_arrive(ws_impl):
+    """Invalid deflate data and the invalid UTF-8 it may inflate to: which
+    one fails the connection is decided by the frame, never by the reads it
+    arrived in (the UTF-8 of a compressed frame is checked once the frame is
+    inflated whole)."""
+    rnd = random.Random(7)
+    cases = [b"A\x87\x06\x00\x00\x00\\\x00\x00\x00\x00\x00\x00"]  # found by hypothesis
+    cases += [_corrupted_compressed_text(rnd) for _ in range(400)]
+    failures = 0
+    for wire in cases:
+        expected = outcome(ws_impl, [wire], True, 1000)
+        failures += expected[1] is not None
+        for pieces in ([wire[i : i + 1] for i in range(len(wire))], [wire[:5], wire[5:]], [wire[:-1], wire[-1:]]):
+            assert outcome(ws_impl, pieces, True, 1000) == expected, wire
+    assert outcome(ws_impl, [cases[0]], True, 1000)[1:] == (1007, "invalid deflate data")
+    assert failures > 50  # the corpus does reach the error paths
