@@ -24,6 +24,7 @@ from cpython.bytes cimport (
     PyBytes_FromStringAndSize,
     PyBytes_GET_SIZE,
 )
+from cpython.long cimport PyLong_AsLongAndOverflow
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_INCREF, Py_XDECREF
 from cpython.unicode cimport (
@@ -1488,13 +1489,16 @@ cdef PyObject* _reason_cache[900]
 
 
 cdef bytes _status_line(object status, object reason):
-    cdef long code
+    cdef long code = 0
+    cdef int overflow = 1
     cdef bytes line, standard, phrase
     cdef object standard_text
     cdef Py_ssize_t size
-    if type(status) is not int or not (100 <= status <= 999):
+    if type(status) is int:
+        # In C: compared as Python objects, the range check costs two calls.
+        code = PyLong_AsLongAndOverflow(status, &overflow)
+    if overflow or not (100 <= code <= 999):
         raise InvalidResponse(f"invalid status code: {status!r}")
-    code = status
     if reason is not None:
         # The standard phrase given explicitly (WSGI always gives one) takes
         # the cached line too; the str itself is compared, not its encoding.

@@ -341,7 +341,7 @@ class ASGICycle:
         if not self.response_started:
             if kind == "http.response.start":
                 status: Any = message.get("status")
-                if type(status) is not int or not 200 <= status <= 999:
+                if type(status) is not int or status < 200 or status > 999:
                     self._bad_status(status)
                 self._status = status
                 self._headers = message.get("headers", ())
@@ -357,6 +357,49 @@ class ASGICycle:
                 raise ClientDisconnected("client disconnected")
             raise RuntimeError(f"ASGI message {kind!r} sent after the response was complete")
         if kind == "http.response.body":
+            if not self._head_sent:
+                body = message.get("body", b"")
+                protocol = self.protocol
+                if (
+                    type(body) is bytes
+                    and not message.get("more_body", False)
+                    and not self._trailers
+                    and not self.disconnected
+                    and not protocol.state.shutting_down
+                ):
+                    # The common response: the whole body in one message,
+                    # written with its head in one call (_head's and
+                    # _complete's work, without their frames).
+                    request = self.request
+                    try:
+                        response = encode_response(
+                            self._status,
+                            self._headers,
+                            body,
+                            None,
+                            request.http_version == "1.1",
+                            self.keep_alive,
+                            request.method == b"HEAD",
+                            self.bridge.server,
+                        )
+                    except InvalidResponse as exc:
+                        raise RuntimeError(f"invalid ASGI response: {exc}") from None
+                    if response is not None:
+                        # Complete with this write: only what a late event (a
+                        # body error, a disconnect) or the log may still read
+                        # is recorded.
+                        data, keep_alive = response
+                        self._head_sent = True
+                        self._bytes = len(body)
+                        self.response_complete = True
+                        if self._waiter is not None:
+                            self._wake()
+                        protocol.respond(data, keep_alive)
+                        if protocol.state.access_log is not None:
+                            self._log(self._status, len(body))
+                        return
+                    # Otherwise (HEAD, a status without a body, a declared
+                    # length that differs, a large body) _send_body frames it.
             if self._send_body(message):
                 await self.protocol.drain()
         elif kind == "http.response.pathsend":
@@ -420,43 +463,8 @@ class ASGICycle:
             raise ClientDisconnected("client disconnected")
         if self._head_sent:
             head = b""
-        elif more or self._trailers or protocol.state.shutting_down:
-            head = self._head(-1 if more else len(body))
         else:
-            # _head's work for a complete body, without its frame (this runs
-            # for nearly every response): head and body in one write.
-            request = self.request
-            try:
-                response = encode_response(
-                    self._status,
-                    self._headers,
-                    body,
-                    None,
-                    request.http_version == "1.1",
-                    self.keep_alive,
-                    request.method == b"HEAD",
-                    self.bridge.server,
-                )
-            except InvalidResponse as exc:
-                raise RuntimeError(f"invalid ASGI response: {exc}") from None
-            if response is None:
-                # HEAD, a status without a body, a declared length that
-                # differs from the body, or a large body.
-                head = self._head(len(body))
-            else:
-                # Complete with this write: only what a late event (a body
-                # error, a disconnect) or the log may still read is recorded.
-                data, keep_alive = response
-                self._head_sent = True
-                self._bytes = len(body)
-                # _complete, inline.
-                self.response_complete = True
-                if self._waiter is not None:
-                    self._wake()
-                protocol.respond(data, keep_alive)
-                if protocol.state.access_log is not None:
-                    self._log(self._status, len(body))
-                return False
+            head = self._head(-1 if more else len(body))
         framing = self._framing
         if framing == LENGTH:
             if len(body) > self._remaining:

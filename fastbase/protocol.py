@@ -333,34 +333,28 @@ class HttpProtocol(Connection):
             if not self._pumping:
                 self._pump()
             return
-        if not events:
-            return
-        if (
-            len(events) == 2
-            and events[1] is END
-            and type(events[0]) is Request
-            and self._active is None
-            and not self._queue
-            and not self._pumping
-        ):
-            # The common case, a bodiless request on an idle connection,
-            # without the queue.
-            request: Request = events[0]  # type: ignore[assignment]
-            state = self.state
-            if state.plain:
-                # _start_request with none of its limits in play, inline
-                # (one call less per request).
-                self._counter += 1
-                cycle = state.bridge.new_cycle(self, request)
-                self._active = cycle
-                if not request.keep_alive or state.shutting_down:
-                    self._close_after_response = True
-            else:
-                cycle = self._start_request(request)
-                if cycle is None:
-                    return
-            self._reading = None
-            cycle.start(True)
+        if len(events) == 2 and self._active is None and not self._queue and not self._pumping:
+            request, end = events
+            if end is END and type(request) is Request:
+                # The common case, a bodiless request on an idle connection,
+                # without the queue.
+                state = self.state
+                if state.plain:
+                    # _start_request with none of its limits in play, inline
+                    # (one call less per request).
+                    self._counter += 1
+                    cycle = state.bridge.new_cycle(self, request)
+                    self._active = cycle
+                    if not request.keep_alive or state.shutting_down:
+                        self._close_after_response = True
+                else:
+                    cycle = self._start_request(request)
+                    if cycle is None:
+                        return
+                self._reading = None
+                cycle.start(True)
+                return
+        elif not events:
             return
         self._queue.extend(events)
         if not self._pumping:

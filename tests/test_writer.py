@@ -207,7 +207,7 @@ def test_invalid_header_name(impl, name):
         impl.encode_trailers([(name, b"v")])
 
 
-@pytest.mark.parametrize("status", [0, 99, 1000, -200, "200", b"200", 200.0, True, None], ids=repr)
+@pytest.mark.parametrize("status", [0, 99, 1000, -200, 10**30, -(10**30), "200", b"200", 200.0, True, None], ids=repr)
 def test_invalid_status(impl, status):
     with pytest.raises(InvalidResponse):
         impl.encode_head(status, [])
