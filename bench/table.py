@@ -27,7 +27,7 @@ def main(path: str) -> None:
     for bench in report["benchmarks"]:
         name = bench["name"]
         impl = bench["params"]["impl"]
-        case = bench["params"].get("case", "encode_head")
+        case = bench["params"].get("case") or bench.get("group") or "encode_head"
         per_request = bench["stats"]["median"] / bench["extra_info"]["requests"] * 1e6
         rows.setdefault(case, {})[impl] = per_request
         del name

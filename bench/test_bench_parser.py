@@ -55,3 +55,17 @@ def test_encode_head(benchmark, impl):
     benchmark.group = "encode_head"
     benchmark.extra_info["requests"] = 1
     benchmark(module.encode_head, 200, inputs.RESPONSE_HEADERS)
+
+
+@pytest.mark.parametrize("impl", list(WRITERS))
+def test_encode_response(benchmark, impl):
+    """The common response's writer: the same head plus its body, one buffer."""
+    module = WRITERS[impl]
+    if module is None:
+        pytest.skip("compiled parser not built")
+    body = b"x" * 1534  # the Content-Length among RESPONSE_HEADERS
+    data, keep_alive = module.encode_response(200, inputs.RESPONSE_HEADERS, body, None, True, True, False, b"fastbase")
+    assert data.startswith(b"HTTP/1.1 200 OK\r\n") and data.endswith(b"\r\n\r\n" + body) and keep_alive
+    benchmark.group = "encode_response"
+    benchmark.extra_info["requests"] = 1
+    benchmark(module.encode_response, 200, inputs.RESPONSE_HEADERS, body, None, True, True, False, b"fastbase")
