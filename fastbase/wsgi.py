@@ -785,6 +785,17 @@ class EmptyInput:
     def readable(self) -> bool:
         return True
 
+    # What BytesIO offers beyond PEP 3333 and some middleware uses (rewinding
+    # a body it has read): an empty stream is always at 0.
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return 0
+
+    def tell(self) -> int:
+        return 0
+
     def close(self) -> None:
         """Nothing to release (and still readable after: it is shared)."""
 
