@@ -177,7 +177,11 @@ class WSGIBridge:
         environ["REMOTE_ADDR"] = client[0] if client else ""
         environ["REMOTE_PORT"] = str(client[1]) if client else ""
         environ["wsgi.url_scheme"] = protocol.scheme
-        environ = with_room(environ)
+        if protocol.state.proxy is None:
+            # Not with --proxy-headers, where a connection from a proxy may
+            # rebuild its base for every request (a new client each time):
+            # making the room costs more than one resize.
+            environ = with_room(environ)
         protocol.bridge_cache = environ
         return environ
 
