@@ -1,5 +1,5 @@
-"""Build the compiled parser, WSGI environ builder and WebSocket frames; fall
-back to the pure-Python twins when they cannot.
+"""Build the compiled parser, WSGI environ / ASGI scope builder and WebSocket
+frames; fall back to the pure-Python twins when they cannot.
 
 ``FASTBASE_NO_EXTENSIONS=1`` skips the extension; a missing compiler or a
 failed compile installs the package without it (fastbase.parser,
