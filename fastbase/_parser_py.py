@@ -816,6 +816,7 @@ def encode_head(
     framing is NO_BODY, LENGTH, CHUNKED or CLOSE_DELIMITED and content_length
     is the declared length for LENGTH (-1 otherwise).
     """
+    keep_alive = bool(keep_alive)  # returned as a bool, as the compiled copy does
     out = [_status_line(status, reason)]
     content_length = -1
     has_date = has_server = False

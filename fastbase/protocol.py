@@ -176,6 +176,16 @@ class PendingOutput:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._protocol, name)
 
+    # What a bridge caches for the connection belongs to the connection,
+    # whichever cycle happens to build it.
+    @property
+    def bridge_cache(self) -> Any:
+        return self._protocol.bridge_cache
+
+    @bridge_cache.setter
+    def bridge_cache(self, value: Any) -> None:
+        self._protocol.bridge_cache = value
+
     def write(self, data: bytes) -> None:
         if data:
             self.chunks.append(data)

@@ -790,7 +790,10 @@ class EmptyInput:
         return True
 
     # What BytesIO offers beyond PEP 3333 and some middleware uses (rewinding
-    # a body it has read): an empty stream is always at 0.
+    # a body it has read, closing it, a with block): an empty stream is
+    # always at 0, and never closed, since it is shared.
+    closed = False
+
     def seekable(self) -> bool:
         return True
 
@@ -800,8 +803,29 @@ class EmptyInput:
     def tell(self) -> int:
         return 0
 
+    def getvalue(self) -> bytes:
+        return b""
+
+    def writable(self) -> bool:
+        return False
+
+    def isatty(self) -> bool:
+        return False
+
+    def fileno(self) -> int:
+        raise io.UnsupportedOperation("fileno")
+
+    def flush(self) -> None:
+        pass
+
     def close(self) -> None:
         """Nothing to release (and still readable after: it is shared)."""
+
+    def __enter__(self) -> "EmptyInput":
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        pass
 
 
 NO_INPUT = EmptyInput()

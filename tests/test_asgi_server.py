@@ -797,3 +797,20 @@ def test_a_failure_while_building_the_scope_is_a_500(monkeypatch, caplog):
         sock.sendall(b"GET /mnt/x HTTP/1.1\r\nHost: x\r\n\r\n")
         assert recv_until_closed(sock).startswith(b"HTTP/1.1 500 Internal Server Error\r\n")
     assert any("scope trouble" in str(r.exc_info) for r in caplog.records if r.exc_info)
+
+
+def test_an_early_started_cycle_caches_the_scope_base_on_its_connection():
+    """A pipelined request started early sees the connection through a
+    PendingOutput; what the bridge caches there (the scope base) is the
+    connection's, for the requests after it too."""
+    from fastbase.protocol import PendingOutput
+
+    class Connection:
+        bridge_cache = None
+        client = ("10.0.0.1", 5000)
+
+    connection = Connection()
+    pending = PendingOutput(connection)  # type: ignore[arg-type]
+    assert pending.bridge_cache is None and pending.client == ("10.0.0.1", 5000)
+    pending.bridge_cache = {"base": 1}
+    assert connection.bridge_cache == {"base": 1} and pending.bridge_cache is connection.bridge_cache

@@ -431,6 +431,12 @@ def test_encode_response_declines_other_framings(impl, status, headers, body, he
     assert impl.encode_response(status, headers, body, None, True, True, head_request, b"fastbase") is None
 
 
+def test_keep_alive_comes_back_as_a_bool(impl):
+    assert impl.encode_head(200, [], keep_alive=1, body_length=1)[3] is True
+    assert impl.encode_head(200, [], keep_alive=0, body_length=1)[3] is False
+    assert impl.encode_response(200, [], b"x", None, True, 1, False, None)[1] is True
+
+
 def test_encode_response_refuses_what_encode_head_refuses(impl):
     with pytest.raises(InvalidResponse):
         impl.encode_response(200, [(b"X", b"a\r\nSet-Cookie: x=1")], b"x", None, True, True, False, None)

@@ -398,10 +398,12 @@ def test_input_stream_of_a_bodiless_request(threads, request_bytes):
 
     def app(environ, start_response):
         stream = environ["wsgi.input"]
-        seen.append(
-            (stream.read(), stream.read(10), stream.read(None), stream.readline(), stream.readline(5),
-             stream.readlines(), list(stream), stream.readable(), stream.seek(0), stream.tell())
-        )
+        with stream as entered:
+            seen.append(
+                (entered.read(), stream.read(10), stream.read(None), stream.readline(), stream.readline(5),
+                 stream.readlines(), list(stream), stream.readable(), stream.seek(0), stream.tell(),
+                 stream.closed)
+            )
         stream.close()
         start_response("200 OK", [("Content-Length", "2")])
         return [b"ok"]
@@ -414,7 +416,7 @@ def test_input_stream_of_a_bodiless_request(threads, request_bytes):
         # A request with a body on the same connection still reads it.
         sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nabcde")
         assert read_response(sock, buffered)[0] == 200
-    empty = (b"", b"", b"", b"", b"", [], [], True, 0, 0)
+    empty = (b"", b"", b"", b"", b"", [], [], True, 0, 0, False)
     assert seen[:3] == [empty] * 3
     assert seen[3][0] == b"abcde"
 
