@@ -109,26 +109,25 @@ def wsgi_environ(dict base, Request request, str root_path, body):
     return environ
 
 
-def http_scope(dict base, Request request, dict state):
-    cdef dict scope = PyDict_Copy(base)
-    cdef bytes raw_path = request.path
-    cdef bytes decoded
-    cdef str path
-    cdef object root_path
+cpdef tuple scope_paths(bytes raw_path, str root_path):
+    cdef bytes decoded = unquote_to_bytes(raw_path) if _has(raw_path, b"%") else raw_path
+    cdef str path = PyUnicode_DecodeUTF8(PyBytes_AS_STRING(decoded), PyBytes_GET_SIZE(decoded), "replace")
     cdef Py_ssize_t root_len
-    scope["asgi"] = PyDict_Copy(_asgi_versions)
-    scope["http_version"] = request.http_version
-    scope["method"] = _method(request.method)
-    decoded = unquote_to_bytes(raw_path) if _has(raw_path, b"%") else raw_path
-    path = PyUnicode_DecodeUTF8(PyBytes_AS_STRING(decoded), PyBytes_GET_SIZE(decoded), "replace")
-    root_path = base["root_path"]
     if root_path:
         root_len = len(root_path)
         if not (path.startswith(root_path) and (len(path) == root_len or path[root_len] == "/")):
-            path = root_path + path
-            raw_path = (<str>root_path).encode("utf-8") + raw_path
-    scope["path"] = path
-    scope["raw_path"] = raw_path
+            return root_path + path, root_path.encode("utf-8") + raw_path
+    return path, raw_path
+
+
+def http_scope(dict base, Request request, dict state):
+    cdef dict scope = PyDict_Copy(base)
+    cdef tuple paths = scope_paths(request.path, base["root_path"])
+    scope["asgi"] = PyDict_Copy(_asgi_versions)
+    scope["http_version"] = request.http_version
+    scope["method"] = _method(request.method)
+    scope["path"] = paths[0]
+    scope["raw_path"] = paths[1]
     scope["query_string"] = request.query
     scope["headers"] = request.headers
     scope["state"] = PyDict_Copy(state)

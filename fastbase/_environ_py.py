@@ -14,7 +14,7 @@ the copy.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Optional, Tuple
 from urllib.parse import unquote_to_bytes
 
 # Bound on the per-name caches below: names are chosen by clients, and a
@@ -91,6 +91,17 @@ def wsgi_environ(base: dict, request: Any, root_path: str, body: Any) -> dict:
     return environ
 
 
+def scope_paths(raw_path: bytes, root_path: str) -> Tuple[str, bytes]:
+    """``path`` and ``raw_path`` of an ASGI scope (HTTP or WebSocket): the
+    percent-decoded path as UTF-8 text and the bytes as sent, both including
+    root_path (put back when a proxy stripped it)."""
+    path = (unquote_to_bytes(raw_path) if raw_path.find(b"%") >= 0 else raw_path).decode("utf-8", "replace")
+    if root_path and not (path.startswith(root_path) and path[len(root_path) : len(root_path) + 1] in ("", "/")):
+        path = root_path + path
+        raw_path = root_path.encode("utf-8") + raw_path
+    return path, raw_path
+
+
 def http_scope(base: dict, request: Any, state: dict) -> dict:
     scope = base.copy()
     scope["asgi"] = {"version": "3.0", "spec_version": "2.4"}
@@ -99,16 +110,7 @@ def http_scope(base: dict, request: Any, state: dict) -> dict:
         scope["method"] = _methods[request.method]
     except KeyError:
         scope["method"] = _method(request.method)
-    # path is the percent-decoded path as UTF-8 text, raw_path the bytes as
-    # sent; both include root_path (put back when a proxy stripped it).
-    raw_path = request.path
-    path = (unquote_to_bytes(raw_path) if raw_path.find(b"%") >= 0 else raw_path).decode("utf-8", "replace")
-    root_path = base["root_path"]
-    if root_path and not (path.startswith(root_path) and path[len(root_path) : len(root_path) + 1] in ("", "/")):
-        path = root_path + path
-        raw_path = root_path.encode("utf-8") + raw_path
-    scope["path"] = path
-    scope["raw_path"] = raw_path
+    scope["path"], scope["raw_path"] = scope_paths(request.path, base["root_path"])
     scope["query_string"] = request.query
     scope["headers"] = request.headers
     # A shallow copy of the lifespan state per request (ASGI lifespan spec).

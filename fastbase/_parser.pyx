@@ -1411,6 +1411,15 @@ cdef struct _Out:
     bint heap
 
 
+cdef inline void _out_start(_Out* out, char* stack, Py_ssize_t cap) noexcept:
+    # An empty buffer in the caller's stack space; _out_grow moves it to the
+    # heap when it fills (the caller frees out.data if out.heap).
+    out.data = stack
+    out.size = 0
+    out.cap = cap
+    out.heap = False
+
+
 cdef int _out_grow(_Out* out, Py_ssize_t need) except -1:
     cdef Py_ssize_t cap = out.cap * 2
     cdef char* grown
@@ -1741,10 +1750,7 @@ def encode_head(status, headers, *, reason=None, bint http11=True, bint keep_ali
     """
     cdef char stack[2048]
     cdef _Out out
-    out.data = stack
-    out.size = 0
-    out.cap = sizeof(stack)
-    out.heap = False
+    _out_start(&out, stack, sizeof(stack))
     cdef int framing
     cdef long long length
     try:
@@ -1771,10 +1777,7 @@ def encode_response(status, headers, bytes body not None, reason, bint http11, b
         return None
     cdef char stack[2048]
     cdef _Out out
-    out.data = stack
-    out.size = 0
-    out.cap = sizeof(stack)
-    out.heap = False
+    _out_start(&out, stack, sizeof(stack))
     cdef int framing
     cdef long long length
     try:
@@ -1830,10 +1833,7 @@ def encode_trailers(trailers):
     """The last chunk with a trailer section (RFC 9112 7.1.2)."""
     cdef char stack[512]
     cdef _Out out
-    out.data = stack
-    out.size = 0
-    out.cap = sizeof(stack)
-    out.heap = False
+    _out_start(&out, stack, sizeof(stack))
     try:
         _put(&out, b"0\r\n", 3)
         _put_fields(&out, trailers, "trailer name", "trailer value")

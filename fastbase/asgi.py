@@ -13,7 +13,6 @@ import os
 import stat
 import time
 from typing import Any, Callable, Dict, List, Optional
-from urllib.parse import unquote_to_bytes
 
 from .config import Config
 from .environ import http_scope
@@ -47,18 +46,6 @@ class LifespanError(Exception):
     """Startup failed; the message is one line."""
 
 
-def scope_paths(bridge: "ASGIBridge", request: Request) -> tuple:
-    """``path`` (percent-decoded UTF-8) and ``raw_path`` for a scope; both
-    include ``root_path`` (put back when a proxy stripped it)."""
-    raw_path = request.path
-    path = (unquote_to_bytes(raw_path) if b"%" in raw_path else raw_path).decode("utf-8", "replace")
-    root_path = bridge.root_path
-    if root_path and not (path.startswith(root_path) and path[len(root_path) : len(root_path) + 1] in ("", "/")):
-        path = root_path + path
-        raw_path = bridge.root_path_bytes + raw_path
-    return path, raw_path
-
-
 class ASGIBridge:
     #: Pipelined GET/HEAD requests may run while an earlier response is in
     #: progress: each app call is its own task, and the connection keeps
@@ -69,7 +56,6 @@ class ASGIBridge:
         self.app = app
         self.loop = loop
         self.root_path = config.root_path
-        self.root_path_bytes = config.root_path.encode("utf-8")
         self.server = b"fastbase" if config.server_header else None
         self.lifespan = Lifespan(app, config.lifespan)
         self.state = self.lifespan.state

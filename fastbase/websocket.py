@@ -19,7 +19,8 @@ import collections
 import time
 from typing import Any, Optional
 
-from .asgi import ASGIBridge, scope_paths
+from .asgi import ASGIBridge
+from .environ import scope_paths
 from .errors import ClientDisconnected, InvalidResponse, ProtocolError
 from .logs import error_log
 from .parser import CHUNKED, LAST_CHUNK, NO_BODY, encode_chunk, encode_error, encode_head
@@ -117,7 +118,7 @@ class WebSocketCycle:
         request = self.request
         protocol = self.protocol
         bridge = self.bridge
-        path, raw_path = scope_paths(bridge, request)
+        path, raw_path = scope_paths(request.path, bridge.root_path)
         return {
             "type": "websocket",
             "asgi": {"version": "3.0", "spec_version": "2.4"},

@@ -314,6 +314,8 @@ def test_scope_corpus(environ_impl, data, root_path, expected):
         assert scope[key] == value, key
     assert scope["headers"] is request.headers
     assert type(scope["path"]) is str and type(scope["raw_path"]) is bytes
+    # The same rule gives a WebSocket scope its paths.
+    assert module.scope_paths(request.path, root_path) == (scope["path"], scope["raw_path"])
     # The state is a shallow copy: the same values, its own dict.
     assert scope["state"] == state and scope["state"] is not state
     assert scope["extensions"] == {
