@@ -2,8 +2,8 @@
 frames; fall back to the pure-Python twins when they cannot.
 
 ``FASTBASE_NO_EXTENSIONS=1`` skips the extension; a missing compiler or a
-failed compile installs the package without it (fastbase.parser,
-fastbase.environ and fastbase.websocket_frames then use the twins), unless
+failed compile installs the package without it (fastbase.http.parser,
+fastbase.environ and fastbase.websocket.frames then use the twins), unless
 ``FASTBASE_REQUIRE_EXTENSIONS=1`` asks for the build to fail.
 """
 
@@ -27,8 +27,8 @@ class OptionalBuildExt(build_ext):
             self._give_up(exc)
 
     def build_extension(self, ext):
-        # Each extension degrades on its own: a failed _websocket leaves the
-        # compiled _parser in place, and the reverse.
+        # Each extension degrades on its own: a failed websocket._frames
+        # leaves the compiled http._parser in place, and the reverse.
         try:
             super().build_extension(ext)
         except Exception as exc:  # noqa: BLE001
@@ -67,9 +67,9 @@ def extensions():
         return []
     compile_args = [] if sys.platform == "win32" else ["-O2"]
     exts = [
-        Extension("fastbase._parser", ["fastbase/_parser.pyx"], extra_compile_args=compile_args),
-        Extension("fastbase._websocket", ["fastbase/_websocket.pyx"], extra_compile_args=compile_args),
-        Extension("fastbase._environ", ["fastbase/_environ.pyx"], extra_compile_args=compile_args),
+        Extension("fastbase.http._parser", ["fastbase/http/_parser.pyx"], extra_compile_args=compile_args),
+        Extension("fastbase.websocket._frames", ["fastbase/websocket/_frames.pyx"], extra_compile_args=compile_args),
+        Extension("fastbase.environ._environ", ["fastbase/environ/_environ.pyx"], extra_compile_args=compile_args),
     ]
     return cythonize(
         exts,

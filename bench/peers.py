@@ -14,10 +14,10 @@ from __future__ import annotations
 import io
 from http.server import BaseHTTPRequestHandler
 
-from fastbase import _parser_py
+from fastbase.http import _parser_py
 
 try:
-    from fastbase import _parser as _parser_c
+    from fastbase.http import _parser as _parser_c
 except ImportError:  # pragma: no cover - the extension is not built
     _parser_c = None
 

@@ -13,10 +13,10 @@ import pytest
 import inputs
 import peers
 
-from fastbase import _parser_py
+from fastbase.http import _parser_py
 
 try:
-    from fastbase import _parser as _parser_c
+    from fastbase.http import _parser as _parser_c
 except ImportError:  # pragma: no cover
     _parser_c = None
 

@@ -30,10 +30,10 @@ import os
 
 import pytest
 
-from fastbase import _websocket_py
+from fastbase.websocket import _frames_py as _websocket_py
 
 try:
-    from fastbase import _websocket as _websocket_c
+    from fastbase.websocket import _frames as _websocket_c
 except ImportError:  # pragma: no cover
     _websocket_c = None
 

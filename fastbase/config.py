@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 if TYPE_CHECKING:
     import ssl
 
-from . import limits
+from .http import limits
 
 __all__ = ["Config", "ConfigError"]
 

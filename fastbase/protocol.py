@@ -32,8 +32,8 @@ from typing import Any, Callable, Optional
 
 from . import logs
 from .config import Config
-from .errors import ProtocolError, RequestTimeout
-from .parser import END, Request, RequestParser, encode_error
+from .http.errors import ProtocolError, RequestTimeout
+from .http.parser import END, Request, RequestParser, encode_error
 
 # Reasons reading is paused; reading resumes when none is left.
 PAUSE_BODY = 1  # the app has not consumed the request body yet

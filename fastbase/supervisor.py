@@ -42,7 +42,9 @@ class SupervisorError(Exception):
     """Workers could not be started; the message is one line."""
 
 
-class _Worker:
+class _Child:
+    """A forked worker process, as the supervisor tracks it."""
+
     __slots__ = ("pid", "slot", "beat", "started", "stopping", "stop_deadline")
 
     def __init__(self, pid: int, slot: int, beat: int) -> None:
@@ -57,7 +59,7 @@ class _Worker:
 class Supervisor:
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.workers: Dict[int, _Worker] = {}
+        self.workers: Dict[int, _Child] = {}
         self.sockets: List[socket.socket] = []
         self.beats: Optional[ctypes.Array] = None
         self._free_beats: List[int] = []
@@ -176,10 +178,10 @@ class Supervisor:
                 sys.stdout.flush()
                 sys.stderr.flush()
                 os._exit(code)
-        self.workers[pid] = _Worker(pid, slot, beat)
+        self.workers[pid] = _Child(pid, slot, beat)
         error_log.info("Started worker %d", pid)
 
-    def _stop_worker(self, worker: _Worker, deadline: float) -> None:
+    def _stop_worker(self, worker: _Child, deadline: float) -> None:
         if not worker.stopping:
             worker.stopping = True
             worker.stop_deadline = deadline

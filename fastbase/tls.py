@@ -15,7 +15,7 @@ from asyncio import sslproto
 from typing import Any, Callable, Optional
 
 from .logs import error_log, format_client
-from .parser import encode_error
+from .http.parser import encode_error
 from .protocol import address_tuple
 
 #: RFC 8446 5.1: ContentType handshake(22) opens every TLS connection.

@@ -44,7 +44,7 @@ from urllib.parse import unquote_to_bytes
 
 from gunicorn.workers.base import Worker  # type: ignore[import-untyped,import-not-found]
 
-from . import limits
+from .http import limits
 from .config import Config, ConfigError
 from .server import Server, StartupError, new_event_loop
 

@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from fastbase.errors import ProtocolError  # noqa: E402
+from fastbase.http.errors import ProtocolError  # noqa: E402
 
 # Small limits make every limit path reachable from short inputs.
 SMALL_LIMITS = dict(
@@ -36,10 +36,10 @@ SMALL_LIMITS = dict(
 
 
 def load_impls():
-    impls = [("py", importlib.import_module("fastbase._parser_py"))]
+    impls = [("py", importlib.import_module("fastbase.http._parser_py"))]
     if os.environ.get("FASTBASE_NO_EXTENSIONS") != "1":
         try:
-            impls.insert(0, ("c", importlib.import_module("fastbase._parser")))
+            impls.insert(0, ("c", importlib.import_module("fastbase.http._parser")))
         except ImportError as exc:
             if os.environ.get("FASTBASE_REQUIRE_EXTENSIONS") == "1":
                 raise

@@ -6,12 +6,12 @@ import pytest
 
 def _load(name):
     if name == "py":
-        return importlib.import_module("fastbase._parser_py")
+        return importlib.import_module("fastbase.http._parser_py")
     if os.environ.get("FASTBASE_NO_EXTENSIONS") == "1":
         pytest.skip("compiled parser disabled by FASTBASE_NO_EXTENSIONS=1")
     # Without the opt-out, a compiled module that does not import is a failure,
     # never a skip: a silently missing extension must not pass the suite.
-    return importlib.import_module("fastbase._parser")
+    return importlib.import_module("fastbase.http._parser")
 
 
 @pytest.fixture(params=["c", "py"])
@@ -22,11 +22,11 @@ def impl(request):
 
 def _load_websocket(name):
     if name == "py":
-        return importlib.import_module("fastbase._websocket_py")
+        return importlib.import_module("fastbase.websocket._frames_py")
     if os.environ.get("FASTBASE_NO_EXTENSIONS") == "1":
         pytest.skip("compiled WebSocket frames disabled by FASTBASE_NO_EXTENSIONS=1")
     # As for the parser: a compiled module that does not import fails the test.
-    return importlib.import_module("fastbase._websocket")
+    return importlib.import_module("fastbase.websocket._frames")
 
 
 @pytest.fixture(params=["c", "py"])
@@ -37,11 +37,11 @@ def ws_impl(request):
 
 def _load_environ(name):
     if name == "py":
-        return importlib.import_module("fastbase._environ_py"), importlib.import_module("fastbase._parser_py")
+        return importlib.import_module("fastbase.environ._environ_py"), importlib.import_module("fastbase.http._parser_py")
     if os.environ.get("FASTBASE_NO_EXTENSIONS") == "1":
         pytest.skip("compiled environ builder disabled by FASTBASE_NO_EXTENSIONS=1")
     # The compiled builder takes the compiled parser's requests.
-    return importlib.import_module("fastbase._environ"), importlib.import_module("fastbase._parser")
+    return importlib.import_module("fastbase.environ._environ"), importlib.import_module("fastbase.http._parser")
 
 
 @pytest.fixture(params=["c", "py"])

@@ -787,12 +787,12 @@ def test_each_request_runs_in_its_own_named_task_and_a_task_factory_is_honoured(
 
 
 def test_a_failure_while_building_the_scope_is_a_500(monkeypatch, caplog):
-    import fastbase.asgi
+    import fastbase.asgi.cycle
 
     def broken(base, request, state):
         raise ValueError("scope trouble")
 
-    monkeypatch.setattr(fastbase.asgi, "http_scope", broken)
+    monkeypatch.setattr(fastbase.asgi.cycle, "http_scope", broken)
     with serve(hello, root_path="/mnt") as server, connect(server) as sock:
         sock.sendall(b"GET /mnt/x HTTP/1.1\r\nHost: x\r\n\r\n")
         assert recv_until_closed(sock).startswith(b"HTTP/1.1 500 Internal Server Error\r\n")

@@ -198,7 +198,8 @@ def test_twins_agree_beyond_the_name_cache(environ_impl):
 def test_twin_caches_stay_bounded():
     """Header names and methods are the client's choice: the twin's caches
     (whose sizes can be looked at) stop growing at their bound."""
-    from fastbase import _environ_py, _parser_py
+    from fastbase.environ import _environ_py
+    from fastbase.http import _parser_py
 
     for i in range(_environ_py.MAX_CACHED_NAMES + 10):
         request = head(

@@ -15,8 +15,8 @@ import tracemalloc
 
 import pytest
 
-from fastbase import limits
-from fastbase.errors import ProtocolError
+from fastbase.http import limits
+from fastbase.http.errors import ProtocolError
 
 # --- expected events ---------------------------------------------------------
 

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fastbase.errors import ProtocolError
+from fastbase.http.errors import ProtocolError
 
 # Modest and deterministic: the file runs in well under a minute and a
 # failure reproduces on every run. Longer searches belong in fuzz/.
@@ -36,9 +36,9 @@ DIFF = settings.get_profile("fastbase-differential")
 def impls():
     """Every implementation under test: the twin, and the compiled module
     unless FASTBASE_NO_EXTENSIONS=1 (an import failure otherwise fails)."""
-    found = [("py", importlib.import_module("fastbase._parser_py"))]
+    found = [("py", importlib.import_module("fastbase.http._parser_py"))]
     if os.environ.get("FASTBASE_NO_EXTENSIONS") != "1":
-        found.insert(0, ("c", importlib.import_module("fastbase._parser")))
+        found.insert(0, ("c", importlib.import_module("fastbase.http._parser")))
     return found
 
 

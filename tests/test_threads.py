@@ -1,4 +1,4 @@
-"""The WSGI bridge's thread hand-offs (fastbase/threads.py): batching must
+"""The WSGI bridge's thread hand-offs (fastbase/wsgi/threads.py): batching must
 never cost a blocked request its concurrency or a finished response its
 delivery."""
 
@@ -9,8 +9,8 @@ import threading
 
 import pytest
 
-from fastbase import threads
-from fastbase.threads import LoopCaller, WorkerPool
+from fastbase.wsgi import threads
+from fastbase.wsgi.threads import LoopCaller, ThreadPool
 
 
 def run_on_loop(body, size, timeout=10.0):
@@ -18,7 +18,7 @@ def run_on_loop(body, size, timeout=10.0):
     `size` workers; body returns an awaitable, whose result is returned."""
     loop = asyncio.new_event_loop()
     caller = LoopCaller(loop)
-    pool = WorkerPool(size, loop, caller)
+    pool = ThreadPool(size, loop, caller)
     try:
         return loop.run_until_complete(asyncio.wait_for(body(loop, pool, caller), timeout))
     finally:

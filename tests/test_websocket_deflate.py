@@ -7,8 +7,8 @@ import zlib
 
 import pytest
 
-from fastbase.websocket_deflate import Deflate, negotiate_deflate, parse_extensions
-from fastbase.websocket_errors import WebSocketProtocolError
+from fastbase.websocket.deflate import Deflate, negotiate_deflate, parse_extensions
+from fastbase.websocket.errors import WebSocketProtocolError
 from wsclient import deflated
 
 # (offer, response or None, Deflate attributes expected)

@@ -18,8 +18,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fastbase.websocket_deflate import Deflate
-from fastbase.websocket_errors import WebSocketProtocolError
+from fastbase.websocket.deflate import Deflate
+from fastbase.websocket.errors import WebSocketProtocolError
 from wsclient import (
     BINARY,
     CLOSE,
@@ -832,10 +832,10 @@ def outcome(impl, pieces, deflate, max_size):
 
 
 def _implementations():
-    from fastbase import _websocket_py
+    from fastbase.websocket import _frames_py as _websocket_py
 
     try:
-        from fastbase import _websocket
+        from fastbase.websocket import _frames as _websocket
     except ImportError:  # pragma: no cover - the fixture tests report it
         return [_websocket_py]
     return [_websocket, _websocket_py]
@@ -960,7 +960,7 @@ def test_encode_type_errors(ws_impl, call, error):
 
 def test_server_frames_parse_back():
     """What the writer emits is what a client reads (unmasked, minimal)."""
-    from fastbase import _websocket_py
+    from fastbase.websocket import _frames_py as _websocket_py
 
     for impl in _implementations():
         for payload in (b"", b"x" * 125, b"y" * 126, b"z" * 70000):

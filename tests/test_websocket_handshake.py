@@ -8,10 +8,10 @@ from __future__ import annotations
 import h11
 import pytest
 
-from fastbase.errors import InvalidResponse
+from fastbase.http.errors import InvalidResponse
 from fastbase.parser import RequestParser
-from fastbase.websocket_deflate import negotiate_deflate
-from fastbase.websocket_handshake import (
+from fastbase.websocket.deflate import negotiate_deflate
+from fastbase.websocket.handshake import (
     Handshake,
     HandshakeError,
     accept_key,

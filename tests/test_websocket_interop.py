@@ -18,8 +18,8 @@ from websockets.protocol import State  # noqa: E402
 from websockets.uri import parse_uri  # noqa: E402
 
 from fastbase.parser import RequestParser  # noqa: E402
-from fastbase.websocket_deflate import negotiate_deflate  # noqa: E402
-from fastbase.websocket_handshake import check_request, encode_accept  # noqa: E402
+from fastbase.websocket.deflate import negotiate_deflate  # noqa: E402
+from fastbase.websocket.handshake import check_request, encode_accept  # noqa: E402
 
 DEFLATE_OFFERS = {
     "no-deflate": None,

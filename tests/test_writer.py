@@ -13,7 +13,7 @@ import time
 import h11
 import pytest
 
-from fastbase.errors import InvalidResponse
+from fastbase.http.errors import InvalidResponse
 
 DATE_RE = re.compile(rb"date: ([^\r\n]*)\r\n", re.IGNORECASE)
 IMF_FIXDATE = re.compile(
@@ -453,7 +453,7 @@ def test_encode_response_refuses_what_encode_head_refuses(impl):
 def both():
     if os.environ.get("FASTBASE_NO_EXTENSIONS") == "1":
         pytest.skip("compiled parser disabled by FASTBASE_NO_EXTENSIONS=1")
-    return importlib.import_module("fastbase._parser"), importlib.import_module("fastbase._parser_py")
+    return importlib.import_module("fastbase.http._parser"), importlib.import_module("fastbase.http._parser_py")
 
 
 IDENTICAL = [
@@ -533,7 +533,7 @@ def written(impl, status, headers, kwargs):
 def test_generated_heads_identical(status, headers, reason, http11, keep_alive, head_request, body_length):
     kwargs = dict(reason=reason, http11=http11, keep_alive=keep_alive, head_request=head_request,
                   body_length=body_length)
-    py = importlib.import_module("fastbase._parser_py")
+    py = importlib.import_module("fastbase.http._parser_py")
     out_py = written(py, status, headers, kwargs)
     if out_py != "InvalidResponse":
         # The head is one valid response head whatever the application asked.
@@ -542,7 +542,7 @@ def test_generated_heads_identical(status, headers, reason, http11, keep_alive, 
         assert b"\0" not in lines and b"\r" not in lines and b"\n" not in lines
     if os.environ.get("FASTBASE_NO_EXTENSIONS") == "1":
         return
-    c = importlib.import_module("fastbase._parser")
+    c = importlib.import_module("fastbase.http._parser")
     assert written(c, status, headers, kwargs) == out_py
     # The one-write form agrees too, and with the head it extends.
     body = b"b" * body_length if 0 <= body_length < 64 else b""

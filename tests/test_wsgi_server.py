@@ -667,9 +667,9 @@ def test_connection_environ_base_has_room_for_a_request():
     returned as it was)."""
     import sys
 
-    from fastbase._parser_py import RequestParser
-    from fastbase._environ_py import wsgi_environ
-    from fastbase.wsgi import with_room
+    from fastbase.http._parser_py import RequestParser
+    from fastbase.environ._environ_py import wsgi_environ
+    from fastbase.wsgi.bridge import with_room
 
     plain = {f"KEY_{i}": i for i in range(14)}
     roomy = with_room(plain)

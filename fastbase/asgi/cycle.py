@@ -1,4 +1,4 @@
-"""The ASGI 3 bridge: HTTP (spec 2.4) and lifespan, on the event loop.
+"""One ASGI 3 HTTP request/response exchange (spec 2.4), on the event loop.
 
 Each request runs the app as a task; ``receive`` hands out the body as it
 arrives (reading pauses while the app lags), ``send`` writes the response.
@@ -12,13 +12,11 @@ import asyncio
 import os
 import stat
 import time
-from typing import Any, Callable, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, List, Optional
 
-from .config import Config
-from .environ import http_scope
-from .errors import ClientDisconnected, InvalidResponse, ProtocolError
-from .logs import error_log
-from .parser import (
+from ..environ import http_scope
+from ..http.errors import ClientDisconnected, InvalidResponse, ProtocolError
+from ..http.parser import (
     CHUNKED,
     CLOSE_DELIMITED,
     CONTINUE_RESPONSE,
@@ -33,86 +31,17 @@ from .parser import (
     encode_response,
     encode_trailers,
 )
-from .protocol import PAUSE_BODY, HttpProtocol
+from ..logs import error_log
+from ..protocol import PAUSE_BODY, HttpProtocol
+
+if TYPE_CHECKING:
+    from .bridge import ASGIBridge
 
 #: Request body bytes buffered for the app before reading pauses.
 BODY_HIGH_WATER = 256 * 1024
 
 #: The name of every task that runs a request (or WebSocket session).
 TASK_NAME = "fastbase.request"
-
-
-class LifespanError(Exception):
-    """Startup failed; the message is one line."""
-
-
-class ASGIBridge:
-    #: Pipelined GET/HEAD requests may run while an earlier response is in
-    #: progress: each app call is its own task, and the connection keeps
-    #: their responses in order (protocol.PendingOutput).
-    early_start = True
-
-    def __init__(self, app: Callable[..., Any], loop: asyncio.AbstractEventLoop, config: Config) -> None:
-        self.app = app
-        self.loop = loop
-        self.root_path = config.root_path
-        self.server = b"fastbase" if config.server_header else None
-        self.lifespan = Lifespan(app, config.lifespan)
-        self.state = self.lifespan.state
-        self.config = config
-        self.websockets = config.ws != "none"
-
-    def start_task(self, coro: Any) -> asyncio.Task:
-        """Run one request's app coroutine as a task of its own.
-
-        Built here rather than by ``loop.create_task``: given no name, a task
-        formats a fresh "Task-N" for itself, and uvloop's create_task can only
-        rename it afterwards; a constant name saves that work on every
-        request. A task factory set on the loop is still used.
-        """
-        loop = self.loop
-        if loop.get_task_factory() is None:
-            return asyncio.Task(coro, loop=loop, name=TASK_NAME)
-        # The loop names the factory's task its own way (asyncio tolerates a
-        # factory whose tasks cannot be named).
-        return loop.create_task(coro, name=TASK_NAME)
-
-    def connection_scope(self, protocol: HttpProtocol) -> dict:
-        """What the scopes of a connection's requests share, kept in
-        ``protocol.bridge_cache``: http_scope copies it and fills in the
-        request's entries (placeholders here, so the copy never grows)."""
-        base = {
-            "type": "http",
-            "asgi": None,
-            "http_version": None,
-            "server": protocol.server,
-            "client": protocol.client,
-            "scheme": protocol.scheme,
-            "method": None,
-            "root_path": self.root_path,
-            "path": None,
-            "raw_path": None,
-            "query_string": None,
-            "headers": None,
-            "state": None,
-            "extensions": None,
-        }
-        protocol.bridge_cache = base
-        return base
-
-    def new_cycle(self, protocol: HttpProtocol, request: Request) -> Any:
-        upgrade = request.upgrade
-        if upgrade is not None and self.websockets and b"websocket" in upgrade.lower():
-            from .websocket import WebSocketCycle
-
-            return WebSocketCycle(self, protocol, request)
-        return ASGICycle(self, protocol, request)
-
-    async def startup(self) -> None:
-        await self.lifespan.startup()
-
-    async def shutdown(self) -> None:
-        await self.lifespan.shutdown()
 
 
 class ASGICycle:
@@ -528,87 +457,3 @@ class ASGICycle:
         if self._trailers and self._framing == CHUNKED:
             return
         self._complete(self.keep_alive)
-
-
-class Lifespan:
-    """The ASGI lifespan protocol: startup before serving, shutdown after."""
-
-    def __init__(self, app: Callable[..., Any], mode: str) -> None:
-        self.app = app
-        self.mode = mode
-        self.state: Dict[str, Any] = {}
-        self._queue: Optional[asyncio.Queue] = None
-        self._startup_done: Optional[asyncio.Event] = None
-        self._shutdown_done: Optional[asyncio.Event] = None
-        self._task: Optional[asyncio.Task] = None
-        self._failed: Optional[str] = None
-        self._shutdown_failed: Optional[str] = None
-        self._error: Optional[BaseException] = None
-        self._active = False
-
-    async def startup(self) -> None:
-        if self.mode == "off":
-            return
-        loop = asyncio.get_running_loop()
-        self._queue = asyncio.Queue()
-        self._startup_done = asyncio.Event()
-        self._shutdown_done = asyncio.Event()
-        self._task = loop.create_task(self._main())
-        await self._queue.put({"type": "lifespan.startup"})
-        await self._startup_done.wait()
-        if self._failed is not None:
-            raise LifespanError(f"ASGI lifespan startup failed: {self._failed}")
-        if self._error is not None and self.mode == "on":
-            raise LifespanError(
-                f"ASGI lifespan startup failed: {type(self._error).__name__}: {self._error}"
-            )
-        self._active = self._error is None
-
-    async def _main(self) -> None:
-        assert self._startup_done is not None and self._shutdown_done is not None
-        scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"}, "state": self.state}
-        try:
-            await self.app(scope, self._receive, self._send)
-        except BaseException as exc:  # noqa: BLE001
-            self._error = exc
-            if self._failed is not None or self._shutdown_failed is not None:
-                pass
-            elif self.mode == "auto" and not self._startup_done.is_set():
-                error_log.info("ASGI 'lifespan' is not supported by the app; going on without it")
-            else:
-                error_log.error("Exception in ASGI 'lifespan'", exc_info=exc)
-        finally:
-            self._startup_done.set()
-            self._shutdown_done.set()
-
-    async def _receive(self) -> dict:
-        assert self._queue is not None
-        return await self._queue.get()
-
-    async def _send(self, message: dict) -> None:
-        assert self._startup_done is not None and self._shutdown_done is not None
-        kind = message.get("type")
-        if kind == "lifespan.startup.complete":
-            self._startup_done.set()
-        elif kind == "lifespan.startup.failed":
-            self._failed = str(message.get("message", "")) or "(no message)"
-            self._startup_done.set()
-        elif kind == "lifespan.shutdown.complete":
-            self._shutdown_done.set()
-        elif kind == "lifespan.shutdown.failed":
-            self._shutdown_failed = str(message.get("message", "")) or "(no message)"
-            self._shutdown_done.set()
-        else:
-            raise RuntimeError(f"unexpected ASGI lifespan message {kind!r}")
-
-    async def shutdown(self) -> None:
-        if not self._active or self._queue is None or self._shutdown_done is None:
-            return
-        self._active = False
-        await self._queue.put({"type": "lifespan.shutdown"})
-        await self._shutdown_done.wait()
-        if self._shutdown_failed is not None:
-            error_log.error("ASGI lifespan shutdown failed: %s", self._shutdown_failed)
-        task = self._task
-        if task is not None and not task.done():
-            task.cancel()

@@ -1,4 +1,4 @@
-"""ASGI WebSockets (spec 2.4) on the HTTP/1.1 transport.
+"""The ASGI WebSocket session (spec 2.4) on the HTTP/1.1 transport.
 
 ``WebSocketCycle`` is the request cycle of an Upgrade request: it validates
 the opening handshake (RFC 6455 4.2.1), runs the app with a ``websocket``
@@ -17,17 +17,16 @@ from __future__ import annotations
 import asyncio
 import collections
 import time
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
-from .asgi import ASGIBridge
-from .environ import scope_paths
-from .errors import ClientDisconnected, InvalidResponse, ProtocolError
-from .logs import error_log
-from .parser import CHUNKED, LAST_CHUNK, NO_BODY, encode_chunk, encode_error, encode_head
-from .protocol import Connection, HttpProtocol
-from .websocket_deflate import negotiate_deflate
-from .websocket_errors import WebSocketProtocolError
-from .websocket_frames import (
+from ..environ import scope_paths
+from ..http.errors import ClientDisconnected, InvalidResponse, ProtocolError
+from ..http.parser import CHUNKED, LAST_CHUNK, NO_BODY, encode_chunk, encode_error, encode_head
+from ..logs import error_log
+from ..protocol import Connection, HttpProtocol
+from ..websocket.deflate import negotiate_deflate
+from ..websocket.errors import WebSocketProtocolError
+from ..websocket.frames import (
     Close,
     FrameParser,
     Message,
@@ -39,7 +38,11 @@ from .websocket_frames import (
     encode_pong,
     encode_text,
 )
-from .websocket_handshake import HandshakeError, check_request, encode_accept, encode_refusal
+from ..websocket.handshake import HandshakeError, check_request, encode_accept, encode_refusal
+
+if TYPE_CHECKING:
+    # Only a type: the bridge imports this module, not the reverse.
+    from .bridge import ASGIBridge
 
 # Session states, as the ASGI spec names them.
 _CONNECTING = 0  # handshake received, app not yet accepted

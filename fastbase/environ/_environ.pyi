@@ -1,9 +1,9 @@
-"""Typing stub for ``fastbase._environ`` (compiled), whose API is the same as
-the pure-Python twin ``fastbase._environ_py``."""
+"""Typing stub for ``fastbase.environ._environ`` (compiled), whose API is the same as
+the pure-Python twin ``fastbase.environ._environ_py``."""
 
 from typing import Any, Tuple
 
-from ._parser import Request
+from fastbase.http._parser import Request
 
 MAX_CACHED_NAMES: int
 

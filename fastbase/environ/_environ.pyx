@@ -1,6 +1,6 @@
 # cython: language_level=3
 """A request head as an application sees it, a WSGI environ or an ASGI HTTP
-scope: the compiled copy of ``fastbase._environ_py`` (the readable spec;
+scope: the compiled copy of ``fastbase.environ._environ_py`` (the readable spec;
 same API, same result).
 
 Building the environ is the largest piece of per-request work in the WSGI
@@ -15,7 +15,7 @@ from cpython.object cimport PyObject
 from cpython.unicode cimport PyUnicode_DecodeLatin1, PyUnicode_DecodeUTF8
 from libc.string cimport memchr
 
-from fastbase._parser cimport Request
+from fastbase.http._parser cimport Request
 
 from urllib.parse import unquote_to_bytes
 

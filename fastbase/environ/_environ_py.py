@@ -1,6 +1,6 @@
 """A request head as an application sees it: the CGI-style variables of a
 WSGI environ (PEP 3333) and the scope of an ASGI HTTP request; pure Python,
-the readable spec of ``fastbase._environ``.
+the readable spec of ``fastbase.environ._environ``.
 
 ``wsgi_environ(base, request, root_path, body)`` returns a new dict: a copy
 of ``base`` (the connection's variables: SERVER_*, REMOTE_*, wsgi.*) plus

@@ -1,5 +1,5 @@
-"""Typing stub for ``fastbase._parser`` (compiled), whose public API is the
-same as the pure-Python twin ``fastbase._parser_py``."""
+"""Typing stub for ``fastbase.http._parser`` (compiled), whose public API is the
+same as the pure-Python twin ``fastbase.http._parser_py``."""
 
 from typing import Final, Iterable, List, Optional, Sequence, Tuple, Union
 

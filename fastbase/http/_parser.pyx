@@ -38,8 +38,8 @@ from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memchr, memcmp, memcpy, memmove
 from libc.stdint cimport uint64_t
 
-from fastbase import limits
-from fastbase.errors import (
+from fastbase.http import limits
+from fastbase.http.errors import (
     BadRequest,
     ContentTooLarge,
     HeaderFieldsTooLarge,
@@ -49,7 +49,16 @@ from fastbase.errors import (
     URITooLong,
     VersionNotSupported,
 )
-from fastbase.status import REASONS
+from fastbase.http.status import REASONS
+from fastbase.http.wire import (
+    CHUNKED,
+    CLOSE_DELIMITED,
+    CONTINUE_RESPONSE,
+    LAST_CHUNK,
+    LENGTH,
+    NO_BODY,
+    ONE_WRITE_LIMIT,
+)
 
 __all__ = [
     "RequestParser",
@@ -1363,19 +1372,8 @@ cdef class RequestParser:
 
 # --- response writer -------------------------------------------------------------
 
-#: Framing modes returned by ``encode_head``.
-NO_BODY = 0  # HEAD, 1xx, 204, 304: write no body at all
-LENGTH = 1  # Content-Length: write exactly that many bytes
-CHUNKED = 2  # Transfer-Encoding: chunked: frame with encode_chunk, end with LAST_CHUNK
-CLOSE_DELIMITED = 3  # HTTP/1.0 without a length: write raw, then close
-
-#: A body this large is written with writev behind its head, not copied
-#: into one buffer with it (encode_response declines it).
-ONE_WRITE_LIMIT = 16384
+# The framing modes and fixed byte strings are wire.py's, shared with the twin.
 cdef Py_ssize_t _one_write_limit = ONE_WRITE_LIMIT
-
-LAST_CHUNK = b"0\r\n\r\n"
-CONTINUE_RESPONSE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 cdef long long _date_second = -1
 cdef bytes _date_value = b""

@@ -27,6 +27,16 @@ from .errors import (
     VersionNotSupported,
 )
 from .status import REASONS
+from .wire import (
+    CHUNKED,
+    CLOSE_DELIMITED,
+    CONTINUE_RESPONSE,
+    LAST_CHUNK,
+    LENGTH,
+    NO_BODY,
+    ONE_WRITE_LIMIT,
+    to_bytes,
+)
 
 __all__ = [
     "RequestParser",
@@ -723,17 +733,8 @@ def _check_chunk_extensions(line: bytes, i: int) -> None:
 
 # --- response writer ---------------------------------------------------------
 
-#: Framing modes returned by ``encode_head``.
-NO_BODY = 0  # HEAD, 1xx, 204, 304: write no body at all
-LENGTH = 1  # Content-Length: write exactly that many bytes
-CHUNKED = 2  # Transfer-Encoding: chunked: frame with encode_chunk, end with LAST_CHUNK
-CLOSE_DELIMITED = 3  # HTTP/1.0 without a length: write raw, then close
-
-LAST_CHUNK = b"0\r\n\r\n"
-CONTINUE_RESPONSE = b"HTTP/1.1 100 Continue\r\n\r\n"
-#: A body this large is written with writev behind its head, not copied
-#: into one buffer with it (encode_response declines it).
-ONE_WRITE_LIMIT = 16384
+# The framing modes (NO_BODY, LENGTH, CHUNKED, CLOSE_DELIMITED), LAST_CHUNK,
+# CONTINUE_RESPONSE and ONE_WRITE_LIMIT are wire.py's, shared with _parser.pyx.
 
 _date_second = -1
 _date_value = b""
@@ -747,19 +748,6 @@ def date_header_value() -> bytes:
         _date_value = formatdate(now, usegmt=True).encode("ascii")
         _date_second = now
     return _date_value
-
-
-def _to_bytes(value: Union[str, bytes], what: str) -> bytes:
-    if isinstance(value, bytes):
-        return value
-    if isinstance(value, str):
-        try:
-            return value.encode("latin-1")
-        except UnicodeEncodeError:
-            raise InvalidResponse(f"{what} is not latin-1: {value!r}") from None
-    if isinstance(value, (bytearray, memoryview)):
-        return bytes(value)
-    raise InvalidResponse(f"{what} must be str or bytes, not {type(value).__name__}")
 
 
 def _check_value(value: bytes, what: str) -> None:
@@ -786,7 +774,7 @@ def _status_line(status: int, reason: Optional[Union[str, bytes]]) -> bytes:
         line = b"HTTP/1.1 %d %s\r\n" % (status, standard)
         _status_lines[status] = line
         return line
-    phrase = _to_bytes(reason, "reason phrase")
+    phrase = to_bytes(reason, "reason phrase")
     _check_value(phrase, "reason phrase")
     if phrase == standard:
         return _status_line(status, None)
@@ -822,8 +810,8 @@ def encode_head(
     has_date = has_server = False
     switching = status == 101
     for name, value in headers:
-        bname = _to_bytes(name, "header name")
-        bvalue = _to_bytes(value, "header value")
+        bname = to_bytes(name, "header name")
+        bvalue = to_bytes(value, "header value")
         if not _is_token(bname):
             raise InvalidResponse(f"invalid header name: {bname!r}")
         _check_value(bvalue, "header value")
@@ -940,8 +928,8 @@ def encode_trailers(trailers: Iterable[Tuple[Union[str, bytes], Union[str, bytes
     """The last chunk with a trailer section (RFC 9112 7.1.2)."""
     out = [b"0\r\n"]
     for name, value in trailers:
-        bname = _to_bytes(name, "trailer name")
-        bvalue = _to_bytes(value, "trailer value")
+        bname = to_bytes(name, "trailer name")
+        bvalue = to_bytes(value, "trailer value")
         if not _is_token(bname):
             raise InvalidResponse(f"invalid trailer name: {bname!r}")
         _check_value(bvalue, "trailer value")

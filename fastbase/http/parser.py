@@ -1,7 +1,7 @@
 """The parser and writer the rest of fastbase uses.
 
-Exports the compiled implementation (``fastbase._parser``) and falls back to
-the pure-Python twin (``fastbase._parser_py``) when it is missing or
+Exports the compiled implementation (``fastbase.http._parser``) and falls
+back to the pure-Python twin (``fastbase.http._parser_py``) when it is missing or
 ``FASTBASE_NO_EXTENSIONS=1``. ``FASTBASE_REQUIRE_EXTENSIONS=1`` turns a
 missing compiled module into an ImportError instead of a silent fallback.
 ``IMPLEMENTATION`` says which one is in use ("c" or "py").
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ._select import load
+from .twins import load
 
 from .errors import (  # noqa: F401  (re-exported)
     BadRequest,
@@ -26,7 +26,37 @@ from .errors import (  # noqa: F401  (re-exported)
 )
 
 
-_impl, IMPLEMENTATION = load("_parser", "_parser_py")
+__all__ = [
+    "IMPLEMENTATION",
+    "RequestParser",
+    "Request",
+    "EndOfMessage",
+    "END",
+    "encode_head",
+    "encode_response",
+    "encode_chunk",
+    "encode_trailers",
+    "encode_error",
+    "date_header_value",
+    "NO_BODY",
+    "LENGTH",
+    "CHUNKED",
+    "CLOSE_DELIMITED",
+    "LAST_CHUNK",
+    "CONTINUE_RESPONSE",
+    "ONE_WRITE_LIMIT",
+    "BadRequest",
+    "ContentTooLarge",
+    "HeaderFieldsTooLarge",
+    "InvalidResponse",
+    "NotImplementedByServer",
+    "ProtocolError",
+    "RequestTimeout",
+    "URITooLong",
+    "VersionNotSupported",
+]
+
+_impl, IMPLEMENTATION = load("fastbase.http._parser", "fastbase.http._parser_py")
 
 if TYPE_CHECKING:
     # Typed by the compiled module's stub (_parser.pyi); the twin matches it.

@@ -1,4 +1,4 @@
-# Declarations of the compiled WebSocket frame layer (logic lives in _websocket.pyx).
+# Declarations of the compiled WebSocket frame layer (logic lives in _frames.pyx).
 
 cdef class Message:
     cdef readonly int opcode

@@ -1,9 +1,9 @@
-"""Typing stub for ``fastbase._websocket`` (compiled), whose public API is the
-same as the pure-Python twin ``fastbase._websocket_py``."""
+"""Typing stub for ``fastbase.websocket._frames`` (compiled), whose public API is the
+same as the pure-Python twin ``fastbase.websocket._frames_py``."""
 
 from typing import Final, List, Optional, Union
 
-from .websocket_deflate import Deflate
+from .deflate import Deflate
 
 _Buffer = Union[bytes, bytearray, memoryview]
 Event = Union["Message", "Ping", "Pong", "Close"]

@@ -1,7 +1,7 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 """The compiled WebSocket frame parser and writers (RFC 6455, RFC 7692).
 
-The fast copy of ``_websocket_py.py``, which is the readable spec (and
+The fast copy of ``_frames_py.py``, which is the readable spec (and
 documents the API): same public API, same events, same errors and reasons
 for the same bytes however they are split into ``feed`` calls. Each protocol
 rule quotes its RFC clause in short form; the twin carries the longer
@@ -13,7 +13,7 @@ object; a frame that arrives whole and is a whole message (the common case)
 becomes its event without any intermediate buffer; text is validated as
 UTF-8 by a C state machine with an ASCII fast path as its bytes arrive
 (fail-fast), and decoded once; the events are C-level classes. Inflating is
-zlib's work, done through the shared ``websocket_deflate.Deflate``.
+zlib's work, done through the shared ``deflate.Deflate``.
 """
 
 cimport cython
@@ -28,8 +28,8 @@ from cpython.unicode cimport PyUnicode_Check, PyUnicode_DecodeUTF8
 from libc.stdlib cimport free, realloc
 from libc.string cimport memcpy
 
-from fastbase import websocket_limits as limits
-from fastbase.websocket_errors import WebSocketProtocolError, is_valid_close_code
+from fastbase.websocket import limits
+from fastbase.websocket.errors import WebSocketProtocolError, is_valid_close_code
 
 __all__ = [
     "FrameParser",

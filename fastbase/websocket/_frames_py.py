@@ -1,8 +1,8 @@
-"""The pure-Python twin of ``_websocket.pyx``: WebSocket frames, the readable spec.
+"""The pure-Python twin of ``_frames.pyx``: WebSocket frames, the readable spec.
 
 Server side of RFC 6455 (framing, section 5) and RFC 7692 (permessage-deflate
 on the wire, section 6). Sans-IO: bytes in, events out; messages in, bytes
-out. ``_websocket.pyx`` is the fast copy and must behave identically; every
+out. ``_frames.pyx`` is the fast copy and must behave identically; every
 frame test runs against both.
 
 Reading: ``FrameParser(*, max_message_size=16 MiB, deflate=None)``, one per
@@ -36,9 +36,9 @@ from __future__ import annotations
 import codecs
 from typing import Optional, Union
 
-from . import websocket_limits as limits
-from .websocket_deflate import Deflate
-from .websocket_errors import WebSocketProtocolError, is_valid_close_code
+from . import limits
+from .deflate import Deflate
+from .errors import WebSocketProtocolError, is_valid_close_code
 
 __all__ = [
     "FrameParser",

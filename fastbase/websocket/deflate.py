@@ -22,7 +22,7 @@ from __future__ import annotations
 import zlib
 from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
 
-from .websocket_errors import WebSocketProtocolError
+from .errors import WebSocketProtocolError
 
 __all__ = ["Deflate", "negotiate_deflate", "parse_extensions", "EXTENSION_NAME"]
 

@@ -1,7 +1,7 @@
 """WebSocket close codes (RFC 6455 section 7.4) and the one exception a
 frame parser raises, carrying the close code to send.
 
-Both frame parser implementations (``_websocket_py``, ``_websocket``) and the
+Both frame parser implementations (``_frames_py``, ``_frames``) and the
 permessage-deflate codec raise ``WebSocketProtocolError``; callers send a
 Close frame with its ``code`` and ``reason`` and then close the connection.
 """

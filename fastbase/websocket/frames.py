@@ -1,12 +1,12 @@
 """The WebSocket frame parser and writers the rest of fastbase uses.
 
-Exports the compiled implementation (``fastbase._websocket``) and falls back
-to the pure-Python twin (``fastbase._websocket_py``) when it is missing or
+Exports the compiled implementation (``fastbase.websocket._frames``) and
+falls back to the pure-Python twin (``fastbase.websocket._frames_py``) when it is missing or
 ``FASTBASE_NO_EXTENSIONS=1``. ``FASTBASE_REQUIRE_EXTENSIONS=1`` turns a
 missing compiled module into an ImportError instead of a silent fallback.
 ``IMPLEMENTATION`` says which one is in use ("c" or "py").
 
-API (the same in both; see ``_websocket_py`` for the details)::
+API (the same in both; see ``_frames_py`` for the details)::
 
     parser = FrameParser(max_message_size=16 MiB, deflate=None)
     for event in parser.feed(data):    # Message | Ping | Pong | Close
@@ -16,26 +16,26 @@ API (the same in both; see ``_websocket_py`` for the details)::
     encode_ping(payload) / encode_pong(payload) / encode_close(code, reason)
     encode_frame(opcode, payload, fin=True, rsv1=False)
 
-``negotiate_deflate`` (RFC 7692, from ``websocket_deflate``) gives the
+``negotiate_deflate`` (RFC 7692, from ``deflate``) gives the
 ``Deflate`` to pass as ``deflate=``; the handshake lives in
-``websocket_handshake``.
+``handshake``.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ._select import load
+from fastbase.http.twins import load
 
-from .websocket_deflate import Deflate, negotiate_deflate  # noqa: F401  (re-exported)
-from .websocket_errors import CloseCode, WebSocketProtocolError, is_valid_close_code  # noqa: F401
+from .deflate import Deflate, negotiate_deflate  # noqa: F401  (re-exported)
+from .errors import CloseCode, WebSocketProtocolError, is_valid_close_code  # noqa: F401
 
 
-_impl, IMPLEMENTATION = load("_websocket", "_websocket_py")
+_impl, IMPLEMENTATION = load("fastbase.websocket._frames", "fastbase.websocket._frames_py")
 
 if TYPE_CHECKING:
     # Type checkers see the twin, whose API the compiled module shares.
-    from ._websocket_py import (
+    from ._frames_py import (
         BINARY,
         CLOSE,
         CONTINUATION,

@@ -9,7 +9,7 @@
   ``Sec-WebSocket-Version``), a reason, and the fields the refusal must carry.
   ``Handshake`` holds the key, the ``Sec-WebSocket-Accept`` value, the
   offered subprotocols and the raw extension offer (for
-  ``websocket_deflate.negotiate_deflate``).
+  ``deflate.negotiate_deflate``).
 - ``encode_accept(handshake, subprotocol, extensions, headers)``: the 101
   response head (RFC 6455 4.2.2), with the application's extra fields
   checked (CR/LF/NUL refused, handshake fields reserved to the server).
@@ -17,7 +17,7 @@
 - ``accept_key(key)``: RFC 6455 4.2.2's Sec-WebSocket-Accept computation.
 
 Shared by both frame parser implementations; the head is serialized by
-``fastbase.parser.encode_head``.
+``fastbase.http.parser.encode_head``.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ import base64
 import hashlib
 from typing import Iterable, List, Optional, Sequence, Tuple, Union
 
-from .errors import InvalidResponse
-from ._parser_py import _to_bytes
-from .parser import encode_head
+from fastbase.http.errors import InvalidResponse
+from fastbase.http.parser import encode_head
+from fastbase.http.wire import to_bytes
 
 __all__ = [
     "Handshake",
@@ -244,7 +244,7 @@ def encode_accept(
         (b"Sec-WebSocket-Accept", handshake.accept),
     ]
     if subprotocol is not None:
-        chosen = _to_bytes(subprotocol, "subprotocol").decode("latin-1")
+        chosen = to_bytes(subprotocol, "subprotocol").decode("latin-1")
         # 4.2.2: "If the server does not wish to agree to one of the suggested
         # subprotocols, it MUST NOT send back a |Sec-WebSocket-Protocol|
         # header field"; 4.1: the client fails the connection if the
@@ -256,7 +256,7 @@ def encode_accept(
     if extensions is not None:
         fields.append((b"Sec-WebSocket-Extensions", extensions))
     for name, value in headers:
-        bname = _to_bytes(name, "header name")
+        bname = to_bytes(name, "header name")
         if bname.lower() in _SERVER_FIELDS:
             raise InvalidResponse(f"the {bname.decode('latin-1')} field of a WebSocket handshake is the server's")
         fields.append((bname, value))

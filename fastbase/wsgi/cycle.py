@@ -1,10 +1,10 @@
-"""The WSGI bridge (PEP 3333): a request cycle per request, the app in a
-worker thread (or inline on the loop with ``threads=0``).
+"""One WSGI request/response exchange (PEP 3333): ``WSGICycle`` runs the app
+in a pool thread (or inline on the loop with ``threads=0``).
 
 A cycle starts after the parser batch that held its request head, so a small
 request reaches the app with its whole body (``wsgi.input`` is then a plain
 ``BytesIO``, or the shared ``EmptyInput`` when there is none); a larger one
-streams through ``StreamInput`` with backpressure.
+streams through ``StreamInput`` (input.py) with backpressure.
 The response goes back to the loop in as few hops as possible: a one-piece
 body travels with its head in a single write.
 """
@@ -12,21 +12,16 @@ body travels with its head in a single write.
 from __future__ import annotations
 
 import asyncio
-import collections
 import io
 import os
 import stat
-import sys
 import tempfile
 import threading
 import time
-from typing import Any, Callable, Iterable, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, List, Optional
 
-from . import __version__
-from .environ import wsgi_environ
-from .errors import ClientDisconnected, InvalidResponse, ProtocolError
-from .logs import error_log
-from .parser import (
+from ..http.errors import ClientDisconnected, InvalidResponse, ProtocolError
+from ..http.parser import (
     CHUNKED,
     CLOSE_DELIMITED,
     CONTINUE_RESPONSE,
@@ -39,20 +34,19 @@ from .parser import (
     encode_head,
     encode_response,
 )
-from .protocol import PAUSE_BODY, HttpProtocol
-from .threads import LoopCaller, WorkerPool
+from ..environ import wsgi_environ
+from ..logs import error_log
+from ..protocol import HttpProtocol
+from .input import NO_INPUT, StreamInput
 
-#: The request body buffered for the app before reading pauses, and the level
-#: it must fall to before reading resumes.
-BODY_HIGH_WATER = 256 * 1024
-BODY_LOW_WATER = 64 * 1024
-#: Response bytes a worker posts before it waits for the socket to drain.
+if TYPE_CHECKING:
+    from .bridge import WSGIBridge
+
+#: Response bytes the app's thread posts before it waits for the socket to drain.
 RESPONSE_HIGH_WATER = 256 * 1024
 #: Bodies that must be complete before the app runs are kept in memory up to
 #: this size, then in a temporary file.
 SPOOL_MEMORY = 1024 * 1024
-
-SERVER_SOFTWARE = f"fastbase/{__version__}"
 
 
 class FileWrapper:
@@ -91,29 +85,6 @@ def _parse_status(status: Any) -> tuple:
     return parsed
 
 
-def with_room(base: dict) -> dict:
-    """``base`` in a dict whose hash table has room to spare.
-
-    Each request's environ is a copy of the connection's base, and a copy
-    keeps the base's table size, so the dozen variables a request adds
-    overflow it: CPython then rebuilds the table, on every request (about
-    3% of a small request's work). Here keys are added until the table grows
-    once (its size shows in sys.getsizeof), then taken out again: the copies
-    start with that larger table. Should a dict not behave that way (another
-    interpreter), the base comes back as it was."""
-    roomy = dict(base)
-    size = sys.getsizeof(roomy)
-    for i in range(256):
-        roomy[i] = None
-        if sys.getsizeof(roomy) > size:
-            break
-    for key in [key for key in roomy if type(key) is int]:
-        del roomy[key]
-    if sys.getsizeof(roomy.copy()) <= size:
-        return base
-    return roomy
-
-
 def outside_loop(fn: Callable[..., Any], *args: Any) -> Any:
     """Run WSGI code on the loop's thread (threads=0) as if no event loop
     were running there: it is synchronous code, and some of it refuses to
@@ -124,73 +95,6 @@ def outside_loop(fn: Callable[..., Any], *args: Any) -> Any:
         return fn(*args)
     finally:
         asyncio._set_running_loop(loop)
-
-
-class WSGIBridge:
-    def __init__(
-        self,
-        app: Callable[..., Any],
-        loop: Any,
-        *,
-        threads: int = 8,
-        root_path: str = "",
-        server_header: bool = True,
-        needs_content_length: Optional[bool] = None,
-        multiprocess: bool = False,
-        close_unknown_length: bool = False,
-    ) -> None:
-        self.app = app
-        self.loop = loop
-        self.caller = LoopCaller(loop)
-        self.pool: Optional[WorkerPool] = WorkerPool(threads, loop, self.caller) if threads > 0 else None
-        self.root_path = root_path
-        self.server = b"fastbase" if server_header else None
-        if needs_content_length is None:
-            # Django reads CONTENT_LENGTH bytes and ignores wsgi.input_terminated,
-            # so chunked bodies are collected first and their length passed on.
-            needs_content_length = type(app).__module__.startswith("django.")
-        self.needs_content_length = needs_content_length
-        #: runserver's framing: a response of unknown length is sent
-        #: close-delimited with "Connection: close" instead of chunked.
-        self.close_unknown_length = close_unknown_length
-        self.base_environ = {
-            "SCRIPT_NAME": root_path,
-            "SERVER_SOFTWARE": SERVER_SOFTWARE,
-            "wsgi.version": (1, 0),
-            "wsgi.errors": sys.stderr,
-            "wsgi.multithread": threads > 0,
-            "wsgi.multiprocess": multiprocess,
-            "wsgi.run_once": False,
-            "wsgi.input_terminated": True,
-            "wsgi.file_wrapper": FileWrapper,
-        }
-
-    def new_cycle(self, protocol: HttpProtocol, request: Request) -> "WSGICycle":
-        return WSGICycle(self, protocol, request)
-
-    def connection_environ(self, protocol: HttpProtocol) -> dict:
-        environ = self.base_environ.copy()
-        server = protocol.server
-        client = protocol.client
-        environ["SERVER_NAME"] = server[0] if server else "localhost"
-        environ["SERVER_PORT"] = str(server[1]) if server else ("443" if protocol.scheme == "https" else "80")
-        environ["REMOTE_ADDR"] = client[0] if client else ""
-        environ["REMOTE_PORT"] = str(client[1]) if client else ""
-        environ["wsgi.url_scheme"] = protocol.scheme
-        if protocol.state.proxy is None:
-            # Not with --proxy-headers, where a connection from a proxy may
-            # rebuild its base for every request (a new client each time):
-            # making the room costs more than one resize.
-            environ = with_room(environ)
-        protocol.bridge_cache = environ
-        return environ
-
-    async def startup(self) -> None:
-        """Nothing to start: WSGI has no lifespan."""
-
-    async def shutdown(self) -> None:
-        if self.pool is not None:
-            self.pool.shutdown(1.0)
 
 
 class WSGICycle:
@@ -634,7 +538,7 @@ class WSGICycle:
         protocol.finish(keep_alive)
 
     def _sync(self) -> None:
-        """Wait (worker thread) until the socket accepts more, so a large
+        """Wait (pool thread) until the socket accepts more, so a large
         response never piles up in memory."""
         self._unsynced = 0
         if self.bridge.pool is None:
@@ -756,279 +660,3 @@ class WSGICycle:
         access_log = self.protocol.state.access_log
         if access_log is not None:
             access_log(self.protocol, request, self.status or 0, self._bytes, time.perf_counter() - self._t0)
-
-
-class EmptyInput:
-    """``wsgi.input`` for a request without a body: one shared, stateless
-    object (a BytesIO per request costs its making and unmaking, on nearly
-    every request)."""
-
-    __slots__ = ()
-
-    def read(self, size: Optional[int] = -1) -> bytes:
-        return b""
-
-    def read1(self, size: Optional[int] = -1) -> bytes:
-        return b""
-
-    def readline(self, size: Optional[int] = -1) -> bytes:
-        return b""
-
-    def readlines(self, hint: Optional[int] = -1) -> List[bytes]:
-        return []
-
-    def readinto(self, buffer: Any) -> int:
-        return 0
-
-    def __iter__(self) -> "EmptyInput":
-        return self
-
-    def __next__(self) -> bytes:
-        raise StopIteration
-
-    def readable(self) -> bool:
-        return True
-
-    # What BytesIO offers beyond PEP 3333 and some middleware uses (rewinding
-    # a body it has read, closing it, a with block): an empty stream is
-    # always at 0, and never closed, since it is shared.
-    closed = False
-
-    def seekable(self) -> bool:
-        return True
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        return 0
-
-    def tell(self) -> int:
-        return 0
-
-    def getvalue(self) -> bytes:
-        return b""
-
-    def writable(self) -> bool:
-        return False
-
-    def isatty(self) -> bool:
-        return False
-
-    def fileno(self) -> int:
-        raise io.UnsupportedOperation("fileno")
-
-    def flush(self) -> None:
-        pass
-
-    def close(self) -> None:
-        """Nothing to release (and still readable after: it is shared)."""
-
-    def __enter__(self) -> "EmptyInput":
-        return self
-
-    def __exit__(self, *exc_info: Any) -> None:
-        pass
-
-
-NO_INPUT = EmptyInput()
-
-
-class StreamInput:
-    """``wsgi.input`` for a body still arriving: the loop feeds it, the app's
-    thread reads it; reading pauses while too much is unread.
-
-    Received pieces are kept as they came (no copying into one buffer) and a
-    read joins what it takes: one copy of each body byte on the way to the
-    app."""
-
-    def __init__(self, cycle: WSGICycle, chunks: Iterable[bytes]) -> None:
-        self._cycle = cycle
-        self._chunks: collections.deque = collections.deque(bytes(chunk) for chunk in chunks if chunk)
-        #: How far into the first piece reads have taken.
-        self._offset = 0
-        #: Bytes buffered and not read yet.
-        self._size = sum(len(chunk) for chunk in self._chunks)
-        self._eof = False
-        self._error: Optional[BaseException] = None
-        self._cond = threading.Condition(threading.Lock())
-        self._paused = False
-        self._discarding = False
-        #: What a reader waiting in _wait needs buffered to return (0: none waits).
-        self._wanted = 0
-        #: The buffer size at which feed() wakes the waiting reader: waking it
-        #: for every piece of a large read() costs a thread switch each.
-        self._notify_at = sys.maxsize
-
-    # loop side
-
-    def feed(self, data: bytes) -> None:
-        if self._discarding or not data:
-            return
-        if type(data) is not bytes:
-            data = bytes(data)  # kept as is and handed out: it must not change
-        with self._cond:
-            self._chunks.append(data)
-            self._size += len(data)
-            size = self._size
-            if size >= self._notify_at:
-                self._cond.notify()
-            # Pause unless a waiting reader still needs more: a read() of the
-            # whole body must be able to fill the buffer past the mark, but a
-            # read(n) that is satisfied must not let it grow while the app's
-            # thread waits to be scheduled.
-            if size >= BODY_HIGH_WATER and size >= self._wanted:
-                self._paused = True
-                self._cycle.protocol.pause_reading(PAUSE_BODY)
-
-    def feed_eof(self) -> None:
-        with self._cond:
-            self._eof = True
-            self._cond.notify()
-
-    def fail(self, exc: BaseException) -> None:
-        with self._cond:
-            if not self._eof:
-                self._error = exc
-            self._cond.notify()
-
-    def discard(self) -> None:
-        self._discarding = True
-        with self._cond:
-            self._chunks.clear()
-            self._offset = self._size = 0
-        if self._paused:
-            self._paused = False
-            self._cycle.protocol.resume_reading(PAUSE_BODY)
-
-    # app side (worker thread)
-
-    def _wait(self, wanted: int = sys.maxsize, notify_at: Optional[int] = None) -> None:
-        # Called with the lock held, when more data is needed: ``wanted``
-        # bytes in all (sys.maxsize: up to the end of the body).
-        if self._error is not None:
-            raise self._error
-        cycle = self._cycle
-        caller = cycle.bridge.caller
-        if cycle.request.expect_continue and not cycle._continue_sent and not cycle._head_sent:
-            # RFC 9110 10.1.1: the client waits for 100 before sending the
-            # body; it is sent only now that the app asks for the body.
-            cycle._continue_sent = True
-            caller.call(cycle.protocol.write, CONTINUE_RESPONSE)
-        if self._paused:
-            # The app wants more than is buffered: read on, whatever the size.
-            self._paused = False
-            caller.call(cycle.protocol.resume_reading, PAUSE_BODY)
-        self._wanted = wanted
-        self._notify_at = wanted if notify_at is None else notify_at
-        try:
-            self._cond.wait()
-        finally:
-            self._wanted = 0
-            self._notify_at = sys.maxsize
-        if self._error is not None:
-            raise self._error
-
-    def _maybe_resume(self) -> None:
-        if self._paused and self._size < BODY_LOW_WATER:
-            self._paused = False
-            self._cycle.bridge.caller.call(self._cycle.protocol.resume_reading, PAUSE_BODY)
-
-    def _take(self, n: int) -> bytes:
-        """The next ``n`` buffered bytes (at most what is buffered)."""
-        chunks = self._chunks
-        n = min(n, self._size)
-        if n <= 0:
-            return b""
-        self._size -= n
-        offset = self._offset
-        first = chunks[0] if chunks else b""
-        if len(first) - offset >= n:
-            # Within the first piece: often all of it, taken without a copy.
-            if offset == 0 and n == len(first):
-                chunks.popleft()
-                return first
-            self._offset = offset + n
-            if self._offset == len(first):
-                chunks.popleft()
-                self._offset = 0
-            return first[offset : offset + n]
-        pieces = []
-        while n:
-            chunk = chunks[0]
-            available = len(chunk) - offset
-            if available <= n:
-                pieces.append(memoryview(chunk)[offset:] if offset else chunk)
-                chunks.popleft()
-                offset = 0
-                n -= available
-            else:
-                pieces.append(memoryview(chunk)[offset : offset + n])
-                offset += n
-                n = 0
-        self._offset = offset
-        return b"".join(pieces)
-
-    def read(self, size: Optional[int] = -1) -> bytes:
-        with self._cond:
-            if size is None or size < 0:
-                while not self._eof:
-                    self._wait()
-                data = self._take(self._size)
-            else:
-                while self._size < size and not self._eof:
-                    self._wait(size)
-                data = self._take(size)
-            self._maybe_resume()
-            return data
-
-    def _line_end(self) -> int:
-        """Bytes up to and including the first buffered newline, or -1."""
-        seen = 0
-        offset = self._offset
-        for chunk in self._chunks:
-            nl = chunk.find(b"\n", offset)
-            if nl >= 0:
-                return seen + nl - offset + 1
-            seen += len(chunk) - offset
-            offset = 0
-        return -1
-
-    def readline(self, size: Optional[int] = -1) -> bytes:
-        with self._cond:
-            limit = -1 if size is None else size
-            while True:
-                end = self._line_end()
-                if end >= 0:
-                    break
-                if 0 <= limit <= self._size or self._eof:
-                    end = self._size
-                    break
-                # Any new byte may hold the newline: wake on every piece.
-                self._wait(limit if limit >= 0 else sys.maxsize, notify_at=self._size + 1)
-            if 0 <= limit < end:
-                end = limit
-            data = self._take(end)
-            self._maybe_resume()
-            return data
-
-    def readlines(self, hint: Optional[int] = -1) -> List[bytes]:
-        lines: List[bytes] = []
-        total = 0
-        while True:
-            line = self.readline()
-            if not line:
-                return lines
-            lines.append(line)
-            total += len(line)
-            if hint is not None and 0 < hint <= total:
-                return lines
-
-    def __iter__(self) -> "StreamInput":
-        return self
-
-    def __next__(self) -> bytes:
-        line = self.readline()
-        if not line:
-            raise StopIteration
-        return line
-
-    def close(self) -> None:
-        pass

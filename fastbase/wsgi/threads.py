@@ -1,16 +1,16 @@
 """Thread hand-offs for the WSGI bridge, built for their cost.
 
-On one core a hop between the loop and a worker thread is two context
+On one core a hop between the loop and a pool thread is two context
 switches plus a fight for the GIL, which costs more than a small request
 itself. So hand-offs are batched in both directions:
 
-- Jobs queued during one pass of the event loop wake one worker once, at the
+- Jobs queued during one pass of the event loop wake one thread once, at the
   end of the pass, instead of one wake-up per request.
-- While requests are quick (the pool measures them), one awake worker runs
+- While requests are quick (the pool measures them), one awake thread runs
   the whole batch and more are woken only if the queue stops moving (a job
   blocked on I/O): a short timer checks. Once requests are slow on average,
-  every queued job wakes a worker straight away.
-- A worker hands finished responses back to the loop when its queue runs
+  every queued job wakes a thread straight away.
+- A thread hands finished responses back to the loop when its queue runs
   dry, one loop wake-up for the batch, through ``LoopCaller``; in a long
   batch it does so every millisecond and yields the GIL, so the loop writes
   them and reads new requests without waiting for a forced GIL switch.
@@ -25,15 +25,15 @@ import threading
 import time
 from typing import Any, Callable, List, Optional
 
-from .logs import error_log
+from ..logs import error_log
 
-#: Jobs slower than this on average (seconds, wall clock) wake workers eagerly.
+#: Jobs slower than this on average (seconds, wall clock) wake threads eagerly.
 SLOW_JOB = 0.0002
 #: In the quick regime, how long queued jobs may sit without one being taken
-#: before another worker is woken. uvloop's timers have millisecond
+#: before another thread is woken. uvloop's timers have millisecond
 #: resolution and round half a millisecond to zero (a busy loop), so no less.
 RAMP_DELAY = 0.001
-#: Longest a finished response waits for its worker's batch to end.
+#: Longest a finished response waits for its thread's batch to end.
 FLUSH_DELAY = 0.001
 
 #: Releases the GIL and lets another runnable thread have the CPU.
@@ -56,7 +56,7 @@ class LoopCaller:
 
     def defer(self, fn: Callable[..., Any], *args: Any) -> None:
         """Queue fn(*args) for the loop without waking it: the next call or
-        flush() (the worker's, when its batch ends) carries it over."""
+        flush() (the thread's, when its batch ends) carries it over."""
         self._pending.append((fn, args))
 
     def flush(self) -> None:
@@ -82,7 +82,7 @@ class LoopCaller:
                 error_log.exception("Error in a callback posted to the event loop")
 
 
-class WorkerPool:
+class ThreadPool:
     """A fixed set of daemon threads running callables submitted from the
     event loop's thread."""
 
@@ -91,13 +91,13 @@ class WorkerPool:
         size: int,
         loop: asyncio.AbstractEventLoop,
         caller: LoopCaller,
-        name: str = "fastbase-worker",
+        name: str = "fastbase-thread",
     ) -> None:
         self._loop = loop
         self._caller = caller
         self._jobs: collections.deque = collections.deque()
         self._mutex = threading.Lock()
-        #: The wake-up locks of sleeping workers (each held while it sleeps).
+        #: The wake-up locks of sleeping threads (each held while it sleeps).
         self._idle: List[threading.Lock] = []
         self._size = size
         self._wake_scheduled = False
@@ -116,7 +116,7 @@ class WorkerPool:
     # -- the loop's side -------------------------------------------------------
 
     def submit(self, job: Callable[[], Any]) -> None:
-        """Queue a job (loop thread only); workers wake at the end of this
+        """Queue a job (loop thread only); threads wake at the end of this
         pass of the loop."""
         self._jobs.append(job)
         if not self._wake_scheduled:
@@ -131,13 +131,13 @@ class WorkerPool:
             with self._mutex:
                 idle = self._idle
                 if quick:
-                    # One awake worker takes the whole batch.
+                    # One awake thread takes the whole batch.
                     wake = 1 if len(idle) == self._size else 0
                 else:
                     wake = min(len(jobs), len(idle))
                 for _ in range(wake):
                     idle.pop().release()
-        # Armed also when an awake worker has taken this pass's jobs already:
+        # Armed also when an awake thread has taken this pass's jobs already:
         # it may hold its previous job's response back while it runs them.
         if not self._ramp_armed:
             self._ramp_armed = True
@@ -147,16 +147,16 @@ class WorkerPool:
     def _head(self) -> Optional[Callable[[], Any]]:
         try:
             return self._jobs[0]
-        except IndexError:  # (a worker may take the last job meanwhile)
+        except IndexError:  # (a thread may take the last job meanwhile)
             return None
 
     def _ramp(self) -> None:
         """A look at the pool while it has work: deliver the responses
-        workers hold back for their batch (one of them may have gone on to a
+        threads hold back for their batch (one of them may have gone on to a
         slow request), and if no queued job was taken since the last look,
-        the awake workers are stuck in slow requests: wake one more."""
+        the awake threads are stuck in slow requests: wake one more."""
         self._ramp_armed = False
-        # The queue is looked at before the drain: a worker holds a response
+        # The queue is looked at before the drain: a thread holds a response
         # back before it takes its next job, so if that job is gone at this
         # look the drain below delivers the response, and if not the timer
         # looks again.
@@ -185,7 +185,7 @@ class WorkerPool:
             thread.join(timeout)
         self._threads.clear()
 
-    # -- a worker's side ---------------------------------------------------------
+    # -- a thread's side ---------------------------------------------------------
 
     def _work(self) -> None:
         jobs = self._jobs
@@ -219,13 +219,13 @@ class WorkerPool:
             try:
                 job()
             except BaseException:  # noqa: BLE001 - a job must never kill its thread
-                error_log.exception("Unhandled error in a worker thread")
+                error_log.exception("Unhandled error in a pool thread")
             ended = clock()
             self.average += (ended - started - self.average) * 0.125
             started = ended
             if ended - unflushed_since >= FLUSH_DELAY:
                 caller.flush()
-                # A worker going from job to job never blocks, so the loop
+                # A thread going from job to job never blocks, so the loop
                 # would wait for the GIL's switch interval (5 ms) to write
                 # these responses and read new requests: hand it the GIL
                 # (and, on one core, the CPU) now.
