@@ -192,3 +192,15 @@ def test_modules_left_at_old_layout_paths_are_never_imported(tmp_path):
     if os.environ.get("FASTBASE_REQUIRE_EXTENSIONS") == "1":
         assert info["impl"] == ["c", "c", "c"]
         assert all(p.endswith((".so", ".pyd")) for p in planted[: len(OLD_COMPILED)]), planted
+
+
+def test_fastbase_parser_is_the_http_parser_api():
+    """``fastbase.parser`` (the path the README names) re-exports
+    ``fastbase.http.parser``: the same objects, all of them."""
+    import fastbase.http.parser
+    import fastbase.parser
+
+    assert fastbase.parser.__all__ == fastbase.http.parser.__all__
+    for name in fastbase.http.parser.__all__:
+        assert getattr(fastbase.parser, name) is getattr(fastbase.http.parser, name), name
+    assert fastbase.parser.IMPLEMENTATION in ("c", "py")
