@@ -282,12 +282,12 @@ class ASGICycle:
         protocol.finish(keep_alive)
         access_log = protocol.state.access_log
         if access_log is not None:
-            access_log(protocol, self.request, self._status, self._bytes, time.perf_counter() - self._t0)
+            access_log(protocol, self.request, self._status, self._bytes, time.perf_counter() - self._t0, self._headers)
 
     def _log(self, status: int, size: int) -> None:
         access_log = self.protocol.state.access_log
         if access_log is not None:
-            access_log(self.protocol, self.request, status, size, time.perf_counter() - self._t0)
+            access_log(self.protocol, self.request, status, size, time.perf_counter() - self._t0, self._headers)
 
     async def receive(self) -> dict:
         if not self._body_delivered:

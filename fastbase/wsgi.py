@@ -755,7 +755,7 @@ class WSGICycle:
     def _log(self, request: Request) -> None:
         access_log = self.protocol.state.access_log
         if access_log is not None:
-            access_log(self.protocol, request, self.status or 0, self._bytes, time.perf_counter() - self._t0)
+            access_log(self.protocol, request, self.status or 0, self._bytes, time.perf_counter() - self._t0, self.headers)
 
 
 class EmptyInput:
