@@ -1,12 +1,14 @@
 """``--metrics``: Prometheus text (exposition format 0.0.4) on its own address.
 
 Nothing here runs unless ``--metrics`` is given. Then the server installs a
-subclass of the connection protocol that counts bytes, connections and
-parser rejections, and an access-log callback that counts each response by
+subclass of the connection protocol that counts connections and parser
+rejections, and reads the kernel's byte counts of a connection (TCP_INFO)
+when it ends, and an access-log callback that counts each response by
 method and status class and times it (the bridges already time a response
-and call the callback when one is set). What is a state rather than an event
-(open connections, requests in flight, WebSocket sessions, the WSGI pool) is
-read from the server when scraped, costing the request path nothing.
+and call the callback when one is set): one call per request. What is a
+state rather than an event (open connections, requests in flight, WebSocket
+sessions, the WSGI pool, the bytes of open connections) is read from the
+server when scraped, costing the request path nothing.
 
 Counters are kept per thread (WSGI responses are recorded on the pool's
 threads), each thread writing only its own row, and summed when read: no
@@ -27,9 +29,11 @@ import errno
 import multiprocessing.sharedctypes
 import select
 import socket
+import struct
+import sys
 import threading
 import time
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 __all__ = ["MetricsError", "bind_endpoint", "install", "render"]
 
@@ -140,38 +144,57 @@ def recorder(counters: Counters, log: Optional[Callable[..., None]]) -> Callable
     return record
 
 
+def tcp_bytes(transport: Any) -> Optional[Tuple[int, int]]:
+    """(bytes sent and acknowledged, bytes received) of a TCP connection, as
+    the kernel counts them (Linux TCP_INFO); None where it cannot tell."""
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6) or _TCP_INFO is None:
+        return None
+    try:
+        info = sock.getsockopt(socket.IPPROTO_TCP, _TCP_INFO, _TCP_INFO_SIZE)
+    except (OSError, AttributeError, ValueError):
+        return None
+    if len(info) < _TCP_INFO_SIZE:
+        return None
+    return struct.unpack_from("=QQ", info, _TCP_BYTES_OFFSET)  # type: ignore[return-value]
+
+
+# struct tcp_info (linux/tcp.h): tcpi_bytes_acked and tcpi_bytes_received
+# are two u64 at byte 120 (Linux 4.1+).
+_TCP_INFO = getattr(socket, "TCP_INFO", None) if sys.platform.startswith("linux") else None
+_TCP_BYTES_OFFSET = 120
+_TCP_INFO_SIZE = 136
+
+
 def protocol_class(base: type, row: List[Any]) -> type:
     """``base`` (the HTTP connection protocol) counting into ``row``, the
-    event loop thread's row: every method below runs on that thread."""
+    event loop thread's row: every method below runs on that thread. Nothing
+    here runs per request: bytes are the kernel's counts, taken when the
+    connection ends (or is handed to WebSocket), and a rejection is counted
+    when the parser refuses a request."""
 
     class MetricsProtocol(base):  # type: ignore[valid-type,misc]
+        _tallied = False
+
         def connection_made(self, transport: Any) -> None:
             row[CONNECTIONS_TOTAL] += 1
             base.connection_made(self, transport)
 
-        def data_received(self, data: bytes) -> None:
-            row[RECEIVED] += len(data)
-            base.data_received(self, data)
+        def connection_lost(self, exc: Optional[BaseException]) -> None:
+            self._tally()
+            base.connection_lost(self, exc)
 
-        def write(self, data: bytes) -> None:
-            if not self.closed:
-                row[SENT] += len(data)
-            base.write(self, data)
+        def switch_protocol(self, protocol: Any) -> None:
+            self._tally()  # (what the WebSocket session moves is not counted)
+            base.switch_protocol(self, protocol)
 
-        def writelines(self, chunks: list) -> None:
-            if not self.closed:
-                row[SENT] += sum(map(len, chunks))
-            base.writelines(self, chunks)
-
-        def respond(self, data: bytes, keep_alive: bool) -> None:
-            if not self.closed:
-                row[SENT] += len(data)
-            base.respond(self, data, keep_alive)
-
-        async def send_file(self, file: Any, offset: int, count: int) -> int:
-            sent = await base.send_file(self, file, offset, count)
-            row[SENT] += sent
-            return sent
+        def _tally(self) -> None:
+            if not self._tallied:
+                self._tallied = True
+                counts = tcp_bytes(self.transport)
+                if counts is not None:
+                    row[SENT] += counts[0]
+                    row[RECEIVED] += counts[1]
 
         # A malformed request is counted when the parser refuses it: the
         # connection keeps the error here until its turn to answer comes.
@@ -204,6 +227,11 @@ def read_gauges(state: Any, out: List[Any]) -> None:
             if conn._active is not None:
                 busy += 1
             busy += len(conn._early)
+            if not conn._tallied:  # what open connections moved so far
+                counts = tcp_bytes(conn.transport)
+                if counts is not None:
+                    out[SENT] += counts[0]
+                    out[RECEIVED] += counts[1]
         elif type(conn).__name__ == "WebSocketProtocol":
             ws += 1
     out[CONNECTIONS_OPEN] = http
@@ -256,9 +284,9 @@ def render(values: List[Any], restarts: Optional[int] = None, workers: Optional[
     lines.append(f'fastbase_request_duration_seconds_bucket{{le="+Inf"}} {_number(cumulative)}')
     lines.append(f"fastbase_request_duration_seconds_sum {_number(values[DURATION_SUM])}")
     lines.append(f"fastbase_request_duration_seconds_count {_number(cumulative)}")
-    family("fastbase_received_bytes_total", "counter", "Bytes received on HTTP connections (request heads and bodies).")
+    family("fastbase_received_bytes_total", "counter", "Bytes received on HTTP connections, as the kernel counts them (TCP, Linux).")
     lines.append(f"fastbase_received_bytes_total {_number(values[RECEIVED])}")
-    family("fastbase_sent_bytes_total", "counter", "Bytes of HTTP responses written (heads and bodies, files included).")
+    family("fastbase_sent_bytes_total", "counter", "Bytes sent on HTTP connections and acknowledged by the client, as the kernel counts them (TCP, Linux).")
     lines.append(f"fastbase_sent_bytes_total {_number(values[SENT])}")
     family("fastbase_parser_rejections_total", "counter", "Requests refused before reaching the app, by the status answered.")
     for i, status in enumerate(REJECTED):
