@@ -137,11 +137,11 @@ def parse_range(header: bytes, size: int) -> Any:
             return "unsatisfiable"
         return (max(0, size - suffix), size - 1)
     start = int(first)
-    end = int(last) if last else size - 1
-    if end < start:
+    if last and int(last) < start:
         return None  # invalid: ignored (RFC 9110 14.1.1)
     if start >= size:
         return "unsatisfiable"
+    end = int(last) if last else size - 1
     return (start, min(end, size - 1))
 
 
