@@ -14,7 +14,6 @@ be read or applied is a one-line ConfigError.
 
 from __future__ import annotations
 
-import configparser
 import json
 import logging.config
 import os
@@ -60,6 +59,7 @@ def apply_file(path: str) -> None:
             logging.config.fileConfig(path, disable_existing_loggers=False)
     except ConfigError:
         raise
-    except (OSError, ValueError, TypeError, AttributeError, ImportError, KeyError, configparser.Error) as exc:
+    except Exception as exc:  # noqa: BLE001 - whatever the logging module raises, one line
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        message = message.replace(f"{path} is invalid: ", "")
         raise ConfigError(f"--log-config {path}: {message}") from None
