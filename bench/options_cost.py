@@ -5,7 +5,8 @@ venv can stand for another commit, plus options); every round runs every
 variant on the raw WSGI and raw ASGI hello apps (bench/apps/hello.py), the
 server pinned to one core and wrk to another, variants interleaved so drift
 on a shared machine hits them alike. Prints each variant's median req/s and
-its ratio to the first variant.
+server CPU time per request (user + system, all threads: much steadier than
+req/s on a shared machine), each with its ratio to the first variant.
 
     python bench/options_cost.py --variant off= --variant on=--metrics
     python bench/options_cost.py --variant main=/venvs/main/bin/python: \\
@@ -44,7 +45,14 @@ def wait_listening(port: int, timeout: float = 20.0) -> None:
     raise RuntimeError(f"the server did not listen on {port}")
 
 
-def wrk(port: int, seconds: float, connections: int, cpu: int) -> float:
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process, all its threads."""
+    with open(f"/proc/{pid}/stat") as file:
+        fields = file.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wrk(port: int, seconds: float, connections: int, cpu: int) -> Tuple[float, int]:
     out = subprocess.run(
         ["taskset", "-c", str(cpu), "wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", f"http://127.0.0.1:{port}/"],
         capture_output=True,
@@ -52,22 +60,28 @@ def wrk(port: int, seconds: float, connections: int, cpu: int) -> float:
         check=True,
     ).stdout
     match = re.search(r"Requests/sec:\s*([\d.]+)", out)
-    if not match or "Non-2xx" in out:
+    total = re.search(r"(\d+) requests in", out)
+    if not match or not total or "Non-2xx" in out:
         raise RuntimeError(f"wrk failed:\n{out}")
-    return float(match.group(1))
+    return float(match.group(1)), int(total.group(1))
 
 
-def run_once(python: str, options: List[str], interface: str, args: argparse.Namespace) -> float:
+def run_once(python: str, options: List[str], interface: str, args: argparse.Namespace) -> Tuple[float, float]:
+    """(req/s, server CPU µs per request): on a shared machine the second
+    moves much less with other load than the first."""
     port = free_port()
     app = "hello:wsgi" if interface == "wsgi" else "hello:asgi"
     command = ["taskset", "-c", str(args.server_cpu), python, "-m", "fastbase", "--port", str(port),
                "--app-dir", os.path.join(HERE, "apps"), "--interface", interface, "--loop", args.loop,
                "--log-level", "warning", *options, app]
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # (cwd: no checkout's fastbase/ directory may shadow the interpreter's own)
+    proc = subprocess.Popen(command, cwd=os.path.join(HERE, "apps"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_listening(port)
         wrk(port, args.warmup, args.connections, args.client_cpu)
-        return wrk(port, args.duration, args.connections, args.client_cpu)
+        before = cpu_seconds(proc.pid)
+        rps, requests = wrk(port, args.duration, args.connections, args.client_cpu)
+        return rps, (cpu_seconds(proc.pid) - before) * 1e6 / requests
     finally:
         proc.terminate()
         try:
@@ -97,20 +111,27 @@ def main() -> int:
         if ":" in rest.split(" ")[0]:
             python, _, rest = rest.partition(":")
         variants.append((name, python, rest.split()))
-    results: Dict[Tuple[str, str], List[float]] = {}
+    results: Dict[Tuple[str, str], List[Tuple[float, float]]] = {}
     for round_ in range(args.rounds):
         for interface in args.interfaces.split(","):
             for name, python, options in variants:
-                rps = run_once(python, options, interface, args)
-                results.setdefault((interface, name), []).append(rps)
-                print(f"round {round_ + 1} {interface} {name}: {rps:,.0f} req/s", flush=True)
+                rps, cpu = run_once(python, options, interface, args)
+                results.setdefault((interface, name), []).append((rps, cpu))
+                print(f"round {round_ + 1} {interface} {name}: {rps:,.0f} req/s, {cpu:.2f} µs CPU/request", flush=True)
     print()
     for interface in args.interfaces.split(","):
-        base = statistics.median(results[(interface, variants[0][0])])
+        base_runs = results[(interface, variants[0][0])]
+        base = statistics.median(r for r, _ in base_runs)
+        base_cpu = statistics.median(c for _, c in base_runs)
         for name, _, _ in variants:
             runs = results[(interface, name)]
-            median = statistics.median(runs)
-            print(f"{interface:5} {name:12} median {median:>9,.0f} req/s  ({median / base:.3f}x {variants[0][0]})  runs {', '.join(f'{r:,.0f}' for r in runs)}")
+            median = statistics.median(r for r, _ in runs)
+            cpu = statistics.median(c for _, c in runs)
+            print(
+                f"{interface:5} {name:10} {median:>9,.0f} req/s ({median / base:.3f}x)  "
+                f"{cpu:6.2f} µs CPU/request ({cpu / base_cpu:.3f}x)  "
+                f"runs {', '.join(f'{r:,.0f}/{c:.1f}' for r, c in runs)}"
+            )
     return 0
 
 
