@@ -117,9 +117,11 @@ class Counters:
         return out
 
 
-def recorder(counters: Counters, log: Optional[Callable[..., None]]) -> Callable[..., None]:
+def recorder(counters: Counters, log: Optional[Callable[..., None]], loop_row: Optional[List[Any]] = None) -> Callable[..., None]:
     """The access-log callback that counts a response (then logs it, when the
-    access log is on too)."""
+    access log is on too). With ``loop_row``, every response is recorded on
+    the event loop's thread (ASGI, or WSGI without a pool), into that row:
+    no thread-local lookup."""
     local = counters._local
     new_row = counters.row
     method_column = _METHOD_COLUMN.get
@@ -127,8 +129,21 @@ def recorder(counters: Counters, log: Optional[Callable[..., None]]) -> Callable
     find_bucket = bisect.bisect_left
     bounds = BOUNDS
 
+    if loop_row is not None and log is None:
+        row = loop_row
+
+        def record_on_loop(protocol: Any, request: Any, status: int, size: int, seconds: float, headers: Any = None) -> None:
+            if request is not None:  # (None: a rejected head, counted by the protocol)
+                row[method_column(request.method, other) + status // 100] += 1
+                row[HISTOGRAM + find_bucket(bounds, seconds)] += 1
+                row[DURATION_SUM] += seconds
+                if status == 101:
+                    row[WS_SESSIONS_TOTAL] += 1
+
+        return record_on_loop
+
     def record(protocol: Any, request: Any, status: int, size: int, seconds: float, headers: Any = None) -> None:
-        if request is not None:  # (None: a rejected head, counted by the protocol)
+        if request is not None:
             try:
                 row = local.row
             except AttributeError:
@@ -171,7 +186,9 @@ def protocol_class(base: type, row: List[Any]) -> type:
     event loop thread's row: every method below runs on that thread. Nothing
     here runs per request: bytes are the kernel's counts, taken when the
     connection ends (or is handed to WebSocket), and a rejection is counted
-    when the parser refuses a request."""
+    when it is answered. (No property or ``__dict__`` use on the instance
+    either: that would take CPython's fast attribute access away from every
+    connection attribute.)"""
 
     class MetricsProtocol(base):  # type: ignore[valid-type,misc]
         _tallied = False
@@ -196,17 +213,13 @@ def protocol_class(base: type, row: List[Any]) -> type:
                     row[SENT] += counts[0]
                     row[RECEIVED] += counts[1]
 
-        # A malformed request is counted when the parser refuses it: the
-        # connection keeps the error here until its turn to answer comes.
-        @property
-        def _pending_error(self) -> Any:
-            return self.__dict__["_pending_error"]
-
-        @_pending_error.setter
-        def _pending_error(self, exc: Any) -> None:
-            if exc is not None:
+        # A malformed request is counted when it is answered (the
+        # connection calls this only while an error waits).
+        def _answer_error(self) -> None:
+            exc = self._pending_error
+            base._answer_error(self)
+            if exc is not None and self._pending_error is None:
                 row[_REJECTION_COLUMN.get(exc.status, _OTHER_REJECTION)] += 1
-            self.__dict__["_pending_error"] = exc
 
         def _reject(self, request: Any, status: int, message: str) -> None:
             if status == 408:  # the timeout sweeper's, not the parser's
@@ -417,7 +430,8 @@ async def install(server: Any, state: Any, base: type) -> type:
     loop = state.loop
     counters = Counters()
     loop_row = counters.row()  # (this is the loop's thread)
-    state.access_log = recorder(counters, state.access_log)
+    on_loop = getattr(state.bridge, "pool", None) is None  # ASGI, or WSGI with --threads 0
+    state.access_log = recorder(counters, state.access_log, loop_row if on_loop else None)
 
     def values() -> List[Any]:
         out = counters.totals()
