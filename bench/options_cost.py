@@ -61,7 +61,7 @@ def wrk(port: int, seconds: float, connections: int, cpu: int) -> Tuple[float, i
     ).stdout
     match = re.search(r"Requests/sec:\s*([\d.]+)", out)
     total = re.search(r"(\d+) requests in", out)
-    if not match or not total or "Non-2xx" in out:
+    if not match or not total or int(total.group(1)) == 0 or "Non-2xx" in out:
         raise RuntimeError(f"wrk failed:\n{out}")
     return float(match.group(1)), int(total.group(1))
 
