@@ -116,8 +116,9 @@ def test_requests_statuses_bytes_and_rejections_are_counted(loop):
         assert value(before, "fastbase_requests_total", method="GET", status="2xx") == 0
         for _ in range(3):
             assert get(port) == b"hello"
-        with pytest.raises(urllib.error.HTTPError):
+        with pytest.raises(urllib.error.HTTPError) as missing:
             get(port, "/missing")
+        missing.value.close()
         post = raw(port, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi")
         assert post.startswith(b"HTTP/1.1 200 ")
         assert raw(port, b"GARBAGE\r\n\r\n").startswith(b"HTTP/1.1 400 ")
