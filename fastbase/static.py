@@ -176,6 +176,7 @@ class StaticCycle:
     """One static-file request (the cycle API of fastbase.protocol)."""
 
     disconnected = False
+    headers: Any = None
 
     def __init__(self, bridge: StaticBridge, protocol: Any, request: Any, root: str, rest: bytes) -> None:
         self.bridge = bridge
@@ -297,6 +298,7 @@ class StaticCycle:
     def _head(self, status: int, headers: list, length: int) -> bytes:
         present = {name for name, _ in headers}
         headers = headers + [pair for pair in self.bridge.default_headers if pair[0] not in present]
+        self.headers = headers  # (for the access log's %({name}o)s)
         head, _, _, keep_alive = encode_head(
             status,
             headers,
@@ -345,4 +347,4 @@ class StaticCycle:
     def _log(self, status: int, size: int) -> None:
         access_log = self.protocol.state.access_log
         if access_log is not None:
-            access_log(self.protocol, self.request, status, size, time.perf_counter() - self.t0, None)
+            access_log(self.protocol, self.request, status, size, time.perf_counter() - self.t0, self.headers)
