@@ -245,3 +245,17 @@ def test_a_metrics_port_in_use_is_one_line_and_a_failure():
             errors = [line for line in result.stderr.splitlines() if "error" in line]
             assert errors == [f"fastbase: error: --metrics-port {port}: address 127.0.0.1:{port} is already in use"], result.stderr
             assert "Traceback" not in result.stderr
+
+
+def test_408_and_413_rejections_are_counted():
+    with start("--timeout-request-header", "0.5", "--limit-request-body", "10", "ops_apps:wsgi") as proc:
+        port, metrics = ports(proc)
+        too_large = raw(port, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\n01234567890")
+        assert too_large.startswith(b"HTTP/1.1 413 ")
+        # Half a head, then nothing: the sweeper answers 408 and closes.
+        assert raw(port, b"GET / HTTP/1.1\r\nHost: x\r\n").startswith(b"HTTP/1.1 408 ")
+        samples = scrape(metrics)
+        assert value(samples, "fastbase_parser_rejections_total", status="413") == 1
+        assert value(samples, "fastbase_parser_rejections_total", status="408") == 1
+        assert value(samples, "fastbase_parser_rejections_total", status="400") == 0
+        assert value(samples, "fastbase_requests_total", method="POST", status="4xx") == 0  # never a request
