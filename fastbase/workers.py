@@ -43,6 +43,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
+import http
 import logging
 import os
 import signal
@@ -55,7 +56,6 @@ from gunicorn.workers.base import Worker  # type: ignore[import-untyped,import-n
 from . import limits
 from .config import Config, ConfigError
 from .server import Server, StartupError, new_event_loop
-from .status import REASONS
 
 __all__ = ["FastbaseWorker"]
 
@@ -334,11 +334,18 @@ class _Response:
 
     def __init__(self, status: int, sent: int, headers: Any = None) -> None:
         self.status_code = status
-        self.status = f"{status} {REASONS.get(status, '')}".rstrip()
+        self.status = f"{status} {_reason(status)}".rstrip()
         self.sent = self.response_length = sent
         self.headers: List[tuple] = [
             (_text(name), _text(value)) for name, value in headers or ()
         ]
+
+
+def _reason(status: int) -> str:
+    try:
+        return http.HTTPStatus(status).phrase
+    except ValueError:
+        return ""
 
 
 def _text(value: Any) -> str:
