@@ -50,11 +50,29 @@ def parse(text: str) -> Samples:
     return samples
 
 
+def cross_check(text: str, samples: Samples) -> None:
+    """When prometheus-client is installed, its parser reads the same
+    samples, and no two families share a name (a counter's family drops
+    "_total", so a gauge named like it would clash)."""
+    try:
+        from prometheus_client.parser import text_string_to_metric_families
+    except ImportError:
+        return
+    families = list(text_string_to_metric_families(text))
+    names = [family.name for family in families]
+    assert len(names) == len(set(names)), names
+    theirs = {(s.name, tuple(sorted(s.labels.items()))): s.value for family in families for s in family.samples}
+    assert theirs == samples
+
+
 def scrape(port: int) -> Samples:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
         assert response.status == 200
         assert response.headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
-        return parse(response.read().decode())
+        text = response.read().decode()
+    samples = parse(text)
+    cross_check(text, samples)
+    return samples
 
 
 def value(samples: Samples, name: str, **labels: str) -> float:
@@ -125,7 +143,7 @@ def test_requests_statuses_bytes_and_rejections_are_counted(loop):
         assert raw(port, b"GET / HTTP/1.1\r\nHost: x\r\nX: " + b"a" * 70000 + b"\r\n\r\n").startswith(b"HTTP/1.1 431 ")
         assert raw(port, b"GET / HTTP/2.0\r\nHost: x\r\n\r\n").startswith(b"HTTP/1.1 505 ")
         # Each connection above is closed: the kernel's byte counts are in.
-        samples = wait_for(metrics, lambda s: value(s, "fastbase_connections") == 0)
+        samples = wait_for(metrics, lambda s: value(s, "fastbase_open_connections") == 0)
         assert value(samples, "fastbase_requests_total", method="GET", status="2xx") == 3
         assert value(samples, "fastbase_requests_total", method="GET", status="4xx") == 1
         assert value(samples, "fastbase_requests_total", method="POST", status="2xx") == 1
@@ -167,7 +185,7 @@ def test_a_wsgi_queue_shows_busy_threads_and_queue_depth():
         assert value(samples, "fastbase_wsgi_threads") == 1
         assert value(samples, "fastbase_wsgi_threads_busy") == 1
         assert value(samples, "fastbase_requests_in_flight") == 3
-        assert value(samples, "fastbase_connections") == 3
+        assert value(samples, "fastbase_open_connections") == 3
         for _ in clients:
             proc.proc.stdin.write(b"test\n")
             proc.proc.stdin.flush()
@@ -196,14 +214,14 @@ def test_websocket_sessions_are_counted(loop):
             sock.sendall(frame(TEXT, b"ping"))
             assert b"ping" in sock.recv(4096)
             samples = scrape(metrics)
-            assert value(samples, "fastbase_websocket_sessions") == 1
+            assert value(samples, "fastbase_open_websocket_sessions") == 1
             assert value(samples, "fastbase_websocket_sessions_total") == 1
             assert value(samples, "fastbase_requests_total", method="GET", status="1xx") == 1
-            assert value(samples, "fastbase_connections") == 0  # (no longer an HTTP connection)
+            assert value(samples, "fastbase_open_connections") == 0  # (no longer an HTTP connection)
             sock.sendall(frame(CLOSE, (1000).to_bytes(2, "big")))
             while sock.recv(4096):
                 pass
-        samples = wait_for(metrics, lambda s: value(s, "fastbase_websocket_sessions") == 0)
+        samples = wait_for(metrics, lambda s: value(s, "fastbase_open_websocket_sessions") == 0)
         assert value(samples, "fastbase_websocket_sessions_total") == 1
         assert get(port) == b"hello"
         samples = scrape(metrics)
