@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import socket
-from typing import TYPE_CHECKING, Any, Callable, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, List, Optional, Union
 
 if TYPE_CHECKING:
     import ssl
@@ -99,6 +99,20 @@ class Config:
     #: runserver compatibility (used by fastbase.django): a WSGI response of
     #: unknown length is close-delimited instead of chunked.
     close_unknown_length: bool = False
+    # -- operations (issue 19b): metrics, static files, logging, headers --
+    #: Serve Prometheus metrics on metrics_host:metrics_port (fastbase.metrics).
+    metrics: bool = False
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 9090
+    #: ("/url/prefix/", "/absolute/dir") pairs served before the app
+    #: (fastbase.static); "PREFIX=DIR" strings are accepted and converted.
+    static: List[Any] = dataclasses.field(default_factory=list)
+    #: A logging configuration file: JSON or YAML (dictConfig) or INI (fileConfig).
+    log_config: Optional[str] = None
+    #: The access-log line in gunicorn's atoms; None keeps fastbase's own line.
+    access_log_format: Optional[str] = None
+    #: Default response headers, (name, value) pairs or "Name:Value" strings.
+    headers: List[Any] = dataclasses.field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -182,6 +196,26 @@ class Config:
                 fail(f"--forwarded-allow-ips: {exc}")
         if self.app_dir is not None and not os.path.isdir(self.app_dir):
             fail(f"--app-dir {self.app_dir!r} is not a directory")
+        self._validate_operations()
+
+    def _validate_operations(self) -> None:
+        """--metrics*, --static, --log-config, --access-log-format, --header."""
+        if not isinstance(self.metrics_port, int) or isinstance(self.metrics_port, bool) or not 0 <= self.metrics_port <= 65535:
+            raise ConfigError(f"--metrics-port must be an integer from 0 to 65535, not {self.metrics_port!r}")
+        if self.static:
+            from .static import parse_mounts
+
+            self.static = parse_mounts(self.static)
+        if self.log_config is not None and not os.path.isfile(self.log_config):
+            raise ConfigError(f"--log-config {self.log_config!r} is not a file")
+        if self.access_log_format is not None:
+            from .accesslog import compile_format
+
+            compile_format(self.access_log_format)
+        if self.headers:
+            from .headers import parse_headers
+
+            self.headers = parse_headers(self.headers)
 
     def parser_limits(self) -> dict:
         """Keyword arguments for ``RequestParser``."""

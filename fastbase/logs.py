@@ -40,9 +40,14 @@ def access_line(client: Optional[tuple], request_line: str, status: int, size: i
     return f'{format_client(client)} - "{escape(request_line)}" {status} {size} {seconds * 1000:.1f}ms'
 
 
-def configure(level: str = "info") -> None:
+def configure(level: str = "info", log_config: Optional[str] = None) -> None:
     """Give the fastbase loggers a stderr handler unless the host app already
-    configured one; set the level."""
+    configured one; set the level. A --log-config file replaces all of it."""
+    if log_config is not None:
+        from .logconfig import apply_file
+
+        apply_file(log_config)
+        return
     numeric = TRACE if level == "trace" else getattr(logging, level.upper())
     root = logging.getLogger("fastbase")
     root.setLevel(numeric)

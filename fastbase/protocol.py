@@ -120,7 +120,9 @@ class ServerState:
         self._sweeper = self.loop.call_later(self.sweep_interval, self._sweep)
 
 
-def default_access_log(protocol: "HttpProtocol", request: Optional[Request], status: int, size: int, seconds: float) -> None:
+def default_access_log(
+    protocol: "HttpProtocol", request: Optional[Request], status: int, size: int, seconds: float, headers: Any = None
+) -> None:
     if request is None:
         line = "-"
     else:
@@ -147,11 +149,13 @@ class RequestView:
 def per_request_access_log(log: Callable[..., None], proxy: Any) -> Callable[..., None]:
     """``log`` called with the logged request's own view (--proxy-headers)."""
 
-    def access_log(protocol: "HttpProtocol", request: Optional[Request], status: int, size: int, seconds: float) -> None:
+    def access_log(
+        protocol: "HttpProtocol", request: Optional[Request], status: int, size: int, seconds: float, headers: Any = None
+    ) -> None:
         view = protocol.socket_view
         if request is not None and view is not None:
             protocol = RequestView(protocol, proxy.resolve(view[0], request.headers, view[1], view[2]))  # type: ignore[assignment]
-        log(protocol, request, status, size, seconds)
+        log(protocol, request, status, size, seconds, headers)
 
     return access_log
 

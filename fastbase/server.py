@@ -76,6 +76,8 @@ class Server:
         #: Stop gracefully after this many requests (0: never); --workers
         #: sets it from --max-requests.
         self.max_requests = 0
+        #: --metrics: called at the end of shutdown (fastbase.metrics).
+        self.metrics_stop: Optional[Any] = None
 
     # -- entry points ------------------------------------------------------
 
@@ -148,7 +150,7 @@ class Server:
 
     async def startup(self, sockets: Optional[List[socket.socket]] = None) -> None:
         config = self.config
-        logs.configure(config.log_level)
+        logs.configure(config.log_level, config.log_config)
         loop = asyncio.get_running_loop()
         # Bind first: a taken port is reported before the app loads.
         self.owns_sockets = not sockets
@@ -175,6 +177,8 @@ class Server:
         listen_factory: Any = None
         context = config.ssl_context() if config.is_ssl else None
         self.bridge = self.make_bridge(app, interface, loop)
+        if config.headers or config.static:
+            self._wrap_bridge(interface)
         await self.bridge.startup()
         state = self.state = ServerState(config, self.bridge, loop)
         if self.max_requests:
@@ -190,15 +194,27 @@ class Server:
                 self.stop()
 
             state.limit_requests(self.max_requests, request_limit_reached)
+        if config.access_log and config.access_log_format:
+            from .accesslog import make_access_log
+
+            state.access_log = make_access_log(config.access_log_format)
         if self.access_logger is not None and config.access_log:
             state.access_log = self.access_logger
         if state.proxy is not None and state.access_log is not None:
             state.access_log = per_request_access_log(state.access_log, state.proxy)
         if self.disconnect_logger is not None:
             state.log_disconnect = self.disconnect_logger
+        protocol_class: Any = HttpProtocol
+        if config.metrics:
+            from .metrics import MetricsError, install
+
+            try:
+                protocol_class = await install(self, state, HttpProtocol)
+            except MetricsError as exc:
+                raise StartupError(str(exc)) from None
 
         def factory() -> HttpProtocol:
-            return HttpProtocol(state)
+            return protocol_class(state)
 
         listen_factory = factory
         if context is not None:
@@ -212,6 +228,19 @@ class Server:
         for server in self.servers:
             self.sockets.extend(server.sockets)
         state.start_sweeper()
+
+    def _wrap_bridge(self, interface: str) -> None:
+        """--header and --static: the app adds the default headers; the
+        static mounts are answered before the app."""
+        config = self.config
+        if config.headers:
+            from .headers import wrap_app
+
+            self.bridge.app = wrap_app(self.bridge.app, interface, config.headers)
+        if config.static:
+            from .static import StaticBridge
+
+            self.bridge = StaticBridge(self.bridge, config.static, b"fastbase" if config.server_header else None, config.headers)
 
     def _remove_uds(self) -> None:
         if self.config.uds and self.owns_sockets:
@@ -286,6 +315,8 @@ class Server:
                 await server.wait_closed()
         await self.bridge.shutdown()
         self._remove_uds()
+        if self.metrics_stop is not None:
+            await self.metrics_stop()
 
     # -- signals -----------------------------------------------------------
 

@@ -24,7 +24,7 @@ import signal
 import socket
 import sys
 import time
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 from . import logs
 from .config import Config
@@ -67,12 +67,14 @@ class Supervisor:
         self._stopping = False
         self._restart_delay = RESTART_DELAY
         self._wake_r = self._wake_w = -1
+        #: --metrics: the endpoint and the workers' shared counters.
+        self.metrics: Any = None
 
     # -- the supervisor ------------------------------------------------------
 
     def run(self) -> int:
         config = self.config
-        logs.configure(config.log_level)
+        logs.configure(config.log_level, config.log_config)
         if not hasattr(os, "fork"):
             error_log.warning("--workers needs fork(), which this platform lacks: serving with one process")
             from .server import Server
@@ -89,6 +91,16 @@ class Supervisor:
         slots = 2 * config.workers + 2
         self.beats = multiprocessing.sharedctypes.RawArray(ctypes.c_double, slots)
         self._free_beats = list(range(slots))
+        if config.metrics:
+            from .metrics import MetricsError, SupervisorMetrics
+
+            try:
+                self.metrics = SupervisorMetrics(config.metrics_host, config.metrics_port, slots, config.workers)
+            except MetricsError as exc:
+                from .server import StartupError
+
+                raise StartupError(str(exc)) from None
+            error_log.info("Metrics at %s", self.metrics.address)
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
@@ -109,6 +121,8 @@ class Supervisor:
                     pass
             os.close(self._wake_r)
             os.close(self._wake_w)
+            if self.metrics is not None:
+                self.metrics.close()
 
     def _install_signals(self) -> dict:
         previous: dict = {}
@@ -128,10 +142,14 @@ class Supervisor:
     def _main_loop(self) -> int:
         config = self.config
         while True:
-            try:
-                select.select([self._wake_r], [], [], 0.5)
-            except InterruptedError:
-                pass
+            if self.metrics is None:
+                try:
+                    select.select([self._wake_r], [], [], 0.5)
+                except InterruptedError:
+                    pass
+            else:
+                ready = self.metrics.wait([self._wake_r, *self.metrics.fds()], 0.5)
+                self.metrics.handle(ready, sum(1 for w in self.workers.values() if not w.stopping))
             try:
                 while os.read(self._wake_r, 4096):
                     pass
@@ -167,6 +185,8 @@ class Supervisor:
         # Read before fork(): a worker asking os.getppid() after it could get
         # pid 1 if the supervisor died first, and never notice it is orphaned.
         supervisor = os.getpid()
+        if self.metrics is not None:
+            self.metrics.before_fork(beat)
         pid = os.fork()
         if pid == 0:  # the worker
             code = 1
@@ -207,6 +227,8 @@ class Supervisor:
             if worker is None:
                 continue
             self._free_beats.append(worker.beat)
+            if self.metrics is not None:
+                self.metrics.retire(worker.beat)
             code = os.waitstatus_to_exitcode(status)
             if worker.stopping or self._stopping:
                 error_log.info("Worker %d stopped", pid)

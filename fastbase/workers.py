@@ -21,8 +21,16 @@ threads                     WSGI worker threads; 0 runs the app on the loop
                             (gunicorn's default is 1; fastbase's own is 8)
 forwarded_allow_ips         --proxy-headers trusting those proxies (as
                             uvicorn's worker does)
-accesslog, access_log_format  gunicorn's access log and format; response
-                            header atoms (``%({name}o)s``) log "-"
+accesslog, access_log_format  gunicorn's access log and format, every atom
+                            (``%({name}o)s`` reads the response's headers)
+pre_request, post_request   called as gunicorn calls them: pre_request(worker,
+                            req) on the event loop before the app runs,
+                            post_request(worker, req, environ, resp) after the
+                            response (on the WSGI thread that ran the app);
+                            ``req`` carries method, uri, path, query,
+                            fragment, version, headers (upper-cased names),
+                            scheme, remote_addr, peer_addr; ``resp`` status
+                            ("200 OK"), status_code, headers, sent
 loglevel, errorlog          fastbase's error log goes to gunicorn's
 certfile, keyfile, ca_certs, cert_reqs, ciphers   TLS
 root_path, asgi_loop, asgi_lifespan   (gunicorn 24+) as named
@@ -35,6 +43,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
+import http
 import logging
 import os
 import signal
@@ -68,6 +77,11 @@ class FastbaseWorker(Worker):
         super().__init__(*args, **kwargs)
         self.loop: Optional[asyncio.AbstractEventLoop] = None
         self.server: Optional[Server] = None
+        self._log_access = _access_log_enabled(self.log)
+        #: The server hooks the configuration sets (None: gunicorn's defaults,
+        #: which do nothing worth a call per request).
+        self._pre_request = _custom_hook(self.cfg, "pre_request")
+        self._post_request = _custom_hook(self.cfg, "post_request")
 
     # -- gunicorn's worker API -----------------------------------------------------
 
@@ -154,7 +168,8 @@ class FastbaseWorker(Worker):
             limit_request_fields=fields,
             limit_request_field_size=field_size,
             limit_request_header_size=max(limits.MAX_HEADER_SIZE, field_size),
-            access_log=_access_log_enabled(self.log),
+            # The post_request hook is called from the access-log callback.
+            access_log=self._log_access or self._post_request is not None,
             log_level=str(cfg.loglevel).lower(),
             proxy_headers=True,
             forwarded_allow_ips=trusted,
@@ -186,6 +201,8 @@ class FastbaseWorker(Worker):
         bridge = state.bridge
         if hasattr(bridge, "base_environ"):  # WSGI
             bridge.base_environ["wsgi.multiprocess"] = self.cfg.workers > 1
+        if self._pre_request is not None:
+            self._call_pre_request_hook(bridge)
         if self.cfg.keepalive <= 0:
             new_cycle = bridge.new_cycle
 
@@ -209,6 +226,19 @@ class FastbaseWorker(Worker):
                 limit_reached()
 
             state.on_request_limit = recycle
+
+    def _call_pre_request_hook(self, bridge: Any) -> None:
+        new_cycle = bridge.new_cycle
+        hook = self._pre_request
+
+        def new_cycle_after_hook(protocol: Any, request: Any) -> Any:
+            try:
+                hook(self, HookRequest(protocol, request))
+            except Exception:  # noqa: BLE001 - as gunicorn: the request goes on
+                self.log.exception("Exception in pre_request hook")
+            return new_cycle(protocol, request)
+
+        bridge.new_cycle = new_cycle_after_hook
 
     async def _heartbeat(self) -> None:
         """Tell the master the loop is alive; it kills a worker that stops.
@@ -266,13 +296,17 @@ class FastbaseWorker(Worker):
             root.handlers = list(handlers)
             root.propagate = False
 
-    def _access_log(self, protocol: Any, request: Any, status: int, size: int, seconds: float) -> None:
-        self.log.access(
-            _Response(status, size),
-            _Request(request),
-            _access_environ(protocol, request),
-            datetime.timedelta(seconds=seconds),
-        )
+    def _access_log(self, protocol: Any, request: Any, status: int, size: int, seconds: float, headers: Any = None) -> None:
+        response = _Response(status, size, headers)
+        environ = _access_environ(protocol, request)
+        if self._log_access:
+            self.log.access(response, _Request(request), environ, datetime.timedelta(seconds=seconds))
+        hook = self._post_request
+        if hook is not None and request is not None:  # (None: refused before it was a request)
+            try:
+                hook(self, HookRequest(protocol, request), environ, response)
+            except Exception:  # noqa: BLE001
+                self.log.exception("Exception in post_request hook")
 
 
 def _access_log_enabled(log: Any) -> bool:
@@ -283,15 +317,59 @@ def _access_log_enabled(log: Any) -> bool:
     return bool(cfg.accesslog or cfg.logconfig or getattr(cfg, "logconfig_dict", None) or (cfg.syslog and not cfg.disable_redirect_access_to_syslog))
 
 
+def _custom_hook(cfg: Any, name: str) -> Any:
+    """The hook ``cfg`` sets, or None when it is gunicorn's default."""
+    setting = cfg.settings.get(name)
+    if setting is None:
+        return None
+    hook = setting.get()
+    return None if hook is type(setting).default else hook
+
+
 class _Response:
-    """What gunicorn's access-log atoms read from a response."""
+    """What gunicorn's access-log atoms and post_request hooks read from a
+    response."""
 
-    __slots__ = ("status", "sent", "headers")
+    __slots__ = ("status", "status_code", "sent", "response_length", "headers")
 
-    def __init__(self, status: int, sent: int) -> None:
-        self.status = status
-        self.sent = sent
-        self.headers: List[tuple] = []  # not known here: %({name}o)s logs "-"
+    def __init__(self, status: int, sent: int, headers: Any = None) -> None:
+        self.status_code = status
+        self.status = f"{status} {_reason(status)}".rstrip()
+        self.sent = self.response_length = sent
+        self.headers: List[tuple] = [
+            (_text(name), _text(value)) for name, value in headers or ()
+        ]
+
+
+def _reason(status: int) -> str:
+    try:
+        return http.HTTPStatus(status).phrase
+    except ValueError:
+        return ""
+
+
+def _text(value: Any) -> str:
+    return value.decode("latin-1") if isinstance(value, (bytes, bytearray)) else str(value)
+
+
+class HookRequest:
+    """The request as gunicorn's pre_request/post_request hooks read it
+    (gunicorn.http.message.Request's attributes)."""
+
+    __slots__ = ("method", "uri", "path", "query", "fragment", "version", "headers", "scheme", "remote_addr", "peer_addr")
+
+    def __init__(self, protocol: Any, request: Any) -> None:
+        self.method = request.method.decode("latin-1")
+        self.uri = request.target.decode("latin-1")
+        path = request.path
+        self.path = (unquote_to_bytes(path) if b"%" in path else path).decode("latin-1")
+        self.query = request.query.decode("latin-1")
+        self.fragment = ""
+        major, _, minor = str(request.http_version).partition(".")
+        self.version = (int(major), int(minor or 0))
+        self.headers = [(name.decode("latin-1").upper(), value.decode("latin-1")) for name, value in request.headers]
+        self.scheme = protocol.scheme
+        self.remote_addr = self.peer_addr = protocol.client
 
 
 class _Request:

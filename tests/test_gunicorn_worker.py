@@ -366,3 +366,48 @@ def test_gunicorn_tls_settings(tmp_path):
         assert status == 200 and seen["scheme"] == "https"
         master.send_signal(signal.SIGTERM)
         assert master.wait(DEADLINE) == 0
+
+
+@pytest.mark.parametrize("app", ["wsgi", "asgi"])
+def test_access_log_response_header_atoms(app):
+    fmt = '%(s)s ctype=%({content-type}o)s missing=%({x-none}o)s'
+    with gunicorn(app, "--access-logfile", "-", "--access-logformat", fmt) as master:
+        assert get(master.port, "/")[0] == 200
+        master.wait_for_line(r"^200 ctype=application/json missing=-$")
+
+
+HOOKS_CONFIG = '''
+import sys
+
+def pre_request(worker, req):
+    print(f"hook: pre {req.method} {req.path} {req.uri} {req.query} {req.version} "
+          f"{dict(req.headers).get('X-TRACE')} {worker.pid}", file=sys.stderr, flush=True)
+
+def post_request(worker, req, environ, resp):
+    print(f"hook: post {req.method} {req.path} {resp.status} {resp.status_code} {resp.sent} "
+          f"{ {k.lower(): v for k, v in resp.headers}.get('content-type')} {environ['REQUEST_METHOD']} {environ['REMOTE_ADDR']}",
+          file=sys.stderr, flush=True)
+'''
+
+
+@pytest.mark.parametrize("app", ["wsgi", "asgi"])
+def test_pre_and_post_request_hooks(tmp_path, app):
+    config = tmp_path / "hooks.py"
+    config.write_text(HOOKS_CONFIG)
+    with gunicorn(app, "--config", str(config)) as master:
+        status, response, seen = get(master.port, "/a%20b?x=1", {"X-Trace": "t1"})
+        assert status == 200
+        master.wait_for_line(rf"^hook: pre GET /a b /a%20b\?x=1 x=1 \(1, 1\) t1 {seen['pid']}$")
+        length = response.getheader("content-length")
+        master.wait_for_line(rf"^hook: post GET /a b 200 OK 200 {length} application/json GET 127\.0\.0\.1$")
+
+
+def test_a_failing_hook_is_logged_and_the_request_served(tmp_path):
+    config = tmp_path / "hooks.py"
+    config.write_text("def pre_request(worker, req):\n    raise ValueError('hook broke')\n\n"
+                      "def post_request(worker, req):\n    raise ValueError('post hook broke')\n")
+    with gunicorn("wsgi", "--config", str(config)) as master:
+        assert get(master.port, "/")[0] == 200
+        master.wait_for_line("Exception in pre_request hook")
+        master.wait_for_line("Exception in post_request hook")
+        master.wait_for_line("ValueError: post hook broke")

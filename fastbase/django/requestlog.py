@@ -40,7 +40,7 @@ def _extra(protocol: Any, status: int) -> dict:
     }
 
 
-def access_log(protocol: Any, request: Optional[Any], status: int, size: int, seconds: float) -> None:
+def access_log(protocol: Any, request: Optional[Any], status: int, size: int, seconds: float, headers: Any = None) -> None:
     if request is None and protocol.tls_probe:
         extra = _extra(protocol, 500)
         logger.error("You're accessing the development server over HTTPS, but it only supports HTTP.", extra=extra)

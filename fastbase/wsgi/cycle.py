@@ -317,8 +317,9 @@ class WSGICycle:
                         # The worker hands the batch's responses over when it
                         # runs dry.
                         bridge.caller.defer(protocol.respond, payload, keep_alive)
-                    if protocol.state.access_log is not None:
-                        self._log(request)
+                    access_log = protocol.state.access_log
+                    if access_log is not None:  # (_log's work, one call less)
+                        access_log(protocol, request, self.status, self._bytes, time.perf_counter() - self._t0, self.headers)
                     return
             else:
                 self.keep_alive = keep_alive
@@ -659,4 +660,4 @@ class WSGICycle:
     def _log(self, request: Request) -> None:
         access_log = self.protocol.state.access_log
         if access_log is not None:
-            access_log(self.protocol, request, self.status or 0, self._bytes, time.perf_counter() - self._t0)
+            access_log(self.protocol, request, self.status or 0, self._bytes, time.perf_counter() - self._t0, self.headers)
