@@ -20,7 +20,7 @@ import time
 from typing import Any, Optional
 
 from .asgi import ASGIBridge
-from .environ import scope_paths
+from .environ import request_headers, scope_paths
 from .errors import ClientDisconnected, InvalidResponse, ProtocolError
 from .logs import error_log
 from .parser import CHUNKED, LAST_CHUNK, NO_BODY, encode_chunk, encode_error, encode_head
@@ -130,7 +130,7 @@ class WebSocketCycle:
             "path": path,
             "raw_path": raw_path,
             "query_string": request.query,
-            "headers": request.headers,
+            "headers": request_headers(request),
             "subprotocols": list(self.handshake.subprotocols),
             "state": bridge.state.copy(),
             "extensions": {"websocket.http.response": {}},

@@ -814,3 +814,24 @@ def test_an_early_started_cycle_caches_the_scope_base_on_its_connection():
     assert pending.bridge_cache is None and pending.client == ("10.0.0.1", 5000)
     pending.bridge_cache = {"base": 1}
     assert connection.bridge_cache == {"base": 1} and pending.bridge_cache is connection.bridge_cache
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_absolute_form_authority_replaces_host_in_the_scope(loop):
+    """RFC 9112 3.2.2, as the WSGI bridge does it: the target's authority
+    is the Host the app sees (Django's ASGIHandler trusts the header)."""
+    pytest.importorskip(loop)
+    seen = []
+
+    async def app(scope, receive, send):
+        seen.append(scope["headers"])
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"0")]})
+        await send({"type": "http.response.body", "body": b""})
+
+    with serve(app, loop=loop) as server, connect(server) as sock:
+        buffered = bytearray()
+        sock.sendall(b"GET http://good.example/p HTTP/1.1\r\nHost: evil.example\r\nX-A: 1\r\n\r\n")
+        assert read_response(sock, buffered)[0] == 200
+        sock.sendall(b"GET /p HTTP/1.1\r\nHost: evil.example\r\n\r\n")
+        assert read_response(sock, buffered)[0] == 200
+    assert seen == [[(b"host", b"good.example"), (b"x-a", b"1")], [(b"host", b"evil.example")]]
