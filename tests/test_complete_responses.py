@@ -155,3 +155,20 @@ def test_runserver_reports_a_client_leaving_mid_body_as_a_broken_pipe(loop, tmp_
         assert re.match(r"^\[\d\d/\w{3}/\d{4} \d\d:\d\d:\d\d\] - Broken pipe from \('127\.0\.0\.1', \d+\)$", line), line
         with server._changed:
             assert not [line for line in server.stderr if '"GET /big ' in line]
+
+
+@pytest.mark.parametrize("app", ["proc_apps:hello", "proc_apps:two_piece_list", "proc_apps:length_iterator"])
+def test_head_responses_log_no_body_bytes(app):
+    """A HEAD response sends no body: its access line says 0, as runserver's
+    does (the GET before it logs its body size)."""
+    with server_process("--access-log", "--port", "0", app) as server:
+        port = server.wait_serving()
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(b"GET /?n=1 HTTP/1.1\r\nHost: x\r\n\r\nHEAD /?n=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            data = b""
+            while chunk := sock.recv(65536):
+                data += chunk
+        size = int(re.search(rb"content-length: (\d+)", data.lower()).group(1))
+        assert size > 0 and data.count(b"HTTP/1.1 200 ") == 2
+        server.wait_for_line(r'"HEAD /\?n=1 HTTP/1\.1" 200 0 ')
+        server.wait_for_line(rf'"GET /\?n=1 HTTP/1\.1" 200 {size} ')
