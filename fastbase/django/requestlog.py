@@ -160,7 +160,7 @@ def log_disconnect(protocol: Any) -> None:
     logger.info("- Broken pipe from %s", protocol.client, extra={"server_time": server_time()})
 
 
-def handler_access_log(handler_class: type, server: Any) -> Any:
+def handler_access_log(handler_class: Any, server: Any) -> Any:
     """An access logger that logs each response through ``handler_class``'s
     own ``log_request`` (and so its ``log_message``): a request handler
     class given to a server, whose logging a project or a test customised.

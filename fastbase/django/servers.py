@@ -34,7 +34,7 @@ _STOCK_LOG_MESSAGE = basehttp.WSGIRequestHandler.log_message
 _STOCK_LOG_REQUEST = basehttp.WSGIRequestHandler.log_request
 
 
-def _is_quiet(handler: type) -> bool:
+def _is_quiet(handler: Any) -> bool:
     """Django's QuietWSGIRequestHandler (what LiveServerThread passes), or
     a subclass that keeps its silent log_message."""
     testcases = sys.modules.get("django.test.testcases")
@@ -89,7 +89,7 @@ class DevServer(basehttp.WSGIServer):
         if self.allow_reuse_address and hasattr(socket, "SO_REUSEADDR"):
             self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.socket.bind(self.server_address)
-        self.server_address = self.socket.getsockname()
+        self.server_address: Any = self.socket.getsockname()
         # No socket.getfqdn(): runserver's reverse-DNS lookup at start-up can
         # take seconds on a badly configured network.
         self.server_name = str(self.server_address[0])
@@ -183,10 +183,10 @@ class DevServer(basehttp.WSGIServer):
         would log it. Django's WSGIRequestHandler's lines are written by
         fastbase itself, QuietWSGIRequestHandler logs nothing, any other
         handler class has its own log_request/log_message called."""
-        handler = self.RequestHandlerClass
+        handler: Any = self.RequestHandlerClass
         if not isinstance(handler, type):
             return requestlog.access_log
-        if handler.log_message is _STOCK_LOG_MESSAGE and handler.log_request is _STOCK_LOG_REQUEST:
+        if getattr(handler, "log_message", None) is _STOCK_LOG_MESSAGE and getattr(handler, "log_request", None) is _STOCK_LOG_REQUEST:
             return requestlog.access_log
         if _is_quiet(handler):
             return None
