@@ -13,7 +13,7 @@ import pytest
 from fastbase.asgi import LifespanError
 from fastbase.config import Config
 from fastbase.server import Server
-from servers import connect, read_response, recv_until_closed
+from servers import connect, exchange_after_app_errors, read_response, recv_until_closed
 from servers import serve as _serve
 
 
@@ -852,20 +852,7 @@ def test_keep_alive_survives_an_app_error_before_the_response(loop, caplog):
     keeps the connection when the whole request was in."""
     pytest.importorskip(loop)
     with serve(fails_on_boom, loop=loop) as server, connect(server) as sock:
-        buffered = bytearray()
-        sock.sendall(b"GET /boom HTTP/1.1\r\nHost: x\r\n\r\n")
-        status, headers, _ = read_response(sock, buffered)
-        assert status == 500 and "connection" not in headers
-        sock.sendall(b"POST /boom HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello")
-        status, headers, _ = read_response(sock, buffered)
-        assert status == 500 and "connection" not in headers
-        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-        assert read_response(sock, buffered)[:3:2] == (200, b"Hello, world!")
-        sock.sendall(b"GET /boom HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
-        status, headers, _ = read_response(sock, buffered)
-        assert status == 500 and headers["connection"] == ["keep-alive"]
-        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-        assert read_response(sock, buffered)[0] == 200
+        exchange_after_app_errors(sock)
     assert sum("Exception in ASGI application" in r.getMessage() for r in caplog.records) == 3
 
 

@@ -10,7 +10,7 @@ import wsgiref.validate
 import httpx
 import pytest
 
-from servers import connect, read_response, recv_until_closed, serve
+from servers import connect, exchange_after_app_errors, read_response, recv_until_closed, serve
 
 
 def hello(environ, start_response):
@@ -245,21 +245,7 @@ def test_keep_alive_survives_an_app_error_before_the_response(threads, loop, cap
     nothing was sent, so the connection is still in step."""
     pytest.importorskip(loop)
     with serve(fails_on_boom, threads=threads, loop=loop) as server, connect(server) as sock:
-        buffered = bytearray()
-        sock.sendall(b"GET /boom HTTP/1.1\r\nHost: x\r\n\r\n")
-        status, headers, body = read_response(sock, buffered)
-        assert status == 500 and "connection" not in headers
-        sock.sendall(b"POST /boom HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello")
-        status, headers, body = read_response(sock, buffered)
-        assert status == 500 and "connection" not in headers
-        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-        assert read_response(sock, buffered)[:3:2] == (200, b"Hello, world!")
-        # HTTP/1.0 keep-alive: said so in the 500.
-        sock.sendall(b"GET /boom HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
-        status, headers, body = read_response(sock, buffered)
-        assert status == 500 and headers["connection"] == ["keep-alive"]
-        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-        assert read_response(sock, buffered)[0] == 200
+        exchange_after_app_errors(sock)
     assert sum("Exception in WSGI application" in r.getMessage() for r in caplog.records) == 3
 
 
