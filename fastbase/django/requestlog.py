@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from http.client import HTTPMessage
 from typing import Any, Optional
 
 from django.utils.log import ServerFormatter
@@ -174,6 +175,7 @@ def handler_access_log(handler_class: Any, server: Any) -> Any:
         handler.client_address = protocol.client
         handler.server = server
         handler.close_connection = True
+        handler.headers = headers = HTTPMessage()
         if request is None:
             # What a request handler would have read as the request line: a
             # TLS handshake shows as such (Django explains it in its log).
@@ -185,6 +187,8 @@ def handler_access_log(handler_class: Any, server: Any) -> Any:
             handler.path = request.target.decode("latin-1")
             handler.request_version = f"HTTP/{request.http_version}"
             handler.requestline = escape(f"{handler.command} {handler.path} {handler.request_version}")
+            for name, value in request.headers:
+                headers[name.decode("latin-1")] = value.decode("latin-1")
         handler.log_request(status, size)
 
     return access_log

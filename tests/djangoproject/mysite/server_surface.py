@@ -38,7 +38,7 @@ class RecordingHandler(basehttp.WSGIRequestHandler):
     logged = threading.Event()
 
     def log_message(self, format, *args):
-        type(self).messages.append((format % args, self.client_address[0], self.command, self.path))
+        type(self).messages.append((format % args, self.client_address[0], self.command, self.path, self.headers["User-Agent"]))
         type(self).logged.set()
 
 
@@ -55,10 +55,11 @@ class CustomHandlerLogs(DjangoLiveServerTestCase):
     server_thread_class = RecordingThread
 
     def test_handler_log_message_is_used(self):
-        with urllib.request.urlopen(self.live_server_url + "/?x=1") as response:
+        request = urllib.request.Request(self.live_server_url + "/?x=1", headers={"User-Agent": "probe/1.0"})
+        with urllib.request.urlopen(request) as response:
             self.assertEqual(response.read(), b"Hello from Django")
         self.assertTrue(RecordingHandler.logged.wait(10))
-        self.assertEqual(RecordingHandler.messages, [('"GET /?x=1 HTTP/1.1" 200 17', "127.0.0.1", "GET", "/?x=1")])
+        self.assertEqual(RecordingHandler.messages, [('"GET /?x=1 HTTP/1.1" 200 17', "127.0.0.1", "GET", "/?x=1", "probe/1.0")])
 
 
 class SocketServerSurface(SimpleTestCase):
