@@ -197,8 +197,8 @@ class DevServer(basehttp.WSGIServer):
         connections.close_all()
 
 
-class LiveServer(socketserver.ThreadingMixIn, DevServer):
-    """``LiveServerThread``'s server: threaded, sharing the test's database
+class LiveServer(basehttp.ThreadedWSGIServer, DevServer):
+    """``LiveServerThread``'s server (a ``ThreadedWSGIServer``): threaded, sharing the test's database
     connections with its worker threads and closing them after each request,
     as ``ThreadedWSGIServer`` does."""
 

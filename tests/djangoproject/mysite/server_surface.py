@@ -77,7 +77,10 @@ class SocketServerSurface(SimpleTestCase):
                     # shutdown() before serve_forever returns at once.
                     server.shutdown()
                 self.assertEqual(server.socket.fileno(), -1)  # __exit__ closed it
-        self.assertIsInstance(LiveServer(("127.0.0.1", 0), None), socketserver.ThreadingMixIn)
+        with LiveServer(("127.0.0.1", 0), None, connections_override={"x": 1}) as server:
+            self.assertIsInstance(server, basehttp.ThreadedWSGIServer)
+            self.assertIsInstance(server, socketserver.ThreadingMixIn)
+            self.assertEqual(server.connections_override, {"x": 1})
 
     def test_broken_pipe_errors(self):
         """As basehttp.WSGIServer: one INFO line, nothing on stderr; the
