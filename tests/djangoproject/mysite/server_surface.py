@@ -128,9 +128,12 @@ class SocketServerSurface(SimpleTestCase):
         thread.start()
         try:
             url = "http://127.0.0.1:%d/" % server.server_address[1]
-            with self.assertLogs("django.server", "INFO"):
+            with self.assertLogs("django.server", "INFO") as cm:
                 with urllib.request.urlopen(url) as response:
                     self.assertEqual(response.read(), b"ok")
+                # Logged by the time shutdown() has waited for serve_forever.
+                server.shutdown()
+            self.assertIn('"GET / HTTP/1.1" 200 2', cm.records[0].getMessage())
         finally:
             server.shutdown()
             server.server_close()
@@ -151,11 +154,14 @@ class SocketServerSurface(SimpleTestCase):
         thread = threading.Thread(target=server.handle_request)
         thread.start()
         try:
-            with self.assertLogs("django.server", "INFO"):
+            # (The handler logs the request after sending the response:
+            # handle_request has returned once it has.)
+            with self.assertLogs("django.server", "INFO") as cm:
                 url = "http://127.0.0.1:%d/" % server.server_address[1]
                 with urllib.request.urlopen(url) as response:
                     self.assertEqual(response.read(), b"one")
-            thread.join(10)
+                thread.join(10)
             self.assertFalse(thread.is_alive())
+            self.assertIn('"GET / HTTP/1.1" 200 3', cm.records[0].getMessage())
         finally:
             server.server_close()
