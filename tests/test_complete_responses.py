@@ -139,6 +139,12 @@ def test_runserver_logs_every_complete_response_as_a_request(loop, tmp_path):
         assert sorted(int(RUNSERVER_ACCESS_LINE.search(line).group(1)) for line in logged) == list(range(REQUESTS))
         with server._changed:
             assert [line for line in server.stderr if DISCONNECT.search(line)] == []
+        # A HEAD response sends no body and logs 0, as Django's runserver does.
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(b"HEAD /?n=head HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            while sock.recv(65536):
+                pass
+        server.wait_for(r'"HEAD /\?n=head HTTP/1\.1" 200 0$', "stderr")
 
 
 @pytest.mark.parametrize("loop", loop_params())
