@@ -26,7 +26,7 @@ def test_server_surface_handler_classes_and_quiet_live_server():
         cwd=PROJECT, env=env, capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 0, result.stderr
-    assert "Ran 7 tests" in result.stderr and "\nOK" in result.stderr, result.stderr
+    assert "Ran 8 tests" in result.stderr and "\nOK" in result.stderr, result.stderr
     # LiveServerThread's QuietWSGIRequestHandler: no request line at all
     # (the custom handler's lines went to its own log_message, not stderr).
     assert not re.search(r'"(GET|HEAD|POST) /', result.stderr + result.stdout), result.stderr

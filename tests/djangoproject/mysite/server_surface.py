@@ -165,3 +165,41 @@ class SocketServerSurface(SimpleTestCase):
             self.assertIn('"GET / HTTP/1.1" 200 3', cm.records[0].getMessage())
         finally:
             server.server_close()
+
+    def test_dev_server_logs_through_its_handler_class(self):
+        """runserver's DevServer honours the handler class as LiveServer does:
+        a quiet one logs nothing, a custom one's log_message is used."""
+
+        class Recording(basehttp.WSGIRequestHandler):
+            lines = []
+            logged = threading.Event()
+
+            def log_message(self, format, *args):
+                type(self).lines.append(format % args)
+                type(self).logged.set()
+
+        def app(environ, start_response):
+            start_response("200 OK", [("Content-Length", "2")])
+            return [b"ok"]
+
+        from django.test.testcases import QuietWSGIRequestHandler
+
+        for handler, expected in ((Recording, ['"GET /dev HTTP/1.1" 200 2']), (QuietWSGIRequestHandler, [])):
+            with self.subTest(handler=handler.__name__):
+                server = DevServer(("127.0.0.1", 0), handler)
+                server.set_app(app)
+                thread = threading.Thread(target=server.serve_forever)
+                thread.start()
+                try:
+                    with self.assertNoLogs("django.server", "DEBUG"):
+                        url = "http://127.0.0.1:%d/dev" % server.server_address[1]
+                        with urllib.request.urlopen(url) as response:
+                            self.assertEqual(response.read(), b"ok")
+                        server.shutdown()  # in-flight requests (and their log lines) done
+                finally:
+                    server.shutdown()
+                    server.server_close()
+                    thread.join(10)
+                if handler is Recording:
+                    self.assertTrue(Recording.logged.is_set())
+                    self.assertEqual(Recording.lines, expected)
