@@ -7,13 +7,43 @@ import inspect
 import os
 import sys
 import traceback
-from typing import Any, Callable, Tuple
+from typing import Any, Callable, Optional, Tuple
 
 from .config import Config
 
 
 class AppLoadError(Exception):
-    """The application could not be loaded; the message is one line."""
+    """The application could not be loaded; the message is one line.
+    ``original`` is the exception behind it, if any (its traceback is shown
+    at --log-level debug)."""
+
+    original: Optional[BaseException] = None
+
+
+def _failed(message: str, original: BaseException) -> AppLoadError:
+    error = AppLoadError(message)
+    error.original = original
+    return error
+
+
+def _message(exc: BaseException) -> str:
+    """The first line of what ``exc`` says, without the location a
+    SyntaxError puts in its str() (_where adds it once)."""
+    if isinstance(exc, SyntaxError) and exc.msg:
+        text = str(exc.msg)
+    else:
+        text = str(exc)
+    return text.splitlines()[0] if text else ""
+
+
+def _module_suggestion(module_name: str) -> str:
+    """For a file path given as the module ("app.py", "src/app.py"), the
+    module name meant."""
+    if not (module_name.endswith(".py") or "/" in module_name or os.sep in module_name):
+        return ""
+    dotted = module_name[: -len(".py")] if module_name.endswith(".py") else module_name
+    dotted = dotted.replace(os.sep, "/").strip("/").replace("/", ".")
+    return dotted
 
 
 def _where(exc: BaseException) -> str:
@@ -28,20 +58,22 @@ def _where(exc: BaseException) -> str:
 
 def import_from_string(path: str) -> Any:
     module_name, sep, attrs = path.partition(":")
+    suggestion = _module_suggestion(module_name)
     if not sep or not module_name or not attrs:
-        raise AppLoadError(f'the app must be given as "module:attribute", not {path!r}')
+        hint = f' (did you mean "{suggestion or module_name}:app"?)' if module_name and not attrs else ""
+        raise AppLoadError(f'the app must be given as "module:attribute", not {path!r}{hint}')
+    if suggestion:
+        # A file path where a module name belongs: say which module is meant.
+        raise AppLoadError(f'{module_name!r} is a file path, not a module name: did you mean "{suggestion}:{attrs}"?')
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
         missing = exc.name or ""
         if missing and missing != module_name and not module_name.startswith(missing + "."):
-            raise AppLoadError(f"importing {module_name!r} failed: no module named {missing!r}{_where(exc)}") from None
-        raise AppLoadError(f"could not import module {module_name!r} (is --app-dir right?)") from None
+            raise _failed(f"importing {module_name!r} failed: no module named {missing!r}{_where(exc)}", exc) from None
+        raise _failed(f"could not import module {module_name!r} (is --app-dir right?)", exc) from None
     except BaseException as exc:  # noqa: BLE001 - the user's module failed
-        message = str(exc).splitlines()[0] if str(exc) else ""
-        raise AppLoadError(
-            f"importing {module_name!r} raised {type(exc).__name__}: {message}{_where(exc)}"
-        ) from None
+        raise _failed(f"importing {module_name!r} raised {type(exc).__name__}: {_message(exc)}{_where(exc)}", exc) from None
     obj: Any = module
     for attr in attrs.split("."):
         try:
@@ -78,7 +110,7 @@ def load_app(config: Config) -> Tuple[Callable[..., Any], str]:
         try:
             app = app()
         except BaseException as exc:  # noqa: BLE001
-            raise AppLoadError(f"the app factory raised {type(exc).__name__}: {exc}{_where(exc)}") from None
+            raise _failed(f"the app factory raised {type(exc).__name__}: {_message(exc)}{_where(exc)}", exc) from None
     if not callable(app):
         raise AppLoadError(f"the app is not callable: {app!r}")
     interface = config.interface

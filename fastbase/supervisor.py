@@ -334,7 +334,9 @@ def _worker_main(
     try:
         server.run(sockets=sockets)
     except (AppLoadError, StartupError, ConfigError, LifespanError) as exc:
-        print(f"fastbase: error: {exc}", file=sys.stderr)
+        from .cli import report_error
+
+        report_error(exc, config.log_level)
         return EXIT_BOOT_ERROR
     except KeyboardInterrupt:
         return 0

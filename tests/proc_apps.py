@@ -139,3 +139,25 @@ def create_app():
         return _reply(start_response, "200 OK", b"made by the factory")
 
     return factory_app
+
+
+def two_piece_list(environ, start_response):
+    """A list body of two pieces with its Content-Length (not the one-write
+    fast path)."""
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "10")])
+    return [b"hello", b"world"]
+
+
+def length_iterator(environ, start_response):
+    """An iterator body with a Content-Length, as Django's responses are."""
+    body = environ.get("QUERY_STRING", "").encode() or b"-"
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return iter([body])
+
+
+def huge_body(environ, start_response):
+    """A 1 GiB Content-Length a client never reads to the end: flow control
+    holds the app back, so the client leaves mid-body for certain."""
+    count = 16384
+    start_response("200 OK", [("Content-Type", "application/octet-stream"), ("Content-Length", str(count * BLOCK_SIZE))])
+    return (piece(i) for i in range(count))

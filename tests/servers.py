@@ -95,3 +95,24 @@ def read_response(sock: socket.socket, buffered: bytearray, head: bool = False) 
         body = bytes(buffered) + recv_until_closed(sock)
         buffered.clear()
     return status, headers, body
+
+
+def exchange_after_app_errors(sock) -> None:
+    """On one keep-alive connection, requests to /boom (the app raises
+    before responding), each followed by one that must still be answered:
+    a GET, a POST whose body is all sent, an HTTP/1.0 keep-alive GET (told
+    "Connection: keep-alive" in its 500)."""
+    buffered = bytearray()
+    sock.sendall(b"GET /boom HTTP/1.1\r\nHost: x\r\n\r\n")
+    status, headers, _ = read_response(sock, buffered)
+    assert status == 500 and "connection" not in headers
+    sock.sendall(b"POST /boom HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello")
+    status, headers, _ = read_response(sock, buffered)
+    assert status == 500 and "connection" not in headers
+    sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert read_response(sock, buffered)[:3:2] == (200, b"Hello, world!")
+    sock.sendall(b"GET /boom HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+    status, headers, _ = read_response(sock, buffered)
+    assert status == 500 and headers["connection"] == ["keep-alive"]
+    sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert read_response(sock, buffered)[0] == 200

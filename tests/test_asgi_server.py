@@ -13,7 +13,7 @@ import pytest
 from fastbase.asgi import LifespanError
 from fastbase.config import Config
 from fastbase.server import Server
-from servers import connect, read_response, recv_until_closed
+from servers import connect, exchange_after_app_errors, read_response, recv_until_closed
 from servers import serve as _serve
 
 
@@ -222,7 +222,7 @@ def test_wrong_messages_raise_clear_runtime_error_and_500(messages, expected, ca
             raise
 
     with serve(app) as server, connect(server) as sock:
-        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         data = recv_until_closed(sock)
     assert expected in raised[0]
     assert data.startswith(b"HTTP/1.1 500 ")
@@ -248,9 +248,10 @@ def test_app_returning_without_response_is_500(caplog):
         return None
 
     with serve(app) as server, connect(server) as sock:
-        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         data = recv_until_closed(sock)
-    assert data.count(b"HTTP/1.1 500 ") == 1
+    # Nothing was sent before the failure: each is a 500 on the same connection.
+    assert data.count(b"HTTP/1.1 500 ") == 2
     assert any("returned without sending a response" in r.getMessage() for r in caplog.records)
 
 
@@ -263,7 +264,7 @@ def test_exception_before_start_is_500_and_after_is_abort(caplog):
 
     with serve(app) as server:
         with connect(server) as sock:
-            sock.sendall(b"GET /before HTTP/1.1\r\nHost: x\r\n\r\n")
+            sock.sendall(b"GET /before HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
             assert recv_until_closed(sock).startswith(b"HTTP/1.1 500 Internal Server Error")
         with connect(server) as sock:
             sock.sendall(b"GET /after HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -550,9 +551,11 @@ def test_a_pipelined_get_failing_early_is_a_500_in_its_place(caplog):
         buffered = bytearray()
         first = read_response(sock, buffered)
         boom = read_response(sock, buffered)
+        last = read_response(sock, buffered)
         assert (first[0], first[2]) == (200, b"/first")
-        assert boom[0] == 500
-        assert recv_until_closed(sock) == bytes(buffered)  # 500 closes: /last is not answered
+        assert boom[0] == 500 and "connection" not in boom[1]
+        # The 500 came before anything was sent: the connection goes on.
+        assert (last[0], last[2]) == (200, b"/last")
     assert "boom" in caplog.text
 
 
@@ -794,7 +797,7 @@ def test_a_failure_while_building_the_scope_is_a_500(monkeypatch, caplog):
 
     monkeypatch.setattr(fastbase.asgi.cycle, "http_scope", broken)
     with serve(hello, root_path="/mnt") as server, connect(server) as sock:
-        sock.sendall(b"GET /mnt/x HTTP/1.1\r\nHost: x\r\n\r\n")
+        sock.sendall(b"GET /mnt/x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         assert recv_until_closed(sock).startswith(b"HTTP/1.1 500 Internal Server Error\r\n")
     assert any("scope trouble" in str(r.exc_info) for r in caplog.records if r.exc_info)
 
@@ -814,3 +817,49 @@ def test_an_early_started_cycle_caches_the_scope_base_on_its_connection():
     assert pending.bridge_cache is None and pending.client == ("10.0.0.1", 5000)
     pending.bridge_cache = {"base": 1}
     assert connection.bridge_cache == {"base": 1} and pending.bridge_cache is connection.bridge_cache
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_absolute_form_authority_replaces_host_in_the_scope(loop):
+    """RFC 9112 3.2.2, as the WSGI bridge does it: the target's authority
+    is the Host the app sees (Django's ASGIHandler trusts the header)."""
+    pytest.importorskip(loop)
+    seen = []
+
+    async def app(scope, receive, send):
+        seen.append(scope["headers"])
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"0")]})
+        await send({"type": "http.response.body", "body": b""})
+
+    with serve(app, loop=loop) as server, connect(server) as sock:
+        buffered = bytearray()
+        sock.sendall(b"GET http://good.example/p HTTP/1.1\r\nHost: evil.example\r\nX-A: 1\r\n\r\n")
+        assert read_response(sock, buffered)[0] == 200
+        sock.sendall(b"GET /p HTTP/1.1\r\nHost: evil.example\r\n\r\n")
+        assert read_response(sock, buffered)[0] == 200
+    assert seen == [[(b"host", b"good.example"), (b"x-a", b"1")], [(b"host", b"evil.example")]]
+
+
+async def fails_on_boom(scope, receive, send):
+    if scope["path"] == "/boom":
+        raise ValueError("boom")
+    await hello(scope, receive, send)
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_keep_alive_survives_an_app_error_before_the_response(loop, caplog):
+    """As the WSGI bridge: a 500 for an exception before anything was sent
+    keeps the connection when the whole request was in."""
+    pytest.importorskip(loop)
+    with serve(fails_on_boom, loop=loop) as server, connect(server) as sock:
+        exchange_after_app_errors(sock)
+    assert sum("Exception in ASGI application" in r.getMessage() for r in caplog.records) == 3
+
+
+def test_app_error_with_the_body_still_arriving_closes(caplog):
+    with serve(fails_on_boom) as server, connect(server) as sock:
+        sock.sendall(b"POST /boom HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n" + b"x" * 10)
+        data = recv_until_closed(sock)
+    assert data.startswith(b"HTTP/1.1 500 Internal Server Error\r\n")
+    assert b"\r\nconnection: close\r\n" in data.lower()
+    assert data.count(b"HTTP/1.1") == 1

@@ -48,7 +48,7 @@ def assert_one_error_line(result, *fragments: str, code: int) -> str:
     "args, fragments, code",
     [
         pytest.param(["--bad-flag", "proc_apps:app"], ["unrecognized arguments: --bad-flag"], EXIT_USAGE, id="bad-flag"),
-        pytest.param([], ["the following arguments are required: app"], EXIT_USAGE, id="no-app"),
+        pytest.param([], ["the following arguments are required: APP"], EXIT_USAGE, id="no-app"),
         pytest.param(["--interface", "cgi", "proc_apps:app"], ["--interface", "'cgi'"], EXIT_USAGE, id="bad-interface"),
         pytest.param(["--port", "http", "proc_apps:app"], ["--port", "'http'"], EXIT_USAGE, id="port-not-a-number"),
         pytest.param(["--port", "70000", "proc_apps:app"], ["--port", "70000"], EXIT_USAGE, id="port-out-of-range"),
@@ -86,6 +86,34 @@ def test_app_module_failing_on_import_is_one_line(tmp_path, source, fragments):
     result = run_fastbase("--app-dir", str(tmp_path), "brokenapp:app")
     line = assert_one_error_line(result, *fragments, code=EXIT_FAILURE)
     assert "second line" not in line
+    assert line.count("brokenapp.py") == 1  # the location once (a SyntaxError's str() has it too)
+
+
+@pytest.mark.parametrize(
+    "app, meant",
+    [
+        pytest.param("app.py:app", "app:app", id="file-and-attribute"),
+        pytest.param("web/app.py:application", "web.app:application", id="path-and-attribute"),
+        pytest.param("app.py", "app:app", id="file-alone"),
+    ],
+)
+def test_a_file_path_for_the_module_suggests_the_module(tmp_path, app, meant):
+    (tmp_path / "app.py").write_text("raise SystemExit('the file must not be run')\n")
+    result = run_fastbase("--app-dir", str(tmp_path), app)
+    assert_one_error_line(result, f'did you mean "{meant}"?', code=EXIT_FAILURE)
+
+
+@pytest.mark.parametrize("level", ["debug", "trace"])
+def test_import_error_traceback_at_debug_level(tmp_path, level):
+    (tmp_path / "brokenapp.py").write_text("import os\n\ndef helper():\n    raise RuntimeError('the database is down')\n\nhelper()\n")
+    result = run_fastbase("--app-dir", str(tmp_path), "--log-level", level, "brokenapp:app")
+    assert result.returncode == EXIT_FAILURE, result.stderr
+    lines = result.stderr.splitlines()
+    assert lines[0] == "Traceback (most recent call last):", result.stderr
+    assert "in helper" in result.stderr and "RuntimeError: the database is down" in result.stderr
+    assert lines[-1].startswith("fastbase: error: importing 'brokenapp' raised RuntimeError"), result.stderr
+    # Below debug, the one line alone (test_app_module_failing_on_import_is_one_line).
+    assert_one_error_line(run_fastbase("--app-dir", str(tmp_path), "--log-level", "info", "brokenapp:app"), "RuntimeError", code=EXIT_FAILURE)
 
 
 def test_taken_port_is_one_line():
@@ -109,6 +137,46 @@ def test_help_lists_the_options():
     assert result.returncode == 0, result.stderr
     for option in ("--host", "--port", "--uds", "--fd", "--interface", "--threads", "--timeout-graceful-shutdown", "--factory"):
         assert option in result.stdout
+
+
+def _help_entries(text: str) -> dict:
+    """--help's options section as {first option string: (placeholder or
+    "", description)}."""
+    import re
+
+    section = text.split("\noptions:\n", 1)[1].split("\n\n", 1)[0]
+    entries: dict = {}
+    current = None
+    for line in section.splitlines():
+        match = re.match(r"^  (-[\w-]+(?:, -[\w-]+)*)(?: (\S+))?(?:\s{2,}(.*))?$", line)
+        if match:
+            options, placeholder, description = match.groups()
+            current = options.split(", ")[0]
+            entries[current] = [placeholder or "", description or ""]
+        else:
+            assert current is not None, line
+            entries[current][1] += " " + line.strip()
+    return {option: (placeholder, " ".join(description.split())) for option, (placeholder, description) in entries.items()}
+
+
+def test_help_uses_one_placeholder_style_and_states_every_default():
+    """Every option's value is an uppercase word naming its kind (no
+    {choice,lists}, no metavars made from the option name such as ROOT_PATH),
+    every option is described and names its default."""
+    result = run_fastbase("--help")
+    assert result.returncode == 0, result.stderr
+    assert "{" not in result.stdout
+    entries = _help_entries(result.stdout)
+    assert len(entries) > 40
+    for option, (placeholder, description) in entries.items():
+        if option in ("-h", "--version"):
+            continue
+        if placeholder:
+            assert placeholder.isupper() and placeholder.isalpha(), (option, placeholder)
+        assert description and description.endswith(")") and "(default: " in description, (option, description)
+    # The usage line uses the same placeholders, and APP for the app.
+    usage = result.stdout.split("\n\n", 1)[0]
+    assert usage.rstrip().endswith("APP") and "{" not in usage
 
 
 def _entry_points():

@@ -313,7 +313,8 @@ def test_scope_corpus(environ_impl, data, root_path, expected):
     )
     for key, value in expected.items():
         assert scope[key] == value, key
-    assert scope["headers"] is request.headers
+    if request.target[:1] in (b"/", b"*"):
+        assert scope["headers"] is request.headers  # (no copy on the common path)
     assert type(scope["path"]) is str and type(scope["raw_path"]) is bytes
     # The same rule gives a WebSocket scope its paths.
     assert module.scope_paths(request.path, root_path) == (scope["path"], scope["raw_path"])
@@ -345,3 +346,43 @@ def test_scopes_share_no_mutable_part(environ_impl):
         "http.response.pathsend": {},
         "http.response.early_hint": {},
     }
+
+
+# RFC 9112 3.2.2: an absolute-form target's authority replaces Host, in the
+# ASGI scope's headers as in the WSGI environ's HTTP_HOST.
+ABSOLUTE_FORM_CASES = [
+    pytest.param(
+        b"GET http://good.example/p?q HTTP/1.1\r\nHost: evil.example\r\nX-A: 1\r\n\r\n",
+        [(b"host", b"good.example"), (b"x-a", b"1")],
+        id="host-replaced",
+    ),
+    pytest.param(
+        b"GET http://good.example/p HTTP/1.1\r\nX-A: 1\r\nHost: good.example\r\n\r\n",
+        [(b"x-a", b"1"), (b"host", b"good.example")],
+        id="host-already-the-authority-keeps-its-place",
+    ),
+    pytest.param(
+        b"GET https://good.example:8443 HTTP/1.0\r\nX-A: 1\r\n\r\n",
+        [(b"host", b"good.example:8443"), (b"x-a", b"1")],
+        id="http10-without-host-gets-one",
+    ),
+]
+
+
+@pytest.mark.parametrize("data, headers", ABSOLUTE_FORM_CASES)
+def test_absolute_form_authority_is_the_scope_host(environ_impl, data, headers):
+    module, parser_module = environ_impl
+    request = head(parser_module, data)
+    received = list(request.headers)
+    scope = module.http_scope(dict(SCOPE_BASE), request, {})
+    assert scope["headers"] == headers
+    assert module.request_headers(request) == headers  # a WebSocket scope's
+    assert request.headers == received  # the request itself is unchanged
+    environ = module.wsgi_environ(dict(BASE), request, "", BODY)
+    assert [value for name, value in headers if name == b"host"] == [environ["HTTP_HOST"].encode()]
+
+
+def test_origin_form_scope_headers_are_the_request_headers(environ_impl):
+    module, parser_module = environ_impl
+    request = head(parser_module, b"GET /p HTTP/1.1\r\nHost: h\r\n\r\n")
+    assert module.request_headers(request) is request.headers

@@ -324,6 +324,15 @@ def test_encode_error(impl, status):
     assert (b"content-type", b"text/plain; charset=utf-8") in fields
 
 
+def test_encode_error_keeping_the_connection(impl):
+    """An application's 500 on a connection that stays open."""
+    for http11, connection in ((True, []), (False, [b"keep-alive"])):
+        out = impl.encode_error(500, "", True, http11)
+        status_line, fields = header_lines(out.partition(b"\r\n\r\n")[0] + b"\r\n\r\n")
+        assert status_line.startswith(b"HTTP/1.1 500 ")
+        assert [value for name, value in fields if name == b"connection"] == connection
+
+
 def test_encode_error_message(impl):
     out = impl.encode_error(400, "bad chunk size \u2013 sorry")
     assert out.endswith(b"\r\n\r\n" + "bad chunk size \u2013 sorry\n".encode())

@@ -10,7 +10,7 @@ import wsgiref.validate
 import httpx
 import pytest
 
-from servers import connect, read_response, recv_until_closed, serve
+from servers import connect, exchange_after_app_errors, read_response, recv_until_closed, serve
 
 
 def hello(environ, start_response):
@@ -224,10 +224,41 @@ def test_app_exception_before_headers_is_500(threads, caplog):
         raise ValueError("boom")
 
     with serve(broken, threads=threads) as server, connect(server) as sock:
-        sock.sendall(b"GET /x HTTP/1.1\r\nHost: x\r\n\r\n")
+        sock.sendall(b"GET /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         data = recv_until_closed(sock)
     assert data.startswith(b"HTTP/1.1 500 Internal Server Error\r\n")
     assert any("Exception in WSGI application" in r.message and r.exc_info for r in caplog.records)
+
+
+def fails_on_boom(environ, start_response):
+    """Raises for /boom before starting a response; the body it never read
+    is still on its way or already in for POSTs."""
+    if environ["PATH_INFO"] == "/boom":
+        raise ValueError("boom")
+    return hello(environ, start_response)
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_keep_alive_survives_an_app_error_before_the_response(threads, loop, caplog):
+    """A client with a keep-alive connection (a browser, requests.Session)
+    sends its next request on it after a 500: the whole request was in and
+    nothing was sent, so the connection is still in step."""
+    pytest.importorskip(loop)
+    with serve(fails_on_boom, threads=threads, loop=loop) as server, connect(server) as sock:
+        exchange_after_app_errors(sock)
+    assert sum("Exception in WSGI application" in r.getMessage() for r in caplog.records) == 3
+
+
+def test_app_error_with_the_body_still_arriving_closes(caplog):
+    """Part of the body is still to come: the connection is out of step
+    and closes after the 500. (Threaded: inline, the app runs only once
+    the whole body is in.)"""
+    with serve(fails_on_boom, threads=8) as server, connect(server) as sock:
+        sock.sendall(b"POST /boom HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n" + b"x" * 10)
+        data = recv_until_closed(sock)
+    assert data.startswith(b"HTTP/1.1 500 Internal Server Error\r\n")
+    assert b"\r\nconnection: close\r\n" in data.lower()
+    assert data.count(b"HTTP/1.1") == 1
 
 
 @pytest.mark.parametrize("status", ["200", "2OO OK", "200-OK", "200 \u00f6k", b"200 OK", 200])
@@ -239,7 +270,7 @@ def test_malformed_status_is_a_500_every_time(threads, status, caplog):
     with serve(app, threads=threads) as server:
         for _ in range(2):  # the second call must not find it validated
             with connect(server) as sock:
-                sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
                 assert recv_until_closed(sock).startswith(b"HTTP/1.1 500 Internal Server Error\r\n")
     assert sum("invalid WSGI status" in r.getMessage() or "invalid WSGI status" in str(r.exc_info) for r in caplog.records) == 2
 

@@ -195,11 +195,15 @@ class ASGICycle:
             self.protocol.abort()
             self._complete(False)
             return
-        data = encode_error(500)
+        # Nothing was sent: when the whole request body has arrived the
+        # connection stays usable for the next request (not after a
+        # cancellation: the server is stopping the app).
+        keep_alive = self.keep_alive and isinstance(exc, Exception) and not self._more_body and not self.protocol.state.shutting_down
+        data = encode_error(500, "", keep_alive, self.request.http_version == "1.1")
         self.protocol.write(data)
         self._status = 500
         self._bytes = len(data)
-        self._complete(False)
+        self._complete(keep_alive)
 
     def _complete(self, keep_alive: bool) -> None:
         if self.response_complete:

@@ -19,7 +19,7 @@ import collections
 import time
 from typing import TYPE_CHECKING, Any, Optional
 
-from ..environ import scope_paths
+from ..environ import request_headers, scope_paths
 from ..http.errors import ClientDisconnected, InvalidResponse, ProtocolError
 from ..http.parser import CHUNKED, LAST_CHUNK, NO_BODY, encode_chunk, encode_error, encode_head
 from ..logs import error_log
@@ -133,7 +133,7 @@ class WebSocketCycle:
             "path": path,
             "raw_path": raw_path,
             "query_string": request.query,
-            "headers": request.headers,
+            "headers": request_headers(request),
             "subprotocols": list(self.handshake.subprotocols),
             "state": bridge.state.copy(),
             "extensions": {"websocket.http.response": {}},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from http.client import HTTPMessage
 from typing import Any, Optional
 
 from django.utils.log import ServerFormatter
@@ -155,4 +156,39 @@ _LINENO = access_log.__code__.co_firstlineno
 
 
 def log_disconnect(protocol: Any) -> None:
-    logger.info("- Broken pipe from %s", protocol.client)
+    # server_time: the timestamp of runserver's request lines (logging's own
+    # would carry milliseconds).
+    logger.info("- Broken pipe from %s", protocol.client, extra={"server_time": server_time()})
+
+
+def handler_access_log(handler_class: Any, server: Any) -> Any:
+    """An access logger that logs each response through ``handler_class``'s
+    own ``log_request`` (and so its ``log_message``): a request handler
+    class given to a server, whose logging a project or a test customised.
+    The handler object is made without running its constructor (which
+    would serve a request) and carries what logging methods read."""
+
+    def access_log(protocol: Any, request: Optional[Any], status: int, size: int, seconds: float) -> None:
+        handler = handler_class.__new__(handler_class)
+        transport = protocol.transport
+        handler.request = transport.get_extra_info("socket") if transport is not None else None
+        handler.client_address = protocol.client
+        handler.server = server
+        handler.close_connection = True
+        handler.headers = headers = HTTPMessage()
+        if request is None:
+            # What a request handler would have read as the request line: a
+            # TLS handshake shows as such (Django explains it in its log).
+            handler.command = handler.path = None
+            handler.request_version = "HTTP/0.9"
+            handler.requestline = "\x16\x03" if protocol.tls_probe else "-"
+        else:
+            handler.command = request.method.decode("latin-1")
+            handler.path = request.target.decode("latin-1")
+            handler.request_version = f"HTTP/{request.http_version}"
+            handler.requestline = escape(f"{handler.command} {handler.path} {handler.request_version}")
+            for name, value in request.headers:
+                headers[name.decode("latin-1")] = value.decode("latin-1")
+        handler.log_request(status, size)
+
+    return access_log

@@ -3,26 +3,46 @@
 ``DevServer`` replaces ``django.core.servers.basehttp.WSGIServer`` (what
 ``manage.py runserver`` builds, mixed with ``ThreadingMixIn`` unless
 ``--nothreading``); ``LiveServer`` replaces ``ThreadedWSGIServer`` (what
-``LiveServerThread`` builds). Same constructors and methods; the socket is
-bound in the constructor, as Django's bind-error handling expects, and
-``serve_forever`` runs a fastbase server on it until ``shutdown()``.
+``LiveServerThread`` builds). They are subclasses of those, with the same
+constructors and the socketserver surface Django and other code call
+(``server_address``, ``handle_error``, ``shutdown``, ``server_close``,
+``handle_request``, ...); the socket is bound in the constructor, as
+Django's bind-error handling expects, and ``serve_forever`` runs a fastbase
+server on it until ``shutdown()``. Requests are logged the way the request
+handler class given to the constructor logs them.
 """
 
 from __future__ import annotations
 
+import errno
 import socket
 import socketserver
+import sys
 import threading
 from typing import Any, Callable, Optional
 
+from django.core.servers import basehttp
 from django.db import connections
 
 from ..config import Config
 from ..server import Server
 from . import requestlog
 
+#: The request handler classes whose logging fastbase writes itself (the
+#: same lines, faster): Django's, and socketserver's when none is given.
+_STOCK_LOG_MESSAGE = basehttp.WSGIRequestHandler.log_message
+_STOCK_LOG_REQUEST = basehttp.WSGIRequestHandler.log_request
 
-class DevServer:
+
+def _is_quiet(handler: Any) -> bool:
+    """Django's QuietWSGIRequestHandler (what LiveServerThread passes), or
+    a subclass that keeps its silent log_message."""
+    testcases = sys.modules.get("django.test.testcases")
+    quiet = getattr(testcases, "QuietWSGIRequestHandler", None)
+    return quiet is not None and handler.log_message is quiet.log_message and handler.log_request is _STOCK_LOG_REQUEST
+
+
+class DevServer(basehttp.WSGIServer):
     """``manage.py runserver``'s server."""
 
     address_family = socket.AF_INET
@@ -51,8 +71,6 @@ class DevServer:
         if ipv6:
             self.address_family = socket.AF_INET6
         self.allow_reuse_address = allow_reuse_address
-        self.server_address = server_address
-        self.RequestHandlerClass = RequestHandlerClass
         self.connections_override = connections_override
         self.application: Any = None
         self.interface = ""
@@ -61,14 +79,9 @@ class DevServer:
         self._shutdown_request = False
         self._stopped = threading.Event()
         self._stopped.set()
-        self.socket = socket.socket(self.address_family, self.socket_type)
-        if bind_and_activate:
-            try:
-                self.server_bind()
-                self.server_activate()
-            except BaseException:
-                self.server_close()
-                raise
+        # socketserver's own set-up: server_address, RequestHandlerClass,
+        # the socket, bound and listening (closed again if that fails).
+        socketserver.TCPServer.__init__(self, server_address, RequestHandlerClass, bind_and_activate)
 
     # -- socketserver's API ----------------------------------------------------
 
@@ -76,11 +89,12 @@ class DevServer:
         if self.allow_reuse_address and hasattr(socket, "SO_REUSEADDR"):
             self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.socket.bind(self.server_address)
-        self.server_address = self.socket.getsockname()
+        self.server_address: Any = self.socket.getsockname()
         # No socket.getfqdn(): runserver's reverse-DNS lookup at start-up can
         # take seconds on a badly configured network.
         self.server_name = str(self.server_address[0])
         self.server_port = int(self.server_address[1])
+        self.setup_environ()
 
     def server_activate(self) -> None:
         self.socket.listen(self.request_queue_size)
@@ -103,7 +117,7 @@ class DevServer:
             app=self.wrap_app(self.application),
             app_dir=None,
             threads=self.threads if self.threaded else 0,
-            access_log=True,
+            access_log=self.request_logger() is not None,
             log_level="warning",
             timeout_graceful_shutdown=self.graceful_timeout,
             close_unknown_length=True,
@@ -118,8 +132,8 @@ class DevServer:
                 return
             self._stopped.clear()
             server = self._server = Server(self.make_config())
-        server.access_logger = requestlog.access_log
-        server.disconnect_logger = requestlog.log_disconnect
+        server.access_logger = self.request_logger()
+        server.disconnect_logger = self._log_disconnect
         announce = type(self).announce
 
         def on_started(started: Server) -> None:
@@ -142,20 +156,54 @@ class DevServer:
             server.stop()
             self._stopped.wait()
 
-    def server_close(self) -> None:
-        self.socket.close()
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """As Django's servers: a client gone mid-response (the exception
+        being handled is a broken pipe or a reset) is one INFO line on
+        "django.server", anything else a traceback on stderr."""
+        if basehttp.is_broken_pipe_error():
+            requestlog.logger.info(
+                "- Broken pipe from %s", client_address, extra={"server_time": requestlog.server_time(), "request": request}
+            )
+        else:
+            socketserver.BaseServer.handle_error(self, request, client_address)
+
+    def _log_disconnect(self, protocol: Any) -> None:
+        # A client left before its response was complete: reported through
+        # handle_error, as Django's servers report it, so a subclass that
+        # overrides handle_error sees it too.
+        transport = protocol.transport
+        sock = transport.get_extra_info("socket") if transport is not None else None
+        try:
+            raise BrokenPipeError(errno.EPIPE, "the client left before the response was complete")
+        except BrokenPipeError:
+            self.handle_error(sock, protocol.client)
+
+    def request_logger(self) -> Optional[Callable[..., None]]:
+        """How a response is logged: as RequestHandlerClass's log_request
+        would log it. Django's WSGIRequestHandler's lines are written by
+        fastbase itself, QuietWSGIRequestHandler logs nothing, any other
+        handler class has its own log_request/log_message called."""
+        handler: Any = self.RequestHandlerClass
+        if not isinstance(handler, type):
+            return requestlog.access_log
+        if getattr(handler, "log_message", None) is _STOCK_LOG_MESSAGE and getattr(handler, "log_request", None) is _STOCK_LOG_REQUEST:
+            return requestlog.access_log
+        if _is_quiet(handler):
+            return None
+        return requestlog.handler_access_log(handler, self)
 
     def _close_connections(self) -> None:
         # Used for mocking in tests, as in ThreadedWSGIServer.
         connections.close_all()
 
 
-class LiveServer(DevServer):
-    """``LiveServerThread``'s server: threaded, sharing the test's database
+class LiveServer(basehttp.ThreadedWSGIServer, DevServer):
+    """``LiveServerThread``'s server (a ``ThreadedWSGIServer``): threaded, sharing the test's database
     connections with its worker threads and closing them after each request,
     as ``ThreadedWSGIServer`` does."""
 
     threads = 8
+    daemon_threads = True
 
     @property
     def threaded(self) -> bool:

@@ -15,6 +15,7 @@ follow the same switch, so they always match.
     environ = wsgi_environ(base, request, root_path, body)
     scope = http_scope(base, request, state)
     path, raw_path = scope_paths(request.path, root_path)   # a WebSocket scope's
+    headers = request_headers(request)   # a WebSocket scope's (Host per RFC 9112 3.2.2)
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ from fastbase.http.twins import load
 _impl, IMPLEMENTATION = load("fastbase.environ._environ", "fastbase.environ._environ_py")
 
 if TYPE_CHECKING:
-    from ._environ_py import http_scope, scope_paths, wsgi_environ
+    from ._environ_py import http_scope, request_headers, scope_paths, wsgi_environ
 else:
     wsgi_environ = _impl.wsgi_environ
     http_scope = _impl.http_scope
     scope_paths = _impl.scope_paths
+    request_headers = _impl.request_headers

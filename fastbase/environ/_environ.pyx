@@ -120,6 +120,29 @@ cpdef tuple scope_paths(bytes raw_path, str root_path):
     return path, raw_path
 
 
+def authority_headers(list headers, bytes authority):
+    # (RFC 9112 3.2.2; see the twin.)
+    cdef list replaced = []
+    cdef bint found = False
+    cdef bytes name
+    for name, value in headers:
+        if name == b"host":
+            found = True
+            replaced.append((b"host", authority))
+        else:
+            replaced.append((name, value))
+    if not found:
+        replaced.insert(0, (b"host", authority))
+    return replaced
+
+
+cpdef list request_headers(Request request):
+    cdef bytes target = request.target
+    if PyBytes_AS_STRING(target)[0] == b"/" or target == b"*":
+        return request.headers
+    return authority_headers(request.headers, request.host)
+
+
 def http_scope(dict base, Request request, dict state):
     cdef dict scope = PyDict_Copy(base)
     cdef tuple paths = scope_paths(request.path, base["root_path"])
@@ -129,7 +152,12 @@ def http_scope(dict base, Request request, dict state):
     scope["path"] = paths[0]
     scope["raw_path"] = paths[1]
     scope["query_string"] = request.query
-    scope["headers"] = request.headers
+    cdef bytes target = request.target
+    if PyBytes_AS_STRING(target)[0] == b"/" or target == b"*":
+        scope["headers"] = request.headers
+    else:
+        # An absolute-form target (rare): its authority is the Host.
+        scope["headers"] = authority_headers(request.headers, request.host)
     scope["state"] = PyDict_Copy(state)
     scope["extensions"] = {
         "http.response.trailers": {},

@@ -102,6 +102,35 @@ def scope_paths(raw_path: bytes, root_path: str) -> Tuple[str, bytes]:
     return path, raw_path
 
 
+def authority_headers(headers: list, authority: bytes) -> list:
+    """``headers`` with the Host field carrying ``authority``: RFC 9112
+    3.2.2, "When an origin server receives a request with an absolute-form
+    of request-target, the origin server MUST ignore the received Host
+    header field (if any) and instead use the host information of the
+    request-target." A new list, the Host field where it was (first when
+    there was none)."""
+    replaced = []
+    found = False
+    for name, value in headers:
+        if name == b"host":
+            found = True
+            replaced.append((b"host", authority))
+        else:
+            replaced.append((name, value))
+    if not found:  # (an HTTP/1.0 request may have none)
+        replaced.insert(0, (b"host", authority))
+    return replaced
+
+
+def request_headers(request: Any) -> list:
+    """The request's header list as an ASGI scope carries it: for an
+    absolute-form target, with the target's authority as Host."""
+    target = request.target
+    if target[0] == 0x2F or target == b"*":  # origin-form (nearly every request) or asterisk-form
+        return request.headers
+    return authority_headers(request.headers, request.host)
+
+
 def http_scope(base: dict, request: Any, state: dict) -> dict:
     scope = base.copy()
     scope["asgi"] = {"version": "3.0", "spec_version": "2.4"}
@@ -112,7 +141,12 @@ def http_scope(base: dict, request: Any, state: dict) -> dict:
         scope["method"] = _method(request.method)
     scope["path"], scope["raw_path"] = scope_paths(request.path, base["root_path"])
     scope["query_string"] = request.query
-    scope["headers"] = request.headers
+    target = request.target
+    if target[0] == 0x2F or target == b"*":
+        scope["headers"] = request.headers
+    else:
+        # An absolute-form target (rare): its authority is the Host.
+        scope["headers"] = authority_headers(request.headers, request.host)
     # A shallow copy of the lifespan state per request (ASGI lifespan spec).
     scope["state"] = state.copy()
     scope["extensions"] = {

@@ -1842,14 +1842,17 @@ def encode_trailers(trailers):
             free(out.data)
 
 
-def encode_error(status, message=""):
-    """A complete plain-text response that closes the connection, for
-    protocol errors and server failures."""
+def encode_error(status, message="", keep_alive=False, http11=True):
+    """A complete plain-text response for protocol errors and server
+    failures; it closes the connection unless ``keep_alive`` (an
+    application's failure the connection survives: ``http11`` False then
+    answers an HTTP/1.0 client with "Connection: keep-alive")."""
     body = ((message or REASONS.get(status, "Error")) + "\n").encode("utf-8", "replace")
     head, _, _, _ = encode_head(
         status,
         [(b"content-type", b"text/plain; charset=utf-8")],
-        keep_alive=False,
+        http11=http11,
+        keep_alive=keep_alive,
         body_length=len(body),
     )
     return head + body

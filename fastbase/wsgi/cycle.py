@@ -36,7 +36,7 @@ from ..http.parser import (
 )
 from ..environ import wsgi_environ
 from ..logs import error_log
-from ..protocol import HttpProtocol
+from ..protocol import HttpProtocol, PendingOutput
 from .input import NO_INPUT, StreamInput
 
 if TYPE_CHECKING:
@@ -112,6 +112,9 @@ class WSGICycle:
     _discard_body = False
     _continue_sent = False
     disconnected = False
+    #: The response's last byte went to the connection (loop thread): a
+    #: client closing after that has read a complete response.
+    _all_sent = False
     status: Optional[int] = None
     reason: Optional[str] = None
     headers: Any = None
@@ -214,6 +217,19 @@ class WSGICycle:
             self.protocol.finish(False)
 
     def on_disconnect(self) -> None:
+        protocol = self.protocol
+        if self._all_sent and type(protocol) is not PendingOutput and not protocol._cork:
+            # The client closed after the whole response was handed to the
+            # transport (curl, urllib and health checks close at once): the
+            # response is complete and is logged as such, whatever the
+            # worker is still doing (closing the iterable, posting an empty
+            # final piece).
+            if self._writable is not None:
+                self._writable.set()
+            if self._sync_waiting and self.bridge.pool is None:
+                self._sync_waiting = False
+                self.bridge.loop.call_soon(outside_loop, self._continue)
+            return
         self.disconnected = True
         if self._spool is not None and not self._body_complete:
             # The app never ran (it waits for the whole body): drop the spool.
@@ -484,10 +500,15 @@ class WSGICycle:
                     self.keep_alive = False
                 self._remaining -= len(chunk)
             data = head + chunk if head else chunk
-        self._bytes += len(chunk)
+        if framing != NO_BODY:
+            # (A HEAD response or a 304 sends no body: none is logged.)
+            self._bytes += len(chunk)
         if data:
             self._unsynced += len(data)
-            self._post(data, False)
+            if framing == NO_BODY or (framing == LENGTH and self._remaining == 0):
+                self._post_last(data)
+            else:
+                self._post(data, False)
 
     def _finish_body(self) -> None:
         head = b"" if self._head_sent else self._encode_head(0)
@@ -514,6 +535,20 @@ class WSGICycle:
             self.bridge.caller.defer(self._deliver, data, final, self.keep_alive)
         else:
             self.bridge.caller.call(self._deliver, data, final, self.keep_alive)
+
+    def _post_last(self, data: bytes) -> None:
+        """_post for the response's last bytes (the ones that complete a
+        known length): the loop records that they went out."""
+        if self.bridge.pool is None:
+            self._deliver_last(data)
+        else:
+            self.bridge.caller.call(self._deliver_last, data)
+
+    def _deliver_last(self, data: bytes) -> None:
+        protocol = self.protocol
+        if not protocol.closed:
+            protocol.write(data)
+            self._all_sent = True
 
     def _deliver(self, data: Any, final: bool, keep_alive: bool) -> None:
         protocol = self.protocol
@@ -587,7 +622,7 @@ class WSGICycle:
                 self.bridge.caller.call(self._start_sendfile, head, filelike, offset)
             return True
         # Nothing to send (HEAD, 304, an empty file): the ordinary path ends it.
-        self._post(head, False)
+        self._post_last(head)
         self._iter = iter(wrapper)
         self._continue()
         return True
@@ -651,8 +686,14 @@ class WSGICycle:
             return
         self.status = status
         self._head_sent = True
-        self.keep_alive = False
-        data = encode_error(status, message)
+        # An application error before anything was sent leaves the
+        # connection usable when the whole request body has arrived (the
+        # next request starts right after it); a malformed or unfinished
+        # body closes it.
+        self.keep_alive = keep_alive = (
+            self.keep_alive and status == 500 and self._body_complete and not protocol.state.shutting_down
+        )
+        data = encode_error(status, message, keep_alive, self.request.http_version == "1.1")
         self._bytes = len(data)
         self._post(data, True)
         self._log(self.request)

@@ -60,3 +60,12 @@ def selfcall(request):
     with urllib.request.urlopen(url, timeout=10) as response:
         body = response.read().decode()
     return HttpResponse(json.dumps({"inner": body}), content_type="application/json")
+
+
+def big(request):
+    """1 GiB with its Content-Length, produced as it is sent: a client that
+    leaves early leaves mid-body."""
+    block = b"x" * 65536
+    response = StreamingHttpResponse(block for _ in range(16384))
+    response["Content-Length"] = str(16384 * 65536)
+    return response
