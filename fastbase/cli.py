@@ -108,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics", action="store_true", help="serve Prometheus metrics at http://METRICS_HOST:METRICS_PORT/metrics (summed over --workers) (default: off)")
     p.add_argument("--metrics-host", metavar="HOST", default=d["metrics_host"], help="address of the metrics endpoint (default: %(default)s)")
     p.add_argument("--metrics-port", metavar="PORT", type=_non_negative_int, default=d["metrics_port"], help="port of the metrics endpoint (default: %(default)s)")
-    p.add_argument("--static", metavar="URL_PREFIX=DIR", action="append", default=[], help="serve the files under DIR at URL_PREFIX before the app, e.g. /static/=staticfiles; repeatable (default: none)")
+    p.add_argument("--static", metavar="PREFIX=DIR", action="append", default=[], help="serve the files under DIR at the URL path PREFIX before the app, e.g. /static/=staticfiles; repeatable (default: none)")
     p.add_argument("--log-config", metavar="PATH", help="logging configuration: .json or .yaml/.yml (dictConfig; YAML needs PyYAML) or .ini/.conf (fileConfig); it replaces fastbase's own set-up (default: none)")
     p.add_argument("--access-log-format", metavar="FORMAT", help="access-log line in gunicorn's atoms, e.g. '%%(h)s \"%%(r)s\" %%(s)s %%(b)s %%(D)s'; turns the access log on (default: fastbase's own line)")
     p.add_argument("--header", metavar="NAME:VALUE", dest="headers", action="append", default=[], help="a default response header, added unless the app sets the same name; repeatable (default: none)")

@@ -168,7 +168,7 @@ def handler_access_log(handler_class: Any, server: Any) -> Any:
     The handler object is made without running its constructor (which
     would serve a request) and carries what logging methods read."""
 
-    def access_log(protocol: Any, request: Optional[Any], status: int, size: int, seconds: float) -> None:
+    def access_log(protocol: Any, request: Optional[Any], status: int, size: int, seconds: float, headers: Any = None) -> None:
         handler = handler_class.__new__(handler_class)
         transport = protocol.transport
         handler.request = transport.get_extra_info("socket") if transport is not None else None
