@@ -37,7 +37,7 @@ def new_event_loop(kind: str) -> asyncio.AbstractEventLoop:
             if kind == "uvloop" and sys.platform == "win32":
                 raise ConfigError("--loop uvloop: uvloop does not run on Windows; use --loop asyncio") from None
             if kind == "uvloop":
-                raise ConfigError("--loop uvloop: uvloop is not installed (pip install 'fastbase[uvloop]')") from None
+                raise ConfigError("--loop uvloop: uvloop is not installed (pip install uvloop)") from None
         else:
             return uvloop.new_event_loop()
     # Windows: IOCP, not the select()-based selector loop (512 sockets at most).
@@ -284,6 +284,11 @@ class Server:
             if isinstance(name, tuple):
                 return name[1]
         raise RuntimeError("not listening on TCP")
+
+    @property
+    def loop_name(self) -> str:
+        """Which loop serves: "uvloop" or "asyncio" ("" before it runs)."""
+        return _loop_name(self.loop) if self.loop is not None else ""
 
     async def shutdown(self) -> None:
         state = self.state

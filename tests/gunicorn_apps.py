@@ -16,7 +16,10 @@ HOLD_LIMIT = 30.0
 
 
 def _say(what):
-    print(f"app: {what} {os.getpid()}", file=sys.stderr, flush=True)
+    # One write per line: the workers share stderr, and print() writes the
+    # newline separately, so another process's line could land in between.
+    sys.stderr.write(f"app: {what} {os.getpid()}\n")
+    sys.stderr.flush()
 
 
 def wsgi(environ, start_response):

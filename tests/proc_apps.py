@@ -6,6 +6,7 @@ The apps announce on stderr when a request reaches them (``app: entered
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 import threading
@@ -161,3 +162,13 @@ def huge_body(environ, start_response):
     count = 16384
     start_response("200 OK", [("Content-Type", "application/octet-stream"), ("Content-Length", str(count * BLOCK_SIZE))])
     return (piece(i) for i in range(count))
+
+
+async def loop_kind(scope, receive, send):
+    """ASGI: answers with the class of the event loop it runs on."""
+    if scope["type"] != "http":
+        return
+    loop = asyncio.get_running_loop()
+    body = f"{type(loop).__module__}.{type(loop).__qualname__}".encode()
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})

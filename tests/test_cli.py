@@ -302,6 +302,28 @@ def _idle_keep_alive_connection(port: int) -> socket.socket:
     return sock
 
 
+@pytest.mark.parametrize("loop", [*loop_params(), "auto"])
+def test_the_startup_line_names_the_loop_that_runs(loop):
+    """--loop asyncio runs asyncio's own loop even though a plain install
+    brings uvloop; auto picks uvloop when it is installed. The ASGI app
+    reports the class of the loop it runs on."""
+    with server_process("proc_apps:loop_kind", "--port", "0", "--lifespan", "off", "--loop", loop) as server:
+        match = server.wait_for_line(r"serving ASGI on http://127\.0\.0\.1:(\d+) \((\w+)\)$")
+        connection = http.client.HTTPConnection("127.0.0.1", int(match.group(1)), timeout=10)
+        connection.request("GET", "/loop")
+        running = connection.getresponse().read().decode()
+        connection.close()
+    if loop == "auto":
+        try:
+            import uvloop  # noqa: F401
+        except ImportError:
+            loop = "asyncio"
+        else:
+            loop = "uvloop"
+    assert match.group(2) == loop
+    assert running.split(".")[0] == loop, running
+
+
 @pytest.mark.parametrize("loop", loop_params())
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_signal_lets_in_flight_request_finish(sig, loop):

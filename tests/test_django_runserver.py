@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import re
@@ -20,7 +21,7 @@ django = pytest.importorskip("django")
 
 PROJECT = Path(__file__).parent / "djangoproject"
 DEADLINE = 30.0
-FASTBASE_LINE = re.compile(r"fastbase \S+ is serving (WSGI|ASGI) at http://(\S+):(\d+)/")
+FASTBASE_LINE = re.compile(r"fastbase \S+ is serving (WSGI|ASGI) at http://(\S+):(\d+)/ \((asyncio|uvloop)\)$", re.M)
 
 
 class Runserver:
@@ -99,15 +100,33 @@ class Runserver:
         self.stop()
 
 
-def test_wsgi_runserver_banner_requests_and_logs():
+def django_banner(lines: list, port: int) -> list:
+    """Django's banner, "Django version ..." to "Quit the server ...", port blanked."""
+    start = next(i for i, line in enumerate(lines) if line.startswith("Django version "))
+    end = next(i for i, line in enumerate(lines) if line.startswith("Quit the server with "))
+    return [line.replace(f":{port}/", ":PORT/") for line in lines[start : end + 1]]
+
+
+@pytest.fixture(scope="module")
+def stock_banner() -> list:
+    """The installed Django's own runserver banner (staticfiles' command wins
+    when fastbase is listed after it), whatever that version's wording."""
+    with Runserver("0", "--noreload", "--skip-checks", env={"FASTBASE_TEST_APPS_ORDER": "late"}) as server:
+        match = server.wait_for(r"development server at http://127\.0\.0\.1:(\d+)/")
+        server.wait_for(r"^Quit the server with ")
+        assert not FASTBASE_LINE.search("\n".join(server.stdout)), "fastbase served: not Django's own server"
+        return django_banner(server.stdout, int(match.group(1)))
+
+
+def test_wsgi_runserver_banner_requests_and_logs(stock_banner):
     with Runserver("0", "--noreload") as server:
         port = server.port()
         out = "\n".join(server.stdout)
         assert "Performing system checks..." in out
         assert "unapplied migration(s)" in out
-        assert "Django version" in out
-        if django.VERSION >= (5, 0):
-            assert f"Starting development server at http://127.0.0.1:{port}/" in out
+        # Django's banner as this Django version prints it, word for word.
+        assert django_banner(server.stdout, port) == stock_banner
+        assert f"development server at http://127.0.0.1:{port}/" in out
         import inspect
 
         from django.core.management.commands import runserver as django_runserver
@@ -116,6 +135,8 @@ def test_wsgi_runserver_banner_requests_and_logs():
             # Django's own production warning (5.1+) is still printed.
             assert "WARNING: This is a development server." in out
         assert FASTBASE_LINE.search(out).group(1) == "WSGI"
+        # The line names the loop that serves: uvloop wherever it is installed.
+        assert FASTBASE_LINE.search(out).group(4) == ("uvloop" if importlib.util.find_spec("uvloop") else "asyncio")
         base = f"http://127.0.0.1:{port}"
         with httpx.Client(base_url=base) as client:
             response = client.get("/")
@@ -147,13 +168,18 @@ def test_wsgi_runserver_banner_requests_and_logs():
         server.wait_for("You're accessing the development server over HTTPS, but it only supports HTTP.", "stderr")
 
 
-def test_asgi_mode_serves_async_views_and_streams_static_files(tmp_path):
+def test_asgi_mode_serves_async_views_and_streams_static_files(tmp_path, stock_banner):
     big = tmp_path / "big.bin"
     payload = os.urandom(1024) * 8 * 1024  # 8 MiB
     big.write_bytes(payload)
     with Runserver("0", "--noreload", "--asgi", env={"FASTBASE_TEST_STATIC": str(tmp_path)}) as server:
         port = server.port()
         assert FASTBASE_LINE.search("\n".join(server.stdout)).group(1) == "ASGI"
+        # Django's own banner, except that it never claims WSGI serves.
+        banner = django_banner(server.stdout, port)
+        assert banner == [line.replace("WSGI development server", "ASGI development server") for line in stock_banner]
+        (starting,) = [line for line in banner if "development server at" in line]
+        assert "WSGI" not in starting
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
             assert client.get("/async").text == "async ok"
             assert client.get("/").text == "Hello from Django"

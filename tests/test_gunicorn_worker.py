@@ -210,6 +210,10 @@ def test_sigterm_lets_the_request_in_flight_finish(app, tmp_path):
         pid = int(master.wait_for_line(r"app: holding (\d+)").group(1))
         master.send_signal(signal.SIGTERM)
         master.wait_for_line(rf"Worker stopping gracefully; requests in flight get [\d.]+s \(pid: {pid}\)")
+        # That line comes before the loop starts the shutdown; the server's
+        # own line comes once its connections know (a response the app sent
+        # in between would rightly keep the connection open).
+        master.wait_for_line(r"Shutting down: 1 connection\(s\) open, 1 request\(s\) in flight")
         release.touch()
         request.join(DEADLINE)
         assert request.error is None, request.error

@@ -6,15 +6,22 @@ import threading
 import time
 
 
+def _say(line: str) -> None:
+    # One write per line: the workers share stderr, and print() writes the
+    # newline separately, so another process's line could land in between.
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
 def pid(environ, start_response):
     path = environ["PATH_INFO"]
     if path == "/hang":
         # Blocks the event loop itself (run with --threads 0): the worker's
         # heartbeat stops and the supervisor must replace it.
-        print(f"app: hanging {os.getpid()}", file=sys.stderr, flush=True)
+        _say(f"app: hanging {os.getpid()}")
         time.sleep(3600)
     if path == "/slow":
-        print(f"app: slow {os.getpid()}", file=sys.stderr, flush=True)
+        _say(f"app: slow {os.getpid()}")
         release = environ.get("QUERY_STRING", "")
         deadline = time.monotonic() + 30
         while not os.path.exists(release) and time.monotonic() < deadline:

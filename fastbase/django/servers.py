@@ -74,6 +74,7 @@ class DevServer(basehttp.WSGIServer):
         self.connections_override = connections_override
         self.application: Any = None
         self.interface = ""
+        self.loop_name = ""  # "uvloop" or "asyncio" once serving
         self._server: Optional[Server] = None
         self._lock = threading.Lock()
         self._shutdown_request = False
@@ -138,6 +139,7 @@ class DevServer(basehttp.WSGIServer):
 
         def on_started(started: Server) -> None:
             self.interface = started.interface
+            self.loop_name = started.loop_name
             if announce is not None:
                 announce(self)
 

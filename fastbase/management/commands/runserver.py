@@ -2,12 +2,14 @@
 
 Django's own runserver command (or staticfiles', when installed) stays in
 charge of options, checks, migrations notice, banner and autoreloader; this
-subclass only supplies the server class, the ``--asgi``/``--wsgi`` switch
-and one line naming fastbase.
+subclass only supplies the server class, the ``--asgi``/``--wsgi`` switch,
+one line naming fastbase and its event loop, and, in ASGI mode, "ASGI" for
+the "WSGI" in Django 6's banner.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.apps import apps
@@ -26,6 +28,7 @@ else:  # pragma: no cover - exercised by projects without staticfiles
 class Command(BaseCommand):
     help = BaseCommand.help + " Served by fastbase."
     server_cls = DevServer
+    stdout: Any  # BaseCommand's OutputWrapper
 
     def add_arguments(self, parser: Any) -> None:
         super().add_arguments(parser)
@@ -77,9 +80,37 @@ class Command(BaseCommand):
             return StreamingASGIStaticFilesHandler(application)
         return application
 
+    def on_bind(self, server_port: int) -> None:
+        # Django's own banner, with one word changed when it would be false:
+        # Django 6 says "Starting WSGI development server at", and in ASGI
+        # mode that is not what serves.
+        if self.fastbase_interface != "asgi":
+            return super().on_bind(server_port)
+        stdout: Any = self.stdout
+        self.stdout = _Retitled(stdout)
+        try:
+            super().on_bind(server_port)
+        finally:
+            self.stdout = stdout
+
     def announce(self, server: DevServer) -> None:
         host, port = server.server_address[:2]
         shown = f"[{host}]" if ":" in str(host) else host
         self.stdout.write(
-            f"fastbase {__version__} is serving {server.interface.upper()} at http://{shown}:{port}/"
+            f"fastbase {__version__} is serving {server.interface.upper()} at http://{shown}:{port}/ ({server.loop_name})"
         )
+
+
+class _Retitled:
+    """An output stream that says ASGI where Django's banner says WSGI."""
+
+    _WSGI_SERVER = re.compile(r"\bWSGI(?= development server\b)")
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, msg: str = "", *args: Any, **kwargs: Any) -> None:
+        self._stream.write(self._WSGI_SERVER.sub("ASGI", msg), *args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
