@@ -1,0 +1,425 @@
+"""Django's ASGI handler without a new thread per request and with one thread
+hop per run of sync middleware.
+
+``ASGIHandler`` is Django's own ``django.core.handlers.asgi.ASGIHandler``
+(request parsing, body spooling, disconnect handling, response sending and
+signals are inherited, so they follow whichever Django is installed) with two
+changes to where sync code runs:
+
+- The request's thread-sensitive context runs its sync code on a lane
+  borrowed from a pool (``fastbase.django.threads``) instead of a thread
+  started for the request and joined by another when it ends. All sync code
+  of one request still runs on one thread, in order, never on the loop's
+  thread; concurrent requests still run on different threads.
+- A run of consecutive ``MiddlewareMixin`` middleware (the whole of
+  ``startproject``'s list) calls its ``process_request`` hooks in one hop to
+  that thread and its ``process_response`` hooks in one more, instead of one
+  hop per hook; consecutive sync ``process_view`` hooks run in one hop too.
+  Exceptions in any hook become responses exactly where Django's per
+  middleware ``convert_exception_to_response`` would put them.
+
+Async views and async-capable middleware stay on the event loop, as with
+Django's handler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import django
+from asgiref.sync import (
+    SyncToAsync,
+    ThreadSensitiveContext,
+    async_to_sync,
+    iscoroutinefunction,
+    markcoroutinefunction,
+    sync_to_async,
+)
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured, MiddlewareNotUsed
+from django.core.handlers import asgi as django_asgi
+from django.core.handlers.base import logger as base_logger
+from django.core.handlers.exception import convert_exception_to_response, response_for_exception
+from django.urls import set_urlconf
+from django.utils.deprecation import MiddlewareMixin
+from django.utils.log import log_response
+from django.utils.module_loading import import_string
+
+from .threads import pool
+
+__all__ = ["ASGIHandler", "get_asgi_application"]
+
+# The private asgiref names this module leans on; tests/test_django_asgi_handler.py
+# fails loudly when one of them changes. ``context_to_thread_executor`` maps a
+# ThreadSensitiveContext to the executor its thread-sensitive calls run on.
+_context_executors = SyncToAsync.context_to_thread_executor
+_current_context = SyncToAsync.thread_sensitive_context
+
+
+@contextlib.asynccontextmanager
+async def _request_thread() -> AsyncIterator[None]:
+    """The request's ThreadSensitiveContext, its sync code sent to a pooled lane.
+
+    Nested in another thread-sensitive context (one the server or a wrapping
+    app opened), the outer context keeps its thread, as under Django's
+    handler."""
+    context = ThreadSensitiveContext()
+    await context.__aenter__()
+    lane = None
+    if _current_context.get(None) is context:
+        lane = pool.acquire()
+        _context_executors[context] = lane
+    try:
+        yield
+    finally:
+        if lane is not None:
+            # Take the lane out before asgiref's exit, which would shut it
+            # down: a task that outlives the request and calls sync code later
+            # gets a fresh executor from asgiref, as under Django's handler.
+            if _context_executors.get(context) is lane:
+                del _context_executors[context]
+            pool.release(lane)
+        await context.__aexit__(None, None, None)
+
+
+def _plain_mixin(middleware: Any) -> bool:
+    """Whether ``middleware`` is a MiddlewareMixin whose async path is the
+    mixin's own: sync hooks, each behind its own ``sync_to_async``."""
+    cls = type(middleware)
+    if not isinstance(middleware, MiddlewareMixin) or not getattr(middleware, "async_mode", False):
+        return False
+    if cls.__call__ is not MiddlewareMixin.__call__ or getattr(cls, "__acall__", None) is not MiddlewareMixin.__acall__:
+        return False
+    for hook in ("process_request", "process_response"):
+        method = getattr(middleware, hook, None)
+        if method is not None and iscoroutinefunction(method):
+            return False
+    return True
+
+
+class _MiddlewareRun:
+    """Consecutive plain MiddlewareMixin middleware, outermost first, around
+    ``inner`` (the async rest of the chain): one hop for their
+    ``process_request`` hooks, ``inner`` on the loop, one hop for their
+    ``process_response`` hooks."""
+
+    def __init__(self, middleware: list[Any], inner: Any) -> None:
+        self.middleware = middleware
+        self.inner = inner
+        self._requests = sync_to_async(self.process_requests, thread_sensitive=True)
+        self._responses = sync_to_async(self.process_responses, thread_sensitive=True)
+        markcoroutinefunction(self)
+
+    def __repr__(self) -> str:
+        names = ", ".join(type(m).__qualname__ for m in self.middleware)
+        return f"<_MiddlewareRun [{names}]>"
+
+    async def __call__(self, request: Any) -> Any:
+        middleware = self.middleware
+        if any(hasattr(m, "process_request") for m in middleware):
+            response, last = await self._requests(request)
+        else:
+            response, last = None, len(middleware) - 1
+        if not response:
+            response = await self.inner(request)
+            last = len(middleware) - 1
+        if last >= 0 and any(hasattr(m, "process_response") for m in middleware[: last + 1]):
+            response = await self._responses(request, response, last)
+        return response
+
+    def process_requests(self, request: Any) -> tuple[Any, int]:
+        # Mirrors MiddlewareMixin.__acall__ around each one, with each
+        # middleware's convert_exception_to_response: an exception in a
+        # process_request becomes the response its own middleware returns,
+        # so its process_response is skipped and the outer ones' run.
+        for index, middleware in enumerate(self.middleware):
+            if not hasattr(middleware, "process_request"):
+                continue
+            try:
+                response = middleware.process_request(request)
+            except Exception as exc:
+                return response_for_exception(request, exc), index - 1
+            if response:
+                return response, index
+        return None, len(self.middleware) - 1
+
+    def process_responses(self, request: Any, response: Any, last: int) -> Any:
+        for middleware in reversed(self.middleware[: last + 1]):
+            if not hasattr(middleware, "process_response"):
+                continue
+            try:
+                response = middleware.process_response(request, response)
+            except Exception as exc:
+                response = response_for_exception(request, exc)
+        return response
+
+
+class _ViewMiddlewareRun:
+    """Consecutive sync ``process_view`` hooks in one hop; the first truthy
+    result wins, as in BaseHandler._get_response_async's loop."""
+
+    def __init__(self, methods: list[Any]) -> None:
+        self.methods = methods
+        self._run = sync_to_async(self._process_views, thread_sensitive=True)
+        markcoroutinefunction(self)
+
+    def __repr__(self) -> str:
+        return f"<_ViewMiddlewareRun {self.methods!r}>"
+
+    async def __call__(self, request: Any, callback: Any, args: Any, kwargs: Any) -> Any:
+        return await self._run(request, callback, args, kwargs)
+
+    def _process_views(self, request: Any, callback: Any, args: Any, kwargs: Any) -> Any:
+        response = None
+        for method in self.methods:
+            response = method(request, callback, args, kwargs)
+            if response:
+                break
+        return response
+
+
+class ASGIHandler(django_asgi.ASGIHandler):
+    """Django's ASGIHandler, its sync code on pooled request threads, one
+    hop per run of sync middleware.
+
+    When every middleware is a plain MiddlewareMixin (startproject's list) and
+    the view, template-response and exception hooks are sync, a request takes
+    one hop for everything from the first ``process_request`` to the last
+    ``process_response`` with a sync view, and two around an async view
+    (which runs on the loop); see ``get_response_async``.
+    """
+
+    # The whole chain as one _MiddlewareRun with the view, template-response
+    # hooks as plain sync methods, when load_middleware found that shape.
+    _whole_run: _MiddlewareRun | None = None
+    _view_methods: list[Any] = []
+    _template_methods: list[Any] = []
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            raise ValueError("Django can only handle ASGI/HTTP connections, not %s." % scope["type"])
+        async with _request_thread():
+            await self.handle(scope, receive, send)
+
+    def load_middleware(self, is_async: bool = False) -> None:
+        """BaseHandler.load_middleware's chain, same instances, same order,
+        same adaptation rules, with runs of plain MiddlewareMixin middleware
+        collapsed (see _MiddlewareRun)."""
+        self._whole_run = None
+        if not is_async:
+            super().load_middleware(is_async=False)
+            return
+        self._view_middleware = []
+        self._template_response_middleware = []
+        self._exception_middleware = []
+        view_methods: list[Any] = []
+        template_methods: list[Any] = []
+        all_plain = True
+
+        handler: Any = convert_exception_to_response(self._get_response_async)
+        handler_is_async = True
+        innermost = handler
+        run: list[Any] = []
+        run_inner: Any = None
+        for middleware_path in reversed(settings.MIDDLEWARE):
+            middleware = import_string(middleware_path)
+            middleware_can_sync = getattr(middleware, "sync_capable", True)
+            middleware_can_async = getattr(middleware, "async_capable", False)
+            if not middleware_can_sync and not middleware_can_async:
+                raise RuntimeError(
+                    "Middleware %s must have at least one of sync_capable/async_capable set to True." % middleware_path
+                )
+            elif not handler_is_async and middleware_can_sync:
+                middleware_is_async = False
+            else:
+                middleware_is_async = middleware_can_async
+            try:
+                adapted_handler = self.adapt_method_mode(
+                    middleware_is_async,
+                    handler,
+                    handler_is_async,
+                    debug=settings.DEBUG,
+                    name="middleware %s" % middleware_path,
+                )
+                mw_instance = middleware(adapted_handler)
+            except MiddlewareNotUsed as exc:
+                if settings.DEBUG:
+                    if str(exc):
+                        base_logger.debug("MiddlewareNotUsed(%r): %s", middleware_path, exc)
+                    else:
+                        base_logger.debug("MiddlewareNotUsed: %r", middleware_path)
+                continue
+            else:
+                handler = adapted_handler
+
+            if mw_instance is None:
+                raise ImproperlyConfigured("Middleware factory %s returned None." % middleware_path)
+
+            if hasattr(mw_instance, "process_view"):
+                view_methods.insert(0, mw_instance.process_view)
+            if hasattr(mw_instance, "process_template_response"):
+                template_methods.append(mw_instance.process_template_response)
+                self._template_response_middleware.append(
+                    self.adapt_method_mode(is_async, mw_instance.process_template_response),
+                )
+            if hasattr(mw_instance, "process_exception"):
+                # Django's exception stack is sync; adapt it that way too.
+                self._exception_middleware.append(
+                    self.adapt_method_mode(False, mw_instance.process_exception),
+                )
+
+            if middleware_is_async and _plain_mixin(mw_instance):
+                if not run:
+                    run_inner = handler
+                run.insert(0, mw_instance)
+                handler = convert_exception_to_response(_MiddlewareRun(list(run), run_inner))
+            else:
+                run = []
+                all_plain = False
+                handler = convert_exception_to_response(mw_instance)
+            handler_is_async = middleware_is_async
+
+        self._view_middleware = self._view_runs(view_methods)
+        if all_plain and not any(iscoroutinefunction(m) for m in view_methods + template_methods):
+            self._whole_run = _MiddlewareRun(run, innermost)
+            self._view_methods = view_methods
+            self._template_methods = template_methods
+            self._enter = sync_to_async(self._enter_sync, thread_sensitive=True)
+            self._leave = sync_to_async(self._leave_sync, thread_sensitive=True)
+        # Adapt the top of the stack, if needed.
+        handler = self.adapt_method_mode(is_async, handler, handler_is_async)
+        self._middleware_chain = handler
+
+    def _view_runs(self, methods: list[Any]) -> list[Any]:
+        """process_view hooks as BaseHandler adapts them, consecutive sync
+        ones joined into one hop."""
+        adapted: list[Any] = []
+        run: list[Any] = []
+        for method in methods:
+            if iscoroutinefunction(method):
+                if run:
+                    adapted.append(self._one_view_hop(run))
+                    run = []
+                adapted.append(method)
+            else:
+                run.append(method)
+        if run:
+            adapted.append(self._one_view_hop(run))
+        return adapted
+
+    def _one_view_hop(self, methods: list[Any]) -> Any:
+        if len(methods) == 1:
+            return self.adapt_method_mode(True, methods[0])
+        return _ViewMiddlewareRun(methods)
+
+
+    async def get_response_async(self, request: Any) -> Any:
+        """BaseHandler.get_response_async; with the whole chain one run of
+        plain middleware, its sync parts in one hop before the view (and the
+        view itself when sync) and one after an async view."""
+        run = self._whole_run
+        if run is None:
+            return await super().get_response_async(request)
+        set_urlconf(settings.ROOT_URLCONF)
+        response, view = await self._enter(request)
+        if view is not None:
+            wrapped_callback, callback, callback_args, callback_kwargs = view
+            try:
+                response = await wrapped_callback(request, *callback_args, **callback_kwargs)
+            except Exception as exc:
+                response = await self._leave(request, None, callback, exc)
+            else:
+                response = await self._leave(request, response, callback, None)
+        response._resource_closers.append(request.close)
+        if response.status_code >= 400:
+            await sync_to_async(log_response, thread_sensitive=False)(
+                "%s: %s",
+                response.reason_phrase,
+                request.path,
+                response=response,
+                request=request,
+            )
+        return response
+
+    def _enter_sync(self, request: Any) -> tuple[Any, Any]:
+        """Every process_request, URL resolution, every process_view and a
+        sync view with what follows it; stops before an async view and
+        returns what is needed to call it."""
+        run = self._whole_run
+        assert run is not None
+        response, last = run.process_requests(request)
+        if response:
+            return run.process_responses(request, response, last), None
+        # What follows is _get_response_async, its exceptions turned into
+        # responses as its convert_exception_to_response wrapper does.
+        try:
+            callback, callback_args, callback_kwargs = self.resolve_request(request)
+            response = None
+            for method in self._view_methods:
+                response = method(request, callback, callback_args, callback_kwargs)
+                if response:
+                    break
+            if response is None:
+                wrapped_callback = self.make_view_atomic(callback)
+                if iscoroutinefunction(wrapped_callback):
+                    return None, (wrapped_callback, callback, callback_args, callback_kwargs)
+                try:
+                    response = wrapped_callback(request, *callback_args, **callback_kwargs)
+                except Exception as exc:
+                    response = self.process_exception_by_middleware(exc, request)
+                    if response is None:
+                        raise
+            response = self._after_view(request, response, callback)
+        except Exception as exc:
+            response = response_for_exception(request, exc)
+        return run.process_responses(request, response, len(run.middleware) - 1), None
+
+    def _leave_sync(self, request: Any, response: Any, callback: Any, error: Exception | None) -> Any:
+        """After an async view: exception middleware if it raised, template
+        responses, then every process_response."""
+        run = self._whole_run
+        assert run is not None
+        try:
+            if error is not None:
+                response = self.process_exception_by_middleware(error, request)
+                if response is None:
+                    raise error
+            response = self._after_view(request, response, callback)
+        except Exception as exc:
+            response = response_for_exception(request, exc)
+        finally:
+            error = None
+        return run.process_responses(request, response, len(run.middleware) - 1)
+
+    def _after_view(self, request: Any, response: Any, callback: Any) -> Any:
+        self.check_response(response, callback)
+        if hasattr(response, "render") and callable(response.render):
+            for method in self._template_methods:
+                response = method(request, response)
+                self.check_response(
+                    response,
+                    method,
+                    name="%s.process_template_response" % (method.__self__.__class__.__name__,),
+                )
+            try:
+                if iscoroutinefunction(response.render):
+                    # On the loop, as Django awaits it there.
+                    response = async_to_sync(response.render)()
+                else:
+                    response = response.render()
+            except Exception as exc:
+                response = self.process_exception_by_middleware(exc, request)
+                if response is None:
+                    raise
+        if asyncio.iscoroutine(response):
+            raise RuntimeError("Response is still a coroutine.")
+        return response
+
+
+def get_asgi_application() -> ASGIHandler:
+    """django.core.asgi.get_asgi_application, returning fastbase's handler."""
+    django.setup(set_prefix=False)
+    return ASGIHandler()

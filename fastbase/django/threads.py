@@ -1,0 +1,144 @@
+"""Request threads for the ASGI handler: a pool of single-thread lanes.
+
+Django's ASGI handler gives every request a ``ThreadSensitiveContext``, and
+asgiref gives every such context a fresh one-thread executor the first time
+sync code runs in it: one new OS thread per request, plus one more to join it
+when the request ends. A lane is that one-thread executor, kept and reused: a
+request borrows one for its whole life, so all its thread-sensitive sync code
+runs on that one thread, in order, and another request never shares it while
+it is borrowed.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import Executor, Future
+from queue import SimpleQueue
+from typing import Any
+
+_names = itertools.count(1)
+
+
+class Lane(Executor):
+    """An executor with exactly one worker thread, running one call at a time,
+    in the order submitted. ``pending`` counts calls submitted and not yet
+    finished; the pool takes a lane back only when it is zero."""
+
+    def __init__(self, pool: LanePool) -> None:
+        self._pool = pool
+        self._queue: SimpleQueue[tuple[Future[Any], Callable[..., Any], tuple[Any, ...], dict[str, Any]] | None] = (
+            SimpleQueue()
+        )
+        self._lock = threading.Lock()
+        self.pending = 0
+        # Set when the request that borrowed the lane has ended while a call
+        # (a sync view its client gave up on, say) is still running: the
+        # worker hands the lane back once that call returns.
+        self.returned = False
+        self._closed = False
+        self.thread = threading.Thread(target=self._work, name=f"fastbase-django-{next(_names)}", daemon=True)
+        self.thread.start()
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("cannot submit to a lane after shutdown")
+            self.pending += 1
+        self._queue.put((future, fn, args, kwargs))
+        return future
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        self._queue.put(None)
+        if wait and threading.current_thread() is not self.thread:
+            self.thread.join()
+
+    def _work(self) -> None:
+        get = self._queue.get
+        while True:
+            item = get()
+            if item is None:
+                return
+            future, fn, args, kwargs = item
+            del item
+            if future.set_running_or_notify_cancel():
+                try:
+                    result = fn(*args, **kwargs)
+                except BaseException as exc:
+                    future.set_exception(exc)
+                    del exc
+                else:
+                    future.set_result(result)
+                    del result
+            del future, fn, args, kwargs
+            with self._lock:
+                self.pending -= 1
+                hand_back = self.pending == 0 and self.returned
+                if hand_back:
+                    self.returned = False
+            if hand_back:
+                self._pool._take_back(self)
+
+
+class LanePool:
+    """Lanes for requests: ``acquire`` lends an idle lane (or starts one when
+    all are busy, so a request never waits for another's sync code, as under
+    Django's handler), ``release`` takes it back. At most ``max_idle`` idle
+    lanes are kept; the rest stop."""
+
+    def __init__(self, max_idle: int = 16) -> None:
+        self.max_idle = max_idle
+        self._idle: list[Lane] = []
+        self._lock = threading.Lock()
+        self.started = 0
+
+    def acquire(self) -> Lane:
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+            self.started += 1
+        return Lane(self)
+
+    def release(self, lane: Lane) -> None:
+        with lane._lock:
+            if lane.pending:
+                # Still running something; the worker hands it back after.
+                lane.returned = True
+                return
+        self._take_back(lane)
+
+    def _take_back(self, lane: Lane) -> None:
+        with self._lock:
+            if len(self._idle) < self.max_idle:
+                self._idle.append(lane)
+                return
+        lane.shutdown(wait=False)
+
+    @property
+    def idle(self) -> int:
+        return len(self._idle)
+
+    def clear(self) -> None:
+        """Stop every idle lane (busy ones stop when handed back)."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for lane in idle:
+            lane.shutdown(wait=True)
+
+    def _after_fork(self) -> None:
+        # A forked child has none of the parent's threads.
+        self._idle = []
+        self._lock = threading.Lock()
+
+
+pool = LanePool()
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=pool._after_fork)
