@@ -68,23 +68,31 @@ class Lane(Executor):
                 return
             future, fn, args, kwargs = item
             del item
-            if future.set_running_or_notify_cancel():
-                try:
-                    result = fn(*args, **kwargs)
-                except BaseException as exc:
-                    future.set_exception(exc)
-                    del exc
-                else:
-                    future.set_result(result)
-                    del result
+            if not future.set_running_or_notify_cancel():
+                self._done()
+                continue
+            try:
+                result = fn(*args, **kwargs)
+            except BaseException as exc:
+                # Counted done before the result is out: whoever awaits it
+                # may release the lane at once and must find it idle.
+                self._done()
+                future.set_exception(exc)
+                del exc
+            else:
+                self._done()
+                future.set_result(result)
+                del result
             del future, fn, args, kwargs
-            with self._lock:
-                self.pending -= 1
-                hand_back = self.pending == 0 and self.returned
-                if hand_back:
-                    self.returned = False
+
+    def _done(self) -> None:
+        with self._lock:
+            self.pending -= 1
+            hand_back = self.pending == 0 and self.returned
             if hand_back:
-                self._pool._take_back(self)
+                self.returned = False
+        if hand_back:
+            self._pool._take_back(self)
 
 
 class LanePool:
