@@ -50,7 +50,11 @@ from django.utils.module_loading import import_string
 
 from .threads import pool
 
-__all__ = ["ASGIHandler", "get_asgi_application"]
+__all__ = ["ASGIHandler", "get_asgi_application", "handler_setting", "swap_in"]
+
+#: settings.FASTBASE_ASGI_HANDLER: which handler ``runserver --asgi`` serves
+#: Django with.
+HANDLER_CHOICES = ("fastbase", "django")
 
 # The private asgiref names this module leans on; tests/test_django_asgi_handler.py
 # fails loudly when one of them changes. ``context_to_thread_executor`` maps a
@@ -423,3 +427,26 @@ def get_asgi_application() -> ASGIHandler:
     """django.core.asgi.get_asgi_application, returning fastbase's handler."""
     django.setup(set_prefix=False)
     return ASGIHandler()
+
+
+def handler_setting() -> str:
+    """settings.FASTBASE_ASGI_HANDLER: "fastbase" (the default) or "django"."""
+    choice = getattr(settings, "FASTBASE_ASGI_HANDLER", "fastbase")
+    if choice not in HANDLER_CHOICES:
+        raise ImproperlyConfigured(
+            f"FASTBASE_ASGI_HANDLER must be one of {', '.join(map(repr, HANDLER_CHOICES))}, not {choice!r}."
+        )
+    return choice
+
+
+def swap_in(application: Any) -> Any:
+    """``application`` with Django's stock ASGIHandler replaced by fastbase's:
+    the application itself, or the ``"http"`` entry of a Channels
+    ``ProtocolTypeRouter``. Anything else (a subclass, a wrapper) is served
+    as it is."""
+    if type(application) is django_asgi.ASGIHandler:
+        return ASGIHandler()
+    mapping = getattr(application, "application_mapping", None)
+    if isinstance(mapping, dict) and type(mapping.get("http")) is django_asgi.ASGIHandler:
+        mapping["http"] = ASGIHandler()
+    return application

@@ -60,3 +60,10 @@ def selfcall(request):
     with urllib.request.urlopen(url, timeout=10) as response:
         body = response.read().decode()
     return HttpResponse(json.dumps({"inner": body}), content_type="application/json")
+
+
+def thread(request):
+    """The name of the thread this sync view runs on (which ASGI handler)."""
+    import threading
+
+    return HttpResponse(threading.current_thread().name)
