@@ -39,16 +39,23 @@ from asgiref.sync import (
     sync_to_async,
 )
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured, MiddlewareNotUsed
+from django.core import signals
+from django.core.exceptions import ImproperlyConfigured, MiddlewareNotUsed, RequestAborted
 from django.core.handlers import asgi as django_asgi
 from django.core.handlers.base import logger as base_logger
 from django.core.handlers.exception import convert_exception_to_response, response_for_exception
-from django.urls import set_urlconf
+from django.http import FileResponse
+from django.urls import set_script_prefix, set_urlconf
 from django.utils.deprecation import MiddlewareMixin
 from django.utils.log import log_response
 from django.utils.module_loading import import_string
 
 from .threads import pool
+
+get_script_prefix = django_asgi.get_script_prefix
+# Django 5.0+ cancels a request whose client goes away; handle() below does
+# that as they do, and leaves 4.2's own handle() alone.
+_LISTENS_FOR_DISCONNECT = hasattr(django_asgi.ASGIHandler, "listen_for_disconnect")
 
 __all__ = ["ASGIHandler", "get_asgi_application", "handler_setting", "swap_in"]
 
@@ -87,6 +94,16 @@ async def _request_thread() -> AsyncIterator[None]:
                 del _context_executors[context]
             pool.release(lane)
         await context.__aexit__(None, None, None)
+
+
+def _has_async_receivers(signal: Any, sender: Any) -> bool:
+    """Whether ``signal`` has async receivers for ``sender`` (which asend
+    would run on the loop, concurrently with the sync ones)."""
+    if not signal.receivers:
+        return False
+    live = signal._live_receivers(sender)
+    # Django 5.0+: (sync receivers, async receivers); 4.2: one list, all sync.
+    return isinstance(live, tuple) and bool(live[1])
 
 
 def _plain_mixin(middleware: Any) -> bool:
@@ -292,6 +309,7 @@ class ASGIHandler(django_asgi.ASGIHandler):
             self._view_methods = view_methods
             self._template_methods = template_methods
             self._enter = sync_to_async(self._enter_sync, thread_sensitive=True)
+            self._begin = sync_to_async(self._begin_sync, thread_sensitive=True)
             self._leave = sync_to_async(self._leave_sync, thread_sensitive=True)
         # Adapt the top of the stack, if needed.
         handler = self.adapt_method_mode(is_async, handler, handler_is_async)
@@ -320,15 +338,85 @@ class ASGIHandler(django_asgi.ASGIHandler):
         return _ViewMiddlewareRun(methods)
 
 
+    async def handle(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """Django's ASGIHandler.handle; with the whole chain one run of plain
+        middleware and only sync request_started receivers, the signal and
+        the request's creation join the first hop (see _begin_sync)."""
+        if (
+            self._whole_run is None
+            or not _LISTENS_FOR_DISCONNECT
+            or _has_async_receivers(signals.request_started, self.__class__)
+        ):
+            return await super().handle(scope, receive, send)
+        try:
+            body_file = await self.read_body(receive)
+        except RequestAborted:
+            return
+        with contextlib.closing(body_file):
+            set_script_prefix(get_script_prefix(scope))
+
+            async def process() -> Any:
+                request, response, view = await self._begin(scope, body_file)
+                if request is not None:
+                    response = await self._finish_response(request, response, view)
+                try:
+                    await self.send_response(response, send)
+                except asyncio.CancelledError:
+                    # The client went away while the response was going out.
+                    pass
+                return response
+
+            # As Django's handler: listen for the client going away while the
+            # request is processed, and cancel the processing if it does.
+            tasks = [
+                asyncio.create_task(self.listen_for_disconnect(receive)),
+                asyncio.create_task(process()),
+            ]
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in tasks:
+                if task.done():
+                    try:
+                        task.result()
+                    except RequestAborted:
+                        pass
+                else:
+                    task.cancel()
+                    try:
+                        await task
+                    except asyncio.CancelledError:
+                        pass
+            try:
+                response = tasks[1].result()
+            except asyncio.CancelledError:
+                await signals.request_finished.asend(sender=self.__class__)
+            else:
+                await sync_to_async(response.close)()
+
+    def _begin_sync(self, scope: dict[str, Any], body_file: Any) -> tuple[Any, Any, Any]:
+        """request_started, the request, and _enter_sync: (request, response,
+        async view or None); (None, error response, None) for a request
+        Django cannot build."""
+        signals.request_started.send(sender=self.__class__, scope=scope)
+        request, error_response = self.create_request(scope, body_file)
+        if request is None:
+            return None, error_response, None
+        set_urlconf(settings.ROOT_URLCONF)
+        response, view = self._enter_sync(request)
+        return request, response, view
+
     async def get_response_async(self, request: Any) -> Any:
         """BaseHandler.get_response_async; with the whole chain one run of
         plain middleware, its sync parts in one hop before the view (and the
         view itself when sync) and one after an async view."""
-        run = self._whole_run
-        if run is None:
+        if self._whole_run is None:
             return await super().get_response_async(request)
         set_urlconf(settings.ROOT_URLCONF)
         response, view = await self._enter(request)
+        return await self._finish_response(request, response, view, run_get_response=False)
+
+    async def _finish_response(self, request: Any, response: Any, view: Any, run_get_response: bool = True) -> Any:
+        """The async view if there is one, then what get_response_async and
+        run_get_response do to a response."""
         if view is not None:
             wrapped_callback, callback, callback_args, callback_kwargs = view
             try:
@@ -346,6 +434,10 @@ class ASGIHandler(django_asgi.ASGIHandler):
                 response=response,
                 request=request,
             )
+        if run_get_response:
+            response._handler_class = self.__class__
+            if isinstance(response, FileResponse):
+                response.block_size = self.chunk_size
         return response
 
     def _enter_sync(self, request: Any) -> tuple[Any, Any]:
