@@ -76,7 +76,7 @@ def main() -> None:
                 points.append((key, label, view, path))
         scenario = bench.Scenario("django", "", "asgi")
         results: dict = {(key, view): [] for key, _, view, _ in points}
-        for key, _, view, path in points:  # warm-up
+        for key, _, _view, path in points:  # warm-up
             _, port = servers[key]
             bench.run_wrk(bench.wrk_command(args, scenario, port, args.connections, 2)[:-1] + [
                 f"http://{bench.HOST}:{port}{path}"], 2)

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
 from typing import Any
 
 import django
@@ -68,32 +67,6 @@ HANDLER_CHOICES = ("fastbase", "django")
 # ThreadSensitiveContext to the executor its thread-sensitive calls run on.
 _context_executors = SyncToAsync.context_to_thread_executor
 _current_context = SyncToAsync.thread_sensitive_context
-
-
-@contextlib.asynccontextmanager
-async def _request_thread() -> AsyncIterator[None]:
-    """The request's ThreadSensitiveContext, its sync code sent to a pooled lane.
-
-    Nested in another thread-sensitive context (one the server or a wrapping
-    app opened), the outer context keeps its thread, as under Django's
-    handler."""
-    context = ThreadSensitiveContext()
-    await context.__aenter__()
-    lane = None
-    if _current_context.get(None) is context:
-        lane = pool.acquire()
-        _context_executors[context] = lane
-    try:
-        yield
-    finally:
-        if lane is not None:
-            # Take the lane out before asgiref's exit, which would shut it
-            # down: a task that outlives the request and calls sync code later
-            # gets a fresh executor from asgiref, as under Django's handler.
-            if _context_executors.get(context) is lane:
-                del _context_executors[context]
-            pool.release(lane)
-        await context.__aexit__(None, None, None)
 
 
 def _has_async_receivers(signal: Any, sender: Any) -> bool:
@@ -222,8 +195,27 @@ class ASGIHandler(django_asgi.ASGIHandler):
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             raise ValueError("Django can only handle ASGI/HTTP connections, not %s." % scope["type"])
-        async with _request_thread():
+        # The request's ThreadSensitiveContext, its sync code sent to a
+        # pooled lane. Nested in another thread-sensitive context (one a
+        # wrapping app opened), the outer context keeps its thread, as under
+        # Django's handler.
+        context = ThreadSensitiveContext()
+        await context.__aenter__()
+        lane = None
+        if _current_context.get(None) is context:
+            lane = pool.acquire()
+            _context_executors[context] = lane
+        try:
             await self.handle(scope, receive, send)
+        finally:
+            if lane is not None:
+                # Out before asgiref's exit, which would shut it down: a task
+                # that outlives the request and calls sync code later gets a
+                # fresh executor from asgiref, as under Django's handler.
+                if _context_executors.get(context) is lane:
+                    del _context_executors[context]
+                pool.release(lane)
+            await context.__aexit__(None, None, None)
 
     def load_middleware(self, is_async: bool = False) -> None:
         """BaseHandler.load_middleware's chain, same instances, same order,
