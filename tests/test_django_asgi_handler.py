@@ -241,3 +241,139 @@ def test_order_of_calls_on_a_lane():
 def test_import_fastbase_does_not_import_django():
     code = "import sys, fastbase; assert 'django' not in sys.modules, sorted(sys.modules)"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# fastbase.django.handler._Hop: sync_to_async's contract on the request's lane.
+
+
+def _on_a_lane(body):
+    """Run ``body(hop_factory)`` inside a request context with a lane, as
+    ASGIHandler.__call__ sets one up."""
+    import asyncio
+
+    from asgiref.sync import SyncToAsync, ThreadSensitiveContext
+
+    from fastbase.django.handler import _Hop
+    from fastbase.django.threads import LanePool
+
+    pool = LanePool()
+
+    async def main():
+        context = ThreadSensitiveContext()
+        await context.__aenter__()
+        lane = pool.acquire()
+        SyncToAsync.context_to_thread_executor[context] = lane
+        try:
+            return await body(_Hop, lane)
+        finally:
+            del SyncToAsync.context_to_thread_executor[context]
+            pool.release(lane)
+            await context.__aexit__(None, None, None)
+
+    try:
+        return asyncio.run(main())
+    finally:
+        pool.clear()
+
+
+def test_hop_runs_on_the_lane_and_carries_context_both_ways():
+    import contextvars
+
+    from asgiref.local import Local
+
+    var = contextvars.ContextVar("var", default="unset")
+    local = Local()
+
+    def func(x):
+        seen = (var.get(), getattr(local, "value", None), threading.get_ident())
+        var.set("set on the lane")
+        local.value = "local from the lane"
+        return x * 2, seen
+
+    async def body(hop, lane):
+        var.set("set on the loop")
+        local.value = "local from the loop"
+        result, (seen_var, seen_local, ident) = await hop(func)(21)
+        assert result == 42
+        assert (seen_var, seen_local) == ("set on the loop", "local from the loop")
+        assert ident == lane.thread.ident
+        assert var.get() == "set on the lane"
+        assert local.value == "local from the lane"
+
+    _on_a_lane(body)
+
+
+def test_hop_exceptions_and_async_to_sync_inside():
+    import asyncio
+
+    from asgiref.sync import async_to_sync, sync_to_async
+
+    loop_thread = threading.get_ident()
+
+    async def on_loop():
+        # Back on the loop from inside the hop, and from there thread-sensitive
+        # sync code goes back to the lane (the thread waiting in async_to_sync).
+        inner = await sync_to_async(threading.get_ident)()
+        return threading.get_ident(), inner
+
+    def func():
+        return threading.get_ident(), async_to_sync(on_loop)()
+
+    def fails():
+        raise KeyError("from the lane")
+
+    async def body(hop, lane):
+        ident, (loop_ident, inner) = await hop(func)()
+        assert ident == lane.thread.ident == inner
+        assert loop_ident == loop_thread
+        with pytest.raises(KeyError, match="from the lane"):
+            await hop(fails)()
+        assert (await hop(threading.get_ident)()) == lane.thread.ident
+        return asyncio.get_running_loop()
+
+    _on_a_lane(body)
+
+
+def test_hop_cancelled_cancels_what_it_awaits_through_async_to_sync():
+    import asyncio
+
+    from asgiref.sync import async_to_sync
+
+    state = {}
+
+    async def forever():
+        state["started"].set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            state["cancelled"] = True
+            raise
+
+    def func():
+        return async_to_sync(forever)()
+
+    async def body(hop, lane):
+        state["started"] = asyncio.Event()
+        task = asyncio.ensure_future(hop(func)())
+        await state["started"].wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert state.get("cancelled") is True
+        # The lane's thread is free again: the next hop runs.
+        assert (await hop(threading.get_ident)()) == lane.thread.ident
+
+    _on_a_lane(body)
+
+
+def test_hop_is_sync_to_async_under_a_parent_async_to_sync():
+    """In Django's tests (async test methods under async_to_sync) thread-
+    sensitive code runs on the test's thread, with fastbase's handler too."""
+    from asgiref.sync import async_to_sync
+
+    from fastbase.django.handler import _Hop
+
+    async def body():
+        return await _Hop(threading.get_ident)()
+
+    assert async_to_sync(body)() == threading.get_ident()

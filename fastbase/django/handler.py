@@ -26,10 +26,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
+import os
 from typing import Any
 
 import django
 from asgiref.sync import (
+    AsyncToSync,
     SyncToAsync,
     ThreadSensitiveContext,
     async_to_sync,
@@ -49,7 +52,7 @@ from django.utils.deprecation import MiddlewareMixin
 from django.utils.log import log_response
 from django.utils.module_loading import import_string
 
-from .threads import pool
+from .threads import Lane, pool
 
 get_script_prefix = django_asgi.get_script_prefix
 # Django 5.0+ cancels a request whose client goes away; handle() below does
@@ -67,6 +70,109 @@ HANDLER_CHOICES = ("fastbase", "django")
 # ThreadSensitiveContext to the executor its thread-sensitive calls run on.
 _context_executors = SyncToAsync.context_to_thread_executor
 _current_context = SyncToAsync.thread_sensitive_context
+# What sync_to_async sets on its worker thread so async_to_sync there finds
+# the loop, and how it moves a context between threads (asgiref 3.13 also
+# re-homes Local storage in it).
+_threadlocal = SyncToAsync.threadlocal
+from asgiref.sync import _restore_context  # noqa: E402
+
+
+class _Outcome:
+    """Where a hop's result goes: the loop future awaiting it now."""
+
+    __slots__ = ("loop", "waiter", "value", "error", "done")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, waiter: asyncio.Future[Any]) -> None:
+        self.loop = loop
+        self.waiter = waiter
+        self.value: Any = None
+        self.error: BaseException | None = None
+        self.done = False
+
+    def publish(self) -> None:
+        self.loop.call_soon_threadsafe(self._deliver)
+
+    def _deliver(self) -> None:
+        self.done = True
+        waiter = self.waiter
+        if waiter.done():
+            return
+        if self.error is not None:
+            waiter.set_exception(self.error)
+        else:
+            waiter.set_result(self.value)
+
+
+def _run_on_lane(func: Any, args: tuple[Any, ...], loop: asyncio.AbstractEventLoop, context: contextvars.Context,
+                 task_context: list[Any], outcome: _Outcome) -> Any:
+    # What SyncToAsync.thread_handler and its ``func`` do on the worker thread.
+    _threadlocal.main_event_loop = loop
+    _threadlocal.main_event_loop_pid = os.getpid()
+    _threadlocal.task_context = task_context
+
+    def run_child() -> Any:
+        _restore_context(context)
+        return func(*args)
+
+    try:
+        outcome.value = context.run(run_child)
+    except BaseException as exc:
+        outcome.error = exc
+    return outcome.publish
+
+
+class _Hop:
+    """``sync_to_async(func, thread_sensitive=True)`` for the handler's own
+    calls, cheaper on the request's lane: no concurrent Future chained to an
+    asyncio one, no shield, one wake-up of the loop. Same contract: ``func``
+    runs on the thread asgiref would pick (the lane), in a copy of the
+    caller's context whose changes come back to the caller, with
+    ``async_to_sync`` inside it reaching this loop; cancelled, it cancels a
+    task ``func`` started through ``async_to_sync`` first. Anywhere else (no
+    lane: a parent ``async_to_sync`` thread, Django's tests) it is asgiref's
+    own ``sync_to_async``."""
+
+    def __init__(self, func: Any) -> None:
+        self.func = func
+        self._asgiref = sync_to_async(func, thread_sensitive=True)
+        markcoroutinefunction(self)
+
+    async def __call__(self, *args: Any) -> Any:
+        owner = _current_context.get(None)
+        lane = _context_executors.get(owner) if owner is not None else None
+        if type(lane) is not Lane or getattr(AsyncToSync.executors, "current", None) is not None:
+            return await self._asgiref(*args)
+        loop = asyncio.get_running_loop()
+        context = contextvars.copy_context()
+        task_context: list[Any] = []
+        outcome = _Outcome(loop, loop.create_future())
+        lane.call(_run_on_lane, self.func, args, loop, context, task_context, outcome)
+        try:
+            return await outcome.waiter
+        except asyncio.CancelledError:
+            if not task_context or outcome.done:
+                raise
+            # As sync_to_async: cancel what func awaits through async_to_sync;
+            # if that task swallows the cancellation, wait for func after all.
+            task = task_context[0]
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                raise
+            outcome.waiter = loop.create_future()
+            if outcome.done:
+                outcome._deliver()
+            return await outcome.waiter
+        finally:
+            _restore_context(context)
+
+
+def _close(response: Any) -> None:
+    response.close()
+
+
+_close_hop = _Hop(_close)
 
 
 def _has_async_receivers(signal: Any, sender: Any) -> bool:
@@ -103,8 +209,8 @@ class _MiddlewareRun:
     def __init__(self, middleware: list[Any], inner: Any) -> None:
         self.middleware = middleware
         self.inner = inner
-        self._requests = sync_to_async(self.process_requests, thread_sensitive=True)
-        self._responses = sync_to_async(self.process_responses, thread_sensitive=True)
+        self._requests = _Hop(self.process_requests)
+        self._responses = _Hop(self.process_responses)
         markcoroutinefunction(self)
 
     def __repr__(self) -> str:
@@ -157,7 +263,7 @@ class _ViewMiddlewareRun:
 
     def __init__(self, methods: list[Any]) -> None:
         self.methods = methods
-        self._run = sync_to_async(self._process_views, thread_sensitive=True)
+        self._run = _Hop(self._process_views)
         markcoroutinefunction(self)
 
     def __repr__(self) -> str:
@@ -300,9 +406,9 @@ class ASGIHandler(django_asgi.ASGIHandler):
             self._whole_run = _MiddlewareRun(run, innermost)
             self._view_methods = view_methods
             self._template_methods = template_methods
-            self._enter = sync_to_async(self._enter_sync, thread_sensitive=True)
-            self._begin = sync_to_async(self._begin_sync, thread_sensitive=True)
-            self._leave = sync_to_async(self._leave_sync, thread_sensitive=True)
+            self._enter = _Hop(self._enter_sync)
+            self._begin = _Hop(self._begin_sync)
+            self._leave = _Hop(self._leave_sync)
         # Adapt the top of the stack, if needed.
         handler = self.adapt_method_mode(is_async, handler, handler_is_async)
         self._middleware_chain = handler
@@ -382,7 +488,7 @@ class ASGIHandler(django_asgi.ASGIHandler):
             except asyncio.CancelledError:
                 await signals.request_finished.asend(sender=self.__class__)
             else:
-                await sync_to_async(response.close)()
+                await _close_hop(response)
 
     def _begin_sync(self, scope: dict[str, Any], body_file: Any) -> tuple[Any, Any, Any]:
         """request_started, the request, and _enter_sync: (request, response,
@@ -472,7 +578,12 @@ class ASGIHandler(django_asgi.ASGIHandler):
         assert run is not None
         try:
             if error is not None:
-                response = self.process_exception_by_middleware(error, request)
+                # Inside an except block, as sync_to_async runs the exception
+                # middleware: sys.exc_info() there is the view's exception.
+                try:
+                    raise error
+                except Exception:
+                    response = self.process_exception_by_middleware(error, request)
                 if response is None:
                     raise error
             response = self._after_view(request, response, callback)

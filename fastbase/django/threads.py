@@ -29,7 +29,7 @@ class Lane(Executor):
 
     def __init__(self, pool: LanePool) -> None:
         self._pool = pool
-        self._queue: SimpleQueue[tuple[Future[Any], Callable[..., Any], tuple[Any, ...], dict[str, Any]] | None] = (
+        self._queue: SimpleQueue[tuple[Future[Any] | None, Callable[..., Any], tuple[Any, ...], dict[str, Any]] | None] = (
             SimpleQueue()
         )
         self._lock = threading.Lock()
@@ -44,12 +44,22 @@ class Lane(Executor):
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         future: Future[Any] = Future()
+        self._put((future, fn, args, kwargs))
+        return future
+
+    def call(self, fn: Callable[..., Callable[[], Any]], /, *args: Any) -> None:
+        """Run ``fn(*args)`` on the lane's thread, with no Future. ``fn`` must
+        not raise; it returns what publishes its outcome, called once the
+        lane counts the call done (whoever awaits the outcome may release
+        the lane at once and must find it idle)."""
+        self._put((None, fn, args, {}))
+
+    def _put(self, item: Any) -> None:
         with self._lock:
             if self._closed:
                 raise RuntimeError("cannot submit to a lane after shutdown")
             self.pending += 1
-        self._queue.put((future, fn, args, kwargs))
-        return future
+        self._queue.put(item)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         with self._lock:
@@ -68,6 +78,12 @@ class Lane(Executor):
                 return
             future, fn, args, kwargs = item
             del item
+            if future is None:
+                publish = fn(*args)
+                self._done()
+                publish()
+                del fn, args, kwargs, publish
+                continue
             if not future.set_running_or_notify_cancel():
                 self._done()
                 continue
