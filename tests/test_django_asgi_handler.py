@@ -192,13 +192,34 @@ def test_lane_pool_reuses_idle_lanes_and_stops_extra_ones():
     assert first is not second and pool.started == 2
     assert first.submit(threading.get_ident).result() == first.thread.ident
     pool.release(first)
-    pool.release(second)  # over max_idle: stopped
-    second.thread.join(5)
-    assert not second.thread.is_alive()
-    assert pool.acquire() is first and pool.started == 2
-    pool.release(first)
-    pool.clear()
+    pool.release(second)  # over max_idle: the older idle one stops
+    first.thread.join(5)
     assert not first.thread.is_alive()
+    assert pool.acquire() is second and pool.started == 2
+    pool.release(second)
+    pool.clear()
+    assert not second.thread.is_alive()
+
+
+def test_lane_pool_stops_lanes_idle_too_long(monkeypatch):
+    import fastbase.django.threads as threads
+
+    now = [1000.0]
+    monkeypatch.setattr(threads.time, "monotonic", lambda: now[0])
+    pool = threads.LanePool(idle_timeout=30.0)
+    lanes = [pool.acquire() for _ in range(3)]
+    for lane in lanes:
+        pool.release(lane)
+    assert pool.idle == 3
+    now[0] += 31.0
+    busy = pool.acquire()  # the most recently used one
+    assert busy is lanes[2]
+    pool.release(busy)  # coming back, it finds the other two stale
+    assert pool.idle == 1
+    for lane in lanes[:2]:
+        lane.thread.join(5)
+        assert not lane.thread.is_alive()
+    pool.clear()
 
 
 def test_a_lane_released_while_busy_comes_back_when_its_call_returns():

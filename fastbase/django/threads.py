@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 import os
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from queue import SimpleQueue
@@ -114,19 +115,22 @@ class Lane(Executor):
 class LanePool:
     """Lanes for requests: ``acquire`` lends an idle lane (or starts one when
     all are busy, so a request never waits for another's sync code, as under
-    Django's handler), ``release`` takes it back. At most ``max_idle`` idle
-    lanes are kept; the rest stop."""
+    Django's handler), ``release`` takes it back. The most recently used lane
+    is lent first; a lane left idle for ``idle_timeout`` seconds stops (checked
+    when a lane comes back), and at most ``max_idle`` are kept."""
 
-    def __init__(self, max_idle: int = 16) -> None:
+    def __init__(self, max_idle: int = 256, idle_timeout: float = 30.0) -> None:
         self.max_idle = max_idle
-        self._idle: list[Lane] = []
+        self.idle_timeout = idle_timeout
+        # (lane, when it came back), oldest first.
+        self._idle: list[tuple[Lane, float]] = []
         self._lock = threading.Lock()
         self.started = 0
 
     def acquire(self) -> Lane:
         with self._lock:
             if self._idle:
-                return self._idle.pop()
+                return self._idle.pop()[0]
             self.started += 1
         return Lane(self)
 
@@ -139,11 +143,18 @@ class LanePool:
         self._take_back(lane)
 
     def _take_back(self, lane: Lane) -> None:
+        now = time.monotonic()
+        stale: list[Lane] = []
         with self._lock:
-            if len(self._idle) < self.max_idle:
-                self._idle.append(lane)
-                return
-        lane.shutdown(wait=False)
+            idle = self._idle
+            while idle and (len(idle) >= self.max_idle or now - idle[0][1] > self.idle_timeout):
+                stale.append(idle.pop(0)[0])
+            if self.max_idle > 0:
+                idle.append((lane, now))
+            else:
+                stale.append(lane)
+        for old in stale:
+            old.shutdown(wait=False)
 
     @property
     def idle(self) -> int:
@@ -153,7 +164,7 @@ class LanePool:
         """Stop every idle lane (busy ones stop when handed back)."""
         with self._lock:
             idle, self._idle = self._idle, []
-        for lane in idle:
+        for lane, _ in idle:
             lane.shutdown(wait=True)
 
     def _after_fork(self) -> None:
