@@ -398,3 +398,52 @@ def test_hop_is_sync_to_async_under_a_parent_async_to_sync():
         return await _Hop(threading.get_ident)()
 
     assert async_to_sync(body)() == threading.get_ident()
+
+
+def test_a_lane_survives_its_requests_loop_closing_under_a_running_call():
+    """A request cancelled while its sync code runs, its loop closed before
+    that code returns (Django's tests do this): the lane goes back to the pool
+    and must still serve the next request."""
+    import asyncio
+
+    from asgiref.sync import SyncToAsync, ThreadSensitiveContext
+
+    from fastbase.django.handler import _Hop
+    from fastbase.django.threads import LanePool
+
+    pool = LanePool()
+    go = threading.Event()
+    running = threading.Event()
+
+    def slow():
+        running.set()
+        go.wait(10)
+        return "late"
+
+    async def request():
+        context = ThreadSensitiveContext()
+        await context.__aenter__()
+        lane = pool.acquire()
+        SyncToAsync.context_to_thread_executor[context] = lane
+        task = asyncio.ensure_future(_Hop(slow)())
+        while not running.is_set():
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        del SyncToAsync.context_to_thread_executor[context]
+        pool.release(lane)  # still busy: handed back when slow() returns
+        await context.__aexit__(None, None, None)
+        return lane
+
+    lane = asyncio.run(request())  # the loop is closed now
+    go.set()
+    for _ in range(500):
+        if pool.idle:
+            break
+        threading.Event().wait(0.01)
+    assert pool.idle == 1
+    assert pool.acquire() is lane
+    assert lane.submit(lambda: "still serving").result(5) == "still serving"
+    pool.release(lane)
+    pool.clear()

@@ -90,7 +90,15 @@ class _Outcome:
         self.done = False
 
     def publish(self) -> None:
-        self.loop.call_soon_threadsafe(self._deliver)
+        # The loop may be gone (its request cancelled, the loop closed while
+        # this ran on): then nobody waits for the outcome.
+        loop = self.loop
+        if loop.is_closed():
+            return
+        try:
+            loop.call_soon_threadsafe(self._deliver)
+        except RuntimeError:
+            pass
 
     def _deliver(self) -> None:
         self.done = True

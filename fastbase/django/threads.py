@@ -80,9 +80,18 @@ class Lane(Executor):
             future, fn, args, kwargs = item
             del item
             if future is None:
-                publish = fn(*args)
+                # The lane's thread outlives anything a call does: a lane whose
+                # worker died would hang every request that borrowed it.
+                try:
+                    publish = fn(*args)
+                except BaseException:  # pragma: no cover - fn catches its own
+                    publish = None
                 self._done()
-                publish()
+                if publish is not None:
+                    try:
+                        publish()
+                    except Exception:  # pragma: no cover - publish guards itself
+                        pass
                 del fn, args, kwargs, publish
                 continue
             if not future.set_running_or_notify_cancel():
