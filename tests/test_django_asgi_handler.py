@@ -19,7 +19,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-pytest.importorskip("django")
+django = pytest.importorskip("django")
+if django.VERSION < (5, 0):
+    pytest.skip("fastbase.django.ASGIHandler needs Django 5.0+", allow_module_level=True)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ASYNC_VIEWS = {"async_view", "async_raising_view", "async_orm_view", "forever_view", "async_only before", "async_only after"}

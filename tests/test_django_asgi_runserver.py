@@ -13,7 +13,9 @@ import httpx
 import pytest
 from test_django_runserver import FASTBASE_LINE, PROJECT, Runserver
 
-pytest.importorskip("django")
+django = pytest.importorskip("django")
+if django.VERSION < (5, 0):
+    pytest.skip("fastbase.django.ASGIHandler needs Django 5.0+", allow_module_level=True)
 
 FASTBASE_THREAD = re.compile(r"fastbase-django-\d+")
 DJANGO_THREAD = re.compile(r"ThreadPoolExecutor-\d+_0")

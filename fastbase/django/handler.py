@@ -54,10 +54,9 @@ from django.utils.module_loading import import_string
 
 from .threads import Lane, pool
 
-get_script_prefix = django_asgi.get_script_prefix
-# Django 5.0+ cancels a request whose client goes away; handle() below does
-# that as they do, and leaves 4.2's own handle() alone.
-_LISTENS_FOR_DISCONNECT = hasattr(django_asgi.ASGIHandler, "listen_for_disconnect")
+#: fastbase's handler follows Django 5.0+'s (which cancels a request whose
+#: client goes away); on 4.2 runserver serves Django's own.
+SUPPORTED = django.VERSION >= (5, 0)
 
 __all__ = ["ASGIHandler", "get_asgi_application", "handler_setting", "swap_in"]
 
@@ -189,8 +188,8 @@ def _has_async_receivers(signal: Any, sender: Any) -> bool:
     if not signal.receivers:
         return False
     live = signal._live_receivers(sender)
-    # Django 5.0+: (sync receivers, async receivers); 4.2: one list, all sync.
-    return isinstance(live, tuple) and bool(live[1])
+    # Django 5.0+: (sync receivers, async receivers).
+    return bool(live[1])
 
 
 def _plain_mixin(middleware: Any) -> bool:
@@ -305,6 +304,13 @@ class ASGIHandler(django_asgi.ASGIHandler):
     _whole_run: _MiddlewareRun | None = None
     _view_methods: list[Any] = []
     _template_methods: list[Any] = []
+
+    def __init__(self) -> None:
+        if not SUPPORTED:
+            raise ImproperlyConfigured(
+                f"fastbase.django.ASGIHandler needs Django 5.0 or later (this is {django.get_version()})."
+            )
+        super().__init__()
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -448,18 +454,14 @@ class ASGIHandler(django_asgi.ASGIHandler):
         """Django's ASGIHandler.handle; with the whole chain one run of plain
         middleware and only sync request_started receivers, the signal and
         the request's creation join the first hop (see _begin_sync)."""
-        if (
-            self._whole_run is None
-            or not _LISTENS_FOR_DISCONNECT
-            or _has_async_receivers(signals.request_started, self.__class__)
-        ):
+        if self._whole_run is None or _has_async_receivers(signals.request_started, self.__class__):
             return await super().handle(scope, receive, send)
         try:
             body_file = await self.read_body(receive)
         except RequestAborted:
             return
         with contextlib.closing(body_file):
-            set_script_prefix(get_script_prefix(scope))
+            set_script_prefix(django_asgi.get_script_prefix(scope))
 
             async def process() -> Any:
                 request, response, view = await self._begin(scope, body_file)
@@ -647,6 +649,8 @@ def swap_in(application: Any) -> Any:
     the application itself, or the ``"http"`` entry of a Channels
     ``ProtocolTypeRouter``. Anything else (a subclass, a wrapper) is served
     as it is."""
+    if not SUPPORTED:
+        return application
     if type(application) is django_asgi.ASGIHandler:
         return ASGIHandler()
     mapping = getattr(application, "application_mapping", None)

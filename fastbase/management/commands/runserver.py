@@ -72,7 +72,8 @@ class Command(BaseCommand):
     def get_handler(self, *args: Any, **options: Any) -> Any:
         if self.fastbase_interface == "wsgi":
             return super().get_handler(*args, **options)
-        # fastbase's ASGIHandler unless settings.FASTBASE_ASGI_HANDLER = "django".
+        # fastbase's ASGIHandler unless settings.FASTBASE_ASGI_HANDLER = "django"
+        # (or Django is older than 5.0).
         from fastbase.django import handler
 
         path = getattr(settings, "ASGI_APPLICATION", None)
@@ -80,7 +81,7 @@ class Command(BaseCommand):
             application = import_string(path)
             if self.fastbase_handler == "fastbase":
                 application = handler.swap_in(application)
-        elif self.fastbase_handler == "fastbase":
+        elif self.fastbase_handler == "fastbase" and handler.SUPPORTED:
             application = handler.get_asgi_application()
         else:
             from django.core.asgi import get_asgi_application
