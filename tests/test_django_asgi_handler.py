@@ -160,7 +160,14 @@ def test_the_private_names_fastbase_relies_on():
     from django.core.handlers import asgi, base, exception
     from django.utils.deprecation import MiddlewareMixin
 
+    import asgiref.sync
+    from django.core.signals import request_started
+
     assert isinstance(SyncToAsync.context_to_thread_executor, weakref.WeakKeyDictionary)
+    assert isinstance(SyncToAsync.threadlocal, threading.local)
+    assert callable(asgiref.sync._restore_context)
+    live = request_started._live_receivers(object)
+    assert isinstance(live, tuple) and len(live) == 2  # (sync, async)
     for name in ("_get_response_async", "adapt_method_mode", "resolve_request", "make_view_atomic",
                  "process_exception_by_middleware", "check_response", "get_response_async"):
         assert callable(getattr(base.BaseHandler, name)), name

@@ -1,22 +1,27 @@
 """Django's ASGI handler without a new thread per request and with one thread
-hop per run of sync middleware.
+hop per run of sync code.
 
 ``ASGIHandler`` is Django's own ``django.core.handlers.asgi.ASGIHandler``
-(request parsing, body spooling, disconnect handling, response sending and
-signals are inherited, so they follow whichever Django is installed) with two
-changes to where sync code runs:
+(request class, body spooling, response sending, error handling are
+inherited, so they follow whichever Django is installed) with three changes
+to where and how sync code runs:
 
 - The request's thread-sensitive context runs its sync code on a lane
   borrowed from a pool (``fastbase.django.threads``) instead of a thread
   started for the request and joined by another when it ends. All sync code
   of one request still runs on one thread, in order, never on the loop's
   thread; concurrent requests still run on different threads.
-- A run of consecutive ``MiddlewareMixin`` middleware (the whole of
-  ``startproject``'s list) calls its ``process_request`` hooks in one hop to
-  that thread and its ``process_response`` hooks in one more, instead of one
-  hop per hook; consecutive sync ``process_view`` hooks run in one hop too.
-  Exceptions in any hook become responses exactly where Django's per
-  middleware ``convert_exception_to_response`` would put them.
+- A run of consecutive ``MiddlewareMixin`` middleware calls its
+  ``process_request`` hooks in one hop to that thread and its
+  ``process_response`` hooks in one more, instead of one hop per hook;
+  consecutive sync ``process_view`` hooks run in one hop too. Exceptions in
+  any hook become responses exactly where Django's per-middleware
+  ``convert_exception_to_response`` would put them. When the whole chain is
+  one such run (``startproject``'s list), ``handle`` also runs
+  ``request_started`` and the request's creation in the first hop, which
+  takes everything up to the view (and a sync view and what follows it).
+- The handler's own hops (``_Hop``) keep ``sync_to_async``'s contract at a
+  third of its cost.
 
 Async views and async-capable middleware stay on the event loop, as with
 Django's handler.
@@ -35,6 +40,7 @@ from asgiref.sync import (
     AsyncToSync,
     SyncToAsync,
     ThreadSensitiveContext,
+    _restore_context,  # private: see the note on _threadlocal below
     async_to_sync,
     iscoroutinefunction,
     markcoroutinefunction,
@@ -73,7 +79,6 @@ _current_context = SyncToAsync.thread_sensitive_context
 # the loop, and how it moves a context between threads (asgiref 3.13 also
 # re-homes Local storage in it).
 _threadlocal = SyncToAsync.threadlocal
-from asgiref.sync import _restore_context  # noqa: E402
 
 
 class _Outcome:
