@@ -243,6 +243,18 @@ async def forever_view(request):
     return HttpResponse("never")
 
 
+SYNC_STARTED = threading.Event()
+RELEASE = threading.Event()
+
+
+def blocking_view(request):
+    event("blocking_view")
+    SYNC_STARTED.set()
+    RELEASE.wait(10)
+    event("blocking_view returns")
+    return HttpResponse("late")
+
+
 def local_view(request):
     seen = getattr(LOCAL, "value", None)
     LOCAL.value = request.GET.get("set")
@@ -263,6 +275,7 @@ urlpatterns = [
     path("barrier", barrier_view),
     path("forever", forever_view),
     path("local", local_view),
+    path("block", blocking_view),
 ]
 
 CANCELLED = threading.Event()
@@ -351,7 +364,6 @@ def threads_not_pooled() -> int:
 
 async def scenarios(handler) -> dict:
     global FOREVER_STARTED
-    from django.db import connection as _  # noqa: F401
 
     results: dict = {}
 
@@ -408,6 +420,20 @@ async def scenarios(handler) -> dict:
         "events": take_events(),
     }
 
+    # A client that goes away while a sync view blocks: the view runs on to
+    # its end (a thread cannot be stopped), request_finished waits for it on
+    # the request's thread, no response goes out, and the thread is free after.
+    gone = asyncio.Event()
+    task = asyncio.ensure_future(call(handler, scope("/block"), disconnect=gone))
+    while not SYNC_STARTED.is_set():
+        await asyncio.sleep(0.005)
+    gone.set()
+    for _turn in range(100):  # let the handler see the disconnect first
+        await asyncio.sleep(0)
+    RELEASE.set()
+    response = await asyncio.wait_for(task, 10)
+    results["disconnect while a sync view blocks"] = {"response": response, "events": take_events()}
+
     # A client that goes away before its body is complete.
     gone = asyncio.Event()
     gone.set()
@@ -419,6 +445,12 @@ async def scenarios(handler) -> dict:
     results["disconnect mid-body"] = {"response": response, "events": take_events()}
 
     results["sync view thread names"] = sorted(THREAD_NAMES)
+    # Threads finish after their requests (asgiref joins Django's in a thread
+    # of its own; a lane comes back when its last call returns): poll.
+    for _ in range(500):
+        if threads_not_pooled() <= baseline:
+            break
+        await asyncio.sleep(0.01)
     results["threads left behind"] = threads_not_pooled() - baseline
     if os.environ.get("FASTBASE_SCENARIO_THREADS"):
         print([t.name for t in threading.enumerate()], file=sys.stderr)

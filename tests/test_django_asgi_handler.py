@@ -119,6 +119,11 @@ def test_disconnect_cancels_the_view_and_finishes_the_request(observed, middlewa
     assert django[name]["view cancelled"] is True
     assert fastbase[name] == django[name]
     assert [e for e, _ in fastbase[name]["events"]][-1].startswith("request_finished")
+    blocked = fastbase["disconnect while a sync view blocks"]
+    assert blocked == django["disconnect while a sync view blocks"]
+    assert blocked["response"]["status"] is None
+    assert [e for e, _ in blocked["events"]][-3:] == [
+        "blocking_view", "blocking_view returns", "request_finished ASGIHandler ['signal']"]
     mid_body = fastbase["disconnect mid-body"]
     assert mid_body == django["disconnect mid-body"]
     assert mid_body["response"]["status"] is None and mid_body["events"] == []
@@ -130,6 +135,7 @@ def test_pooled_threads_and_none_left_behind(observed, middleware, loop):
     assert django["sync view thread names"] == ["ThreadPoolExecutor"]
     assert fastbase["sync view thread names"] == ["fastbase-django"]
     assert fastbase["threads left behind"] == 0
+    assert django["threads left behind"] == 0
 
 
 def test_specific_outcomes(observed):

@@ -33,6 +33,7 @@ import asyncio
 import contextlib
 import contextvars
 import os
+import threading
 from typing import Any
 
 import django
@@ -84,7 +85,7 @@ _threadlocal = SyncToAsync.threadlocal
 class _Outcome:
     """Where a hop's result goes: the loop future awaiting it now."""
 
-    __slots__ = ("loop", "waiter", "value", "error", "done")
+    __slots__ = ("loop", "waiter", "value", "error", "done", "abandoned")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, waiter: asyncio.Future[Any]) -> None:
         self.loop = loop
@@ -92,6 +93,9 @@ class _Outcome:
         self.value: Any = None
         self.error: BaseException | None = None
         self.done = False
+        # Set on the loop when the awaiting task was cancelled and gave up
+        # on the outcome: the hop's code stops at its next checkpoint.
+        self.abandoned = False
 
     def publish(self) -> None:
         # The loop may be gone (its request cancelled, the loop closed while
@@ -126,11 +130,33 @@ def _run_on_lane(func: Any, args: tuple[Any, ...], loop: asyncio.AbstractEventLo
         _restore_context(context)
         return func(*args)
 
+    _lane_state.outcome = outcome
     try:
         outcome.value = context.run(run_child)
     except BaseException as exc:
         outcome.error = exc
+    finally:
+        _lane_state.outcome = None
     return outcome.publish
+
+
+_lane_state = threading.local()
+
+
+class _Abandoned(BaseException):
+    """Raised at a checkpoint in a hop its request gave up on (the client
+    went away): not an Exception, so no middleware or error handler turns it
+    into a response."""
+
+
+def _checkpoint() -> None:
+    """Where Django's handler would have ended one hop and started the next:
+    a request cancelled meanwhile (its client went away) goes no further,
+    as the next hop would never have been started. (Only on fastbase's
+    lanes; under sync_to_async the hop runs to its end.)"""
+    outcome = getattr(_lane_state, "outcome", None)
+    if outcome is not None and outcome.abandoned:
+        raise _Abandoned
 
 
 class _Hop:
@@ -163,6 +189,7 @@ class _Hop:
             return await outcome.waiter
         except asyncio.CancelledError:
             if not task_context or outcome.done:
+                outcome.abandoned = True
                 raise
             # As sync_to_async: cancel what func awaits through async_to_sync;
             # if that task swallows the cancellation, wait for func after all.
@@ -171,6 +198,7 @@ class _Hop:
             try:
                 await task
             except asyncio.CancelledError:
+                outcome.abandoned = True
                 raise
             outcome.waiter = loop.create_future()
             if outcome.done:
@@ -250,6 +278,7 @@ class _MiddlewareRun:
         for index, middleware in enumerate(self.middleware):
             if not hasattr(middleware, "process_request"):
                 continue
+            _checkpoint()
             try:
                 response = middleware.process_request(request)
             except Exception as exc:
@@ -262,6 +291,7 @@ class _MiddlewareRun:
         for middleware in reversed(self.middleware[: last + 1]):
             if not hasattr(middleware, "process_response"):
                 continue
+            _checkpoint()
             try:
                 response = middleware.process_response(request, response)
             except Exception as exc:
@@ -287,6 +317,7 @@ class _ViewMiddlewareRun:
     def _process_views(self, request: Any, callback: Any, args: Any, kwargs: Any) -> Any:
         response = None
         for method in self.methods:
+            _checkpoint()
             response = method(request, callback, args, kwargs)
             if response:
                 break
@@ -568,6 +599,7 @@ class ASGIHandler(django_asgi.ASGIHandler):
             callback, callback_args, callback_kwargs = self.resolve_request(request)
             response = None
             for method in self._view_methods:
+                _checkpoint()
                 response = method(request, callback, callback_args, callback_kwargs)
                 if response:
                     break
@@ -575,12 +607,15 @@ class ASGIHandler(django_asgi.ASGIHandler):
                 wrapped_callback = self.make_view_atomic(callback)
                 if iscoroutinefunction(wrapped_callback):
                     return None, (wrapped_callback, callback, callback_args, callback_kwargs)
+                _checkpoint()
                 try:
                     response = wrapped_callback(request, *callback_args, **callback_kwargs)
                 except Exception as exc:
+                    _checkpoint()
                     response = self.process_exception_by_middleware(exc, request)
                     if response is None:
                         raise
+            _checkpoint()
             response = self._after_view(request, response, callback)
         except Exception as exc:
             response = response_for_exception(request, exc)
@@ -612,12 +647,14 @@ class ASGIHandler(django_asgi.ASGIHandler):
         self.check_response(response, callback)
         if hasattr(response, "render") and callable(response.render):
             for method in self._template_methods:
+                _checkpoint()
                 response = method(request, response)
                 self.check_response(
                     response,
                     method,
                     name="%s.process_template_response" % (method.__self__.__class__.__name__,),
                 )
+            _checkpoint()
             try:
                 if iscoroutinefunction(response.render):
                     # On the loop, as Django awaits it there.
@@ -625,6 +662,7 @@ class ASGIHandler(django_asgi.ASGIHandler):
                 else:
                     response = response.render()
             except Exception as exc:
+                _checkpoint()
                 response = self.process_exception_by_middleware(exc, request)
                 if response is None:
                     raise
