@@ -43,7 +43,10 @@ def _source(cache: str) -> str:
             sys.exit(f"no sdist for Django {version} in {cache}")
         with tarfile.open(archives[0]) as archive:
             members = [m for m in archive.getmembers() if "/tests/" in m.name or m.name.endswith("/tests")]
-            archive.extractall(cache, members=members, filter="data")
+            try:
+                archive.extractall(cache, members=members, filter="data")
+            except TypeError:  # Pythons before the tarfile extraction filters
+                archive.extractall(cache, members=members)
     return unpacked
 
 
