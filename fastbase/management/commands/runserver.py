@@ -14,6 +14,7 @@ from typing import Any
 
 from django.apps import apps
 from django.conf import settings
+from django.core.management.base import CommandError
 from django.utils.module_loading import import_string
 
 from fastbase import __version__
@@ -53,6 +54,15 @@ class Command(BaseCommand):
         if interface is None:
             interface = "asgi" if getattr(settings, "ASGI_APPLICATION", None) else "wsgi"
         self.fastbase_interface = interface
+        if interface == "asgi":
+            from django.core.exceptions import ImproperlyConfigured
+
+            from fastbase.django.handler import handler_setting
+
+            try:
+                self.fastbase_handler = handler_setting()
+            except ImproperlyConfigured as exc:
+                raise CommandError(str(exc)) from None
         command = self
 
         def announce(server: DevServer) -> None:
@@ -65,9 +75,17 @@ class Command(BaseCommand):
     def get_handler(self, *args: Any, **options: Any) -> Any:
         if self.fastbase_interface == "wsgi":
             return super().get_handler(*args, **options)
+        # fastbase's ASGIHandler unless settings.FASTBASE_ASGI_HANDLER = "django"
+        # (or Django is older than 5.0).
+        from fastbase.django import handler
+
         path = getattr(settings, "ASGI_APPLICATION", None)
         if path:
             application = import_string(path)
+            if self.fastbase_handler == "fastbase":
+                application = handler.swap_in(application)
+        elif self.fastbase_handler == "fastbase" and handler.SUPPORTED:
+            application = handler.get_asgi_application()
         else:
             from django.core.asgi import get_asgi_application
 

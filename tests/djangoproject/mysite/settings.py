@@ -1,7 +1,8 @@
 """A small project for fastbase's Django tests. Environment knobs:
 FASTBASE_TEST_DEBUG (1/0), FASTBASE_TEST_DB (sqlite path, default in-memory),
 FASTBASE_TEST_ASGI (1: set ASGI_APPLICATION), FASTBASE_TEST_STATIC (extra
-static dir), FASTBASE_TEST_APPS_ORDER ("late": fastbase after staticfiles)."""
+static dir), FASTBASE_TEST_APPS_ORDER ("late": fastbase after staticfiles),
+FASTBASE_TEST_ASGI_HANDLER (sets FASTBASE_ASGI_HANDLER)."""
 
 import os
 from pathlib import Path
@@ -27,6 +28,8 @@ ROOT_URLCONF = "mysite.urls"
 WSGI_APPLICATION = "mysite.wsgi.application"
 if os.environ.get("FASTBASE_TEST_ASGI") == "1":
     ASGI_APPLICATION = "mysite.asgi.application"
+if os.environ.get("FASTBASE_TEST_ASGI_HANDLER"):
+    FASTBASE_ASGI_HANDLER = os.environ["FASTBASE_TEST_ASGI_HANDLER"]
 if os.environ.get("FASTBASE_TEST_CHANNELS") == "1":
     # A Django Channels project: HTTP and WebSocket routing (mysite/routing.py).
     INSTALLED_APPS.append("channels")

@@ -13,4 +13,5 @@ urlpatterns = [
     path("version", views.version),
     path("db", views.db),
     path("big", views.big),
+    path("thread", views.thread),
 ]

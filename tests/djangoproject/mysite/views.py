@@ -69,3 +69,10 @@ def big(request):
     response = StreamingHttpResponse(block for _ in range(16384))
     response["Content-Length"] = str(16384 * 65536)
     return response
+
+
+def thread(request):
+    """The name of the thread this sync view runs on (which ASGI handler)."""
+    import threading
+
+    return HttpResponse(threading.current_thread().name)

@@ -1,0 +1,480 @@
+"""Scenarios run against one Django ASGI handler, in a process of their own
+(Django's settings are process-wide). ``python django_handler_scenarios.py
+django|fastbase`` prints one JSON object: scenario name -> what was observed,
+thread identities replaced by names ("loop", "T1", "T2", ...) so that two
+handlers' runs compare with ``==``. tests/test_django_asgi_handler.py runs it
+for both handlers and compares.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import json
+import os
+import sys
+import tempfile
+import threading
+
+import django
+from django.conf import settings
+
+DB = os.path.join(tempfile.mkdtemp(prefix="fastbase-handler-"), "db.sqlite3")
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "__main__.Recorder",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "__main__.Inner",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+if os.environ.get("FASTBASE_SCENARIO_MIDDLEWARE") == "mixed":
+    # Not all MiddlewareMixin: an async-only and a sync-only middleware split
+    # the runs, so fastbase's general path (not the one-hop one) serves.
+    MIDDLEWARE.insert(3, "__main__.async_only")
+    MIDDLEWARE.insert(6, "__main__.sync_only")
+
+settings.configure(
+    DEBUG=False,
+    SECRET_KEY="fastbase-tests-only",
+    ALLOWED_HOSTS=["*"],
+    INSTALLED_APPS=[
+        "django.contrib.auth",
+        "django.contrib.contenttypes",
+        "django.contrib.sessions",
+        "django.contrib.messages",
+    ],
+    MIDDLEWARE=MIDDLEWARE,
+    ROOT_URLCONF="__main__",
+    DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": DB, "CONN_MAX_AGE": 0}},
+    FILE_UPLOAD_MAX_MEMORY_SIZE=1000,
+    USE_TZ=True,
+    LOGGING_CONFIG=None,
+)
+django.setup(set_prefix=False)
+
+from django.core.signals import got_request_exception, request_finished, request_started  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.http import FileResponse, HttpResponse, JsonResponse, StreamingHttpResponse  # noqa: E402
+from django.urls import path  # noqa: E402
+from django.utils.deprecation import MiddlewareMixin  # noqa: E402
+from django.views.decorators.csrf import csrf_exempt  # noqa: E402
+
+EVENTS: list[tuple[str, int]] = []
+VAR: contextvars.ContextVar[str] = contextvars.ContextVar("VAR", default="unset")
+LOCAL = threading.local()
+
+
+def event(name: str) -> None:
+    EVENTS.append((name, threading.get_ident()))
+
+
+class Recorder(MiddlewareMixin):
+    def process_request(self, request):
+        event("Recorder.process_request")
+        VAR.set("from process_request")
+        if request.headers.get("x-boom") == "request":
+            raise ValueError("boom in process_request")
+        if request.headers.get("x-short") == "1":
+            return HttpResponse("short", status=203)
+
+    def process_view(self, request, view, args, kwargs):
+        event("Recorder.process_view")
+
+    def process_response(self, request, response):
+        event("Recorder.process_response")
+        response["X-Var"] = VAR.get()
+        if request.headers.get("x-boom") == "response":
+            raise ValueError("boom in process_response")
+        return response
+
+
+class Inner(MiddlewareMixin):
+    def process_request(self, request):
+        event("Inner.process_request")
+
+    def process_exception(self, request, exception):
+        event("Inner.process_exception")
+        if str(exception) == "handled":
+            return HttpResponse("handled by process_exception", status=409)
+
+    def process_response(self, request, response):
+        event("Inner.process_response")
+        return response
+
+
+from asgiref.sync import markcoroutinefunction  # noqa: E402
+
+
+def async_only(get_response):
+    async def middleware(request):
+        event("async_only before")
+        response = await get_response(request)
+        event("async_only after")
+        return response
+
+    return markcoroutinefunction(middleware)
+
+
+async_only.sync_capable = False
+async_only.async_capable = True
+
+
+def sync_only(get_response):
+    def middleware(request):
+        event("sync_only before")
+        response = get_response(request)
+        event("sync_only after")
+        return response
+
+    return middleware
+
+
+sync_only.sync_capable = True
+sync_only.async_capable = False
+
+
+request_started.connect(lambda sender, **kwargs: event(f"request_started {sender.__name__} {sorted(kwargs)}"), weak=False)
+request_finished.connect(lambda sender, **kwargs: event(f"request_finished {sender.__name__} {sorted(kwargs)}"), weak=False)
+got_request_exception.connect(
+    lambda sender, request, **kwargs: event(f"got_request_exception {type(sender).__name__} {request.path}"),
+    weak=False,
+)
+
+
+def sync_view(request):
+    event("sync_view")
+    THREAD_NAMES.add(threading.current_thread().name.rstrip("0123456789_-"))
+    return HttpResponse(f"sync {VAR.get()}")
+
+
+async def async_view(request):
+    event("async_view")
+    VAR.set("from async_view")
+    return HttpResponse("async")
+
+
+def raising_view(request):
+    event("raising_view")
+    raise RuntimeError(request.GET.get("message", "boom in view"))
+
+
+async def async_raising_view(request):
+    event("async_raising_view")
+    raise RuntimeError(request.GET.get("message", "boom in async view"))
+
+
+def orm_view(request):
+    event("orm_view")
+    before = connection.connection is None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return JsonResponse({"closed_at_start": before})
+
+
+async def async_orm_view(request):
+    event("async_orm_view")
+    with connection.cursor() as cursor:  # SynchronousOnlyOperation
+        cursor.execute("SELECT 1")
+    return HttpResponse("unreachable")
+
+
+@csrf_exempt
+def body_view(request):
+    event("body_view")
+    stream = request._stream
+    rolled = getattr(stream, "_rolled", None)
+    return JsonResponse({"length": len(request.body), "rolled": rolled, "head": request.body[:10].decode()})
+
+
+def stream_view(request):
+    event("stream_view")
+
+    def parts():
+        event("stream part 1")
+        yield b"one,"
+        event("stream part 2")
+        yield b"two"
+
+    return StreamingHttpResponse(parts())
+
+
+async def async_stream_view(request):
+    async def parts():
+        yield b"a1,"
+        await asyncio.sleep(0)
+        yield b"a2"
+
+    return StreamingHttpResponse(parts())
+
+
+def file_view(request):
+    handle = tempfile.TemporaryFile()
+    handle.write(b"x" * 150_000)
+    handle.seek(0)
+    return FileResponse(handle, content_type="application/octet-stream")
+
+
+BARRIER = threading.Barrier(2, timeout=10)
+
+
+def barrier_view(request):
+    event("barrier_view")
+    BARRIER.wait()  # both requests in their views at once, or BrokenBarrierError
+    return HttpResponse("met")
+
+
+STARTED = asyncio.Event
+
+
+async def forever_view(request):
+    event("forever_view")
+    CANCELLED.clear()
+    try:
+        FOREVER_STARTED.set()
+        await asyncio.Event().wait()
+    except asyncio.CancelledError:
+        CANCELLED.set()
+        raise
+    return HttpResponse("never")
+
+
+SYNC_STARTED = threading.Event()
+RELEASE = threading.Event()
+
+
+def blocking_view(request):
+    event("blocking_view")
+    SYNC_STARTED.set()
+    RELEASE.wait(10)
+    event("blocking_view returns")
+    return HttpResponse("late")
+
+
+def local_view(request):
+    seen = getattr(LOCAL, "value", None)
+    LOCAL.value = request.GET.get("set")
+    return JsonResponse({"seen": seen})
+
+
+urlpatterns = [
+    path("sync", sync_view),
+    path("async", async_view),
+    path("raise", raising_view),
+    path("araise", async_raising_view),
+    path("orm", orm_view),
+    path("aorm", async_orm_view),
+    path("body", body_view),
+    path("stream", stream_view),
+    path("astream", async_stream_view),
+    path("file", file_view),
+    path("barrier", barrier_view),
+    path("forever", forever_view),
+    path("local", local_view),
+    path("block", blocking_view),
+]
+
+CANCELLED = threading.Event()
+THREAD_NAMES: set[str] = set()
+FOREVER_STARTED: asyncio.Event
+
+
+def scope(path_: str, method: str = "GET", headers: list[tuple[bytes, bytes]] | None = None, query: bytes = b"") -> dict:
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path_,
+        "raw_path": path_.encode(),
+        "root_path": "",
+        "query_string": query,
+        "headers": [(b"host", b"testserver"), *(headers or [])],
+        "client": ("127.0.0.1", 5000),
+        "server": ("testserver", 80),
+    }
+
+
+async def call(
+    handler, scope_: dict, body: list[bytes] | None = None, disconnect: asyncio.Event | None = None,
+    truncated: bool = False,
+) -> dict:
+    """One request; ``truncated``: the client disconnects after ``body``
+    with more_body still true."""
+    chunks = list(body or [b""])
+    done = asyncio.Event()
+    messages: list[dict] = []
+
+    async def receive() -> dict:
+        if chunks:
+            chunk = chunks.pop(0)
+            return {"type": "http.request", "body": chunk, "more_body": bool(chunks) or truncated}
+        if disconnect is not None:
+            await disconnect.wait()
+        else:
+            await done.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict) -> None:
+        messages.append(message)
+        if message["type"] == "http.response.body" and not message.get("more_body", False):
+            done.set()
+
+    await handler(scope_, receive, send)
+    start = next((m for m in messages if m["type"] == "http.response.start"), None)
+    headers = {k.decode().lower(): v.decode() for k, v in start["headers"]} if start else {}
+    bodies = [m.get("body", b"") for m in messages if m["type"] == "http.response.body"]
+    return {
+        "status": start["status"] if start else None,
+        "x-var": headers.get("x-var"),
+        "body": b"".join(bodies).decode(errors="replace")[:200],
+        "body_messages": len(bodies),
+        "body_length": sum(len(b) for b in bodies),
+    }
+
+
+def take_events() -> list[tuple[str, str]]:
+    """The events since the last call, threads named in order of appearance."""
+    loop_thread = threading.main_thread().ident
+    names: dict[int, str] = {}
+    out = []
+    for name, ident in EVENTS:
+        if ident == loop_thread:
+            label = "loop"
+        else:
+            label = names.setdefault(ident, f"T{len(names) + 1}")
+        out.append((name, label))
+    EVENTS.clear()
+    return out
+
+
+def threads_not_pooled() -> int:
+    """Threads besides the main one, fastbase's idle lanes and the loop's
+    default executor (which Django's thread_sensitive=False calls use)."""
+    from fastbase.django.threads import pool
+
+    others = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.name.startswith(("asyncio_", "uvloop_"))]
+    return len(others) - pool.idle
+
+
+async def scenarios(handler) -> dict:
+    global FOREVER_STARTED
+
+    results: dict = {}
+
+    async def one(name: str, *args, **kwargs) -> None:
+        response = await call(handler, *args, **kwargs)
+        results[name] = {"response": response, "events": take_events()}
+
+    # Warm up (imports, URL resolver, the first thread).
+    await call(handler, scope("/sync"))
+    take_events()
+    baseline = threads_not_pooled()
+
+    await one("sync view", scope("/sync"))
+    await one("async view", scope("/async"))
+    await one("short circuit in process_request", scope("/sync", headers=[(b"x-short", b"1")]))
+    await one("exception in process_request", scope("/sync", headers=[(b"x-boom", b"request")]))
+    await one("exception in process_response", scope("/async", headers=[(b"x-boom", b"response")]))
+    await one("exception in sync view", scope("/raise"))
+    await one("exception in async view", scope("/araise"))
+    await one("sync view exception handled by process_exception", scope("/raise", query=b"message=handled"))
+    await one("async view exception handled by process_exception", scope("/araise", query=b"message=handled"))
+    await one("not found", scope("/nowhere"))
+    await one("csrf refused", scope("/sync", method="POST"))
+    await one("orm in sync view", scope("/orm"))
+    await one("orm in sync view again", scope("/orm"))
+    await one("orm in async view", scope("/aorm"))
+    await one("body in three messages", scope("/body", method="POST"), body=[b"abc", b"def", b"ghi"])
+    await one("body spooled to disk", scope("/body", method="POST"), body=[b"y" * 600, b"z" * 600])
+    await one("streaming, sync iterator", scope("/stream"))
+    await one("streaming, async iterator", scope("/astream"))
+    await one("file response", scope("/file"))
+    await one("head", scope("/sync", method="HEAD"))
+
+    # Two requests whose sync views must run at the same time on two threads.
+    first, second = await asyncio.gather(call(handler, scope("/barrier")), call(handler, scope("/barrier")))
+    events = take_events()
+    view_threads = {thread for name, thread in events if name == "barrier_view"}
+    results["concurrent sync views"] = {
+        "statuses": [first["status"], second["status"]],
+        "view threads": len(view_threads),
+        "loop": "loop" in view_threads,
+    }
+
+    # A client that goes away while an async view waits forever.
+    FOREVER_STARTED = asyncio.Event()
+    gone = asyncio.Event()
+    task = asyncio.ensure_future(call(handler, scope("/forever"), disconnect=gone))
+    await FOREVER_STARTED.wait()
+    gone.set()
+    response = await asyncio.wait_for(task, 10)
+    results["disconnect while an async view waits"] = {
+        "response": response,
+        "view cancelled": CANCELLED.is_set(),
+        "events": take_events(),
+    }
+
+    # A client that goes away while a sync view blocks: the view runs on to
+    # its end (a thread cannot be stopped), request_finished waits for it on
+    # the request's thread, no response goes out, and the thread is free after.
+    gone = asyncio.Event()
+    task = asyncio.ensure_future(call(handler, scope("/block"), disconnect=gone))
+    while not SYNC_STARTED.is_set():
+        await asyncio.sleep(0.005)
+    gone.set()
+    for _turn in range(100):  # let the handler see the disconnect first
+        await asyncio.sleep(0)
+    RELEASE.set()
+    response = await asyncio.wait_for(task, 10)
+    results["disconnect while a sync view blocks"] = {"response": response, "events": take_events()}
+
+    # A client that goes away before its body is complete.
+    gone = asyncio.Event()
+    gone.set()
+    response = await asyncio.wait_for(
+        call(handler, scope("/body", method="POST", headers=[(b"content-length", b"100")]), body=[b"partial"],
+             disconnect=gone, truncated=True),
+        10,
+    )
+    results["disconnect mid-body"] = {"response": response, "events": take_events()}
+
+    results["sync view thread names"] = sorted(THREAD_NAMES)
+    # Threads finish after their requests (asgiref joins Django's in a thread
+    # of its own; a lane comes back when its last call returns): poll.
+    for _ in range(500):
+        if threads_not_pooled() <= baseline:
+            break
+        await asyncio.sleep(0.01)
+    results["threads left behind"] = threads_not_pooled() - baseline
+    if os.environ.get("FASTBASE_SCENARIO_THREADS"):
+        print([t.name for t in threading.enumerate()], file=sys.stderr)
+    return results
+
+
+def main() -> None:
+    which = sys.argv[1]
+    if which == "django":
+        from django.core.handlers.asgi import ASGIHandler
+    else:
+        from fastbase.django import ASGIHandler  # type: ignore[assignment]
+    handler = ASGIHandler()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0, run_syncdb=True)
+    if len(sys.argv) > 2 and sys.argv[2] == "uvloop":
+        import uvloop
+
+        results = uvloop.run(scenarios(handler))
+    else:
+        results = asyncio.run(scenarios(handler))
+    json.dump(results, sys.stdout, indent=1)
+
+
+if __name__ == "__main__":
+    main()
