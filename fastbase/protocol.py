@@ -82,7 +82,7 @@ class ServerState:
         if config.proxy_headers:
             from .proxy import ProxyHeaders
 
-            self.proxy = ProxyHeaders(config.forwarded_allow_ips or "127.0.0.1")
+            self.proxy = ProxyHeaders(config.forwarded_allow_ips or "127.0.0.1", config.forwarded_headers)
         #: No per-request edge in play (--limit-concurrency, --proxy-headers,
         #: a request limit): a request starts by the connection's fast path.
         self.plain = self.limit_concurrency is None and self.proxy is None
