@@ -44,8 +44,10 @@ PAUSE_SHUTDOWN = 4
 #: before being written together.
 CORK_LIMIT = 64 * 1024
 CORK_DELAY = 0.002
-#: On graceful shutdown, how long a connection accepted with nothing received
-#: yet may take to send its first request.
+#: On graceful shutdown, how long after it was accepted a connection with
+#: nothing received yet may take to send its first request. One silent for
+#: longer is a browser's or a pool's spare connection (Chromium opens them in
+#: advance and may never use them): it closes at once, not holding a restart up.
 FRESH_SHUTDOWN_GRACE = 1.0
 #: At most this many pipelined requests run ahead of the response in progress.
 EARLY_LIMIT = 16
@@ -318,12 +320,14 @@ class HttpProtocol(Connection):
         self._cork_timer: Optional[asyncio.TimerHandle] = None
         self._mark: tuple = ()
         self._mark_time = 0.0
+        self._accepted = 0.0
 
     # -- asyncio callbacks -------------------------------------------------
 
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
         self.state.connections.add(self)
+        self._accepted = self.state.loop.time()
         self.client = address_tuple(transport.get_extra_info("peername"))
         self.server = address_tuple(transport.get_extra_info("sockname"))
         if transport.get_extra_info("sslcontext") is not None:
@@ -783,22 +787,17 @@ class HttpProtocol(Connection):
             if elapsed >= header:
                 self.close()
 
-    _shutdown_since: Optional[float] = None
-
     def shutdown(self) -> None:
         """Graceful shutdown (called again every half second until the
         connection is gone): idle keep-alive connections close now, busy ones
-        after their response. A connection accepted but with nothing received
-        yet has its first request on the way: it gets FRESH_SHUTDOWN_GRACE to
-        arrive (and is answered with Connection: close) before it is closed."""
+        after their response. A connection accepted less than
+        FRESH_SHUTDOWN_GRACE ago with nothing received yet may have its first
+        request on the way: it gets until then for it to arrive (answered
+        with Connection: close). An older silent one closes now."""
         self._close_after_response = True
         if self._active is None and self._reading is None and not self._queue and not self.parser.in_head:
-            if self._counter == 0:
-                now = self.state.loop.time()
-                if self._shutdown_since is None:
-                    self._shutdown_since = now
-                if now - self._shutdown_since < FRESH_SHUTDOWN_GRACE:
-                    return
+            if self._counter == 0 and self.state.loop.time() - self._accepted < FRESH_SHUTDOWN_GRACE:
+                return
             self.close()
 
 

@@ -12,4 +12,5 @@ urlpatterns = [
     path("selfcall", views.selfcall),
     path("version", views.version),
     path("db", views.db),
+    path("hold", views.hold),
 ]
