@@ -77,7 +77,7 @@ class Runserver:
     def _read(self) -> None:
         assert self.proc.stderr is not None
         for line in self.proc.stderr:
-            if "changed, reloading" in line:
+            if "changed, reloading" in line or "; restarting" in line:
                 self.reloads.append(time.monotonic())
 
     def stop(self) -> None:
@@ -89,7 +89,7 @@ class Runserver:
             self.proc.wait()
 
 
-def measure(fastbase: bool, rounds: int, idle: int) -> tuple:
+def measure(kind: str, rounds: int, idle: int) -> tuple:
     with tempfile.TemporaryDirectory() as tmp:
         project = Path(tmp) / "project"
         shutil.copytree(PROJECT, project, ignore=shutil.ignore_patterns("__pycache__"))
@@ -102,7 +102,7 @@ def measure(fastbase: bool, rounds: int, idle: int) -> tuple:
         source = views.read_text()
         assert VIEWS_LINE in source
         port = free_port()
-        server = Runserver(project, port, fastbase)
+        server = Runserver(project, port, kind)
         touches, reloads = [], []
         try:
             deadline = time.monotonic() + 30
@@ -134,18 +134,38 @@ def measure(fastbase: bool, rounds: int, idle: int) -> tuple:
     return touches, reloads
 
 
+KINDS = [
+    ("stock", "stock runserver"),
+    ("fastbase", "runserver via fastbase"),
+    ("reload", "fastbase --reload"),
+]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--idle", type=int, default=2, help="never-used connections held open per round")
+    parser.add_argument("--out", help="write a Markdown report here")
     args = parser.parse_args()
-    print(f"{args.rounds} rounds, {args.idle} never-used connections held open; seconds (median, min-max)")
-    for name, fastbase in (("stock runserver", False), ("runserver via fastbase", True)):
-        touches, reloads = measure(fastbase, args.rounds, args.idle)
-        line = f"{name:24} touch->response {statistics.median(touches):.3f} ({min(touches):.3f}-{max(touches):.3f})"
+    header = f"{args.rounds} rounds, {args.idle} never-used connections held open; seconds (median, min-max)"
+    print(header)
+    lines = []
+    for kind, name in KINDS:
+        touches, reloads = measure(kind, args.rounds, args.idle)
+        line = f"| {name} | {statistics.median(touches):.3f} ({min(touches):.3f}-{max(touches):.3f}) |"
         if reloads:
-            line += f"  reload-line->response {statistics.median(reloads):.3f} ({min(reloads):.3f}-{max(reloads):.3f})"
+            line += f" {statistics.median(reloads):.3f} ({min(reloads):.3f}-{max(reloads):.3f}) |"
+        else:
+            line += " - |"
+        lines.append(line)
         print(line, flush=True)
+    if args.out:
+        table = ["| server | edit -> new response | restart line -> new response |", "|---|---:|---:|", *lines]
+        Path(args.out).write_text(
+            "# Dev restarts: edit to first response with the new code\n\n"
+            f"Command: `python bench/devrestart_bench.py --rounds {args.rounds} --idle {args.idle}`; "
+            f"Python {sys.version.split()[0]}; {header}.\n\n" + "\n".join(table) + "\n"
+        )
 
 
 if __name__ == "__main__":
