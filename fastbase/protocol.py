@@ -70,6 +70,9 @@ class ServerState:
         self.parser_limits = config.parser_limits()
         self.limit_concurrency = config.limit_concurrency
         self.shutting_down = False
+        #: On shutdown, a connection accepted less than this long ago with
+        #: nothing received yet waits for its first request (0: closes now).
+        self.fresh_shutdown_grace = FRESH_SHUTDOWN_GRACE
         self.access_log: Optional[Callable[..., None]] = default_access_log if config.access_log else None
         #: Called when a client leaves before its response is complete.
         self.log_disconnect: Callable[["HttpProtocol"], None] = default_log_disconnect
@@ -791,12 +794,14 @@ class HttpProtocol(Connection):
         """Graceful shutdown (called again every half second until the
         connection is gone): idle keep-alive connections close now, busy ones
         after their response. A connection accepted less than
-        FRESH_SHUTDOWN_GRACE ago with nothing received yet may have its first
-        request on the way: it gets until then for it to arrive (answered
-        with Connection: close). An older silent one closes now."""
+        state.fresh_shutdown_grace (FRESH_SHUTDOWN_GRACE) ago with nothing
+        received yet may have its first request on the way: it gets until
+        then for it to arrive (answered with Connection: close). An older
+        silent one closes now."""
         self._close_after_response = True
         if self._active is None and self._reading is None and not self._queue and not self.parser.in_head:
-            if self._counter == 0 and self.state.loop.time() - self._accepted < FRESH_SHUTDOWN_GRACE:
+            state = self.state
+            if self._counter == 0 and state.loop.time() - self._accepted < state.fresh_shutdown_grace:
                 return
             self.close()
 

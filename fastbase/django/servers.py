@@ -159,6 +159,10 @@ class DevServer:
     def _stop_at_exit(self) -> None:
         server = self._server
         if server is not None and not self._stopped.is_set():
+            if server.state is not None:
+                # A dev restart: a browser's spare connection, however new,
+                # closes now (the browser retries on the new process).
+                server.state.fresh_shutdown_grace = 0.0
             server.stop()
             self._stopped.wait(self.graceful_timeout + 1)
 
