@@ -146,3 +146,29 @@ def test_pid_file_in_a_missing_directory_is_one_line(tmp_path):
     assert result.returncode == 2
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith(f"fastbase: error: --pid-file '{tmp_path / 'nowhere' / 'x.pid'}': the directory")
+
+
+def test_run_refuses_reload_and_honours_env_and_pid_files(tmp_path, monkeypatch):
+    import os
+
+    import fastbase
+    from fastbase.config import ConfigError
+    from fastbase.server import Server
+
+    with pytest.raises(ConfigError, match="--reload needs the fastbase command"):
+        fastbase.run("proc_apps:hello", reload=True, app_dir=None)
+    env = tmp_path / "x.env"
+    env.write_text("FASTBASE_TEST_RUN_ENV=loaded\n")
+    pid = tmp_path / "x.pid"
+    monkeypatch.delenv("FASTBASE_TEST_RUN_ENV", raising=False)
+    seen = {}
+
+    def fake_run(self, *args, **kwargs):
+        seen["env"] = os.environ.get("FASTBASE_TEST_RUN_ENV")
+        seen["pid"] = pid.read_text()
+
+    monkeypatch.setattr(Server, "run", fake_run)
+    fastbase.run(lambda e, s: [], env_file=str(env), pid_file=str(pid), app_dir=None)
+    assert seen == {"env": "loaded", "pid": f"{os.getpid()}\n"}
+    assert not pid.exists()
+    monkeypatch.delenv("FASTBASE_TEST_RUN_ENV", raising=False)
