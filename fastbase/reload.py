@@ -230,6 +230,7 @@ class Reloader:
                 if self.stopping.is_set():
                     break
                 error_log.info("Changes in %s; restarting", _describe(paths))
+                _forget_bytecode(paths)
                 fresh = self._start(first=self.current is None or self.current.poll() is not None)
                 if fresh is not None:
                     if self.current is not None:
@@ -325,6 +326,19 @@ class Reloader:
                 proc.kill()
                 proc.wait()
         self.retiring = []
+
+
+def _forget_bytecode(paths: Set[str]) -> None:
+    """Remove the cached bytecode of changed modules. A .pyc is trusted when
+    its source's size and mtime in whole seconds match: an edit in the same
+    second that keeps the size (a digit changed) would otherwise import the
+    old code."""
+    import importlib.util
+
+    for path in paths:
+        if path.endswith(".py"):
+            with contextlib.suppress(OSError, ValueError, NotImplementedError):
+                os.unlink(importlib.util.cache_from_source(path))
 
 
 def _describe(paths: Set[str]) -> str:

@@ -3,6 +3,7 @@ code served, with a client hammering the port throughout."""
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import threading
@@ -244,3 +245,25 @@ def test_reloader_stops_its_server_on_sigterm_and_frees_the_port(tmp_path):
     # Nothing is left listening: the reloader's server process exited with it.
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", port), timeout=5).close()
+
+
+@pytest.mark.parametrize("watcher", WATCHERS)
+def test_an_edit_in_the_same_second_with_the_same_size_is_served(tmp_path, watcher):
+    """A .pyc is trusted when the source's size and mtime in whole seconds
+    match it: the reloader removes the changed module's cached bytecode so
+    the new process never imports the old code."""
+    source = tmp_path / "reloadapp.py"
+    write_app(source, b"one")
+    second = (time.time_ns() // 10**9 - 60) * 10**9  # a whole second, a minute ago
+    os.utime(source, ns=(second + 100, second + 100))
+    args = ("--reload", "--port", "0", "--app-dir", str(tmp_path), "--reload-dir", str(tmp_path), "reloadapp:app")
+    env = dict(reload_env(watcher), PYTHONDONTWRITEBYTECODE="")  # bytecode is written, as by default
+    with server_process(*args, cwd=str(tmp_path), env=env) as server:
+        port = server.wait_serving()
+        server.wait_for_line(r"watching")
+        assert get(port) == b"one"
+        assert list((tmp_path / "__pycache__").glob("reloadapp.*.pyc"))  # records that second and size
+        write_app(source, b"two")  # the same size...
+        os.utime(source, ns=(second + 200, second + 200))  # ...and the same second
+        wait_for_body(port, b"two")
+        stop(server)
