@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import List, NoReturn, Optional
 
 from . import __version__
-from .config import INTERFACES, LIFESPANS, LOG_LEVELS, LOOPS, Config, ConfigError
+from .config import INTERFACES, LIFESPANS, LOG_LEVELS, LOOPS, RELOAD_EXCLUDES, RELOAD_INCLUDES, Config, ConfigError
 from .proxy import FAMILIES
-from .reload import RELOAD_EXCLUDES, RELOAD_INCLUDES
 
 
 class _Parser(argparse.ArgumentParser):
@@ -135,12 +135,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     except ConfigError as exc:
         print(f"fastbase: error: {exc}", file=sys.stderr)
         return 2
-    from .reload import reloader_child_sockets
+    if "FASTBASE_RELOADER_FDS" in os.environ:  # a --reload server process
+        from .reload import reloader_child_sockets, serve_reloader_child
 
-    inherited = reloader_child_sockets()
-    if inherited is not None:  # a --reload server process
-        from .reload import serve_reloader_child
-
+        inherited = reloader_child_sockets()
+        assert inherited is not None
         return serve_reloader_child(config, inherited)
     from .pidfile import PidFileError, pid_file
 

@@ -24,6 +24,11 @@ INTERFACES = ("auto", "wsgi", "asgi")
 LOOPS = ("auto", "asyncio", "uvloop")
 LIFESPANS = ("auto", "on", "off")
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+#: --reload watches these by default (as uvicorn): Python source.
+RELOAD_INCLUDES = ("*.py",)
+#: --reload never watches these by default: hidden files and directories
+#: (.git, .venv), compiled Python, and editors' swap and backup files.
+RELOAD_EXCLUDES = (".*", ".py[cod]", ".sw.*", "~*")
 
 
 class ConfigError(ValueError):
@@ -199,9 +204,9 @@ class Config:
                 fail(f"--forwarded-allow-ips: {exc}")
         if self.app_dir is not None and not os.path.isdir(self.app_dir):
             fail(f"--app-dir {self.app_dir!r} is not a directory")
-        self._validate_issue19(fail)
+        self._validate_dev_and_process_options(fail)
 
-    def _validate_issue19(self, fail: Callable[[str], None]) -> None:
+    def _validate_dev_and_process_options(self, fail: Callable[[str], None]) -> None:
         """--forwarded-headers, --reload*, --pid-file, --env-file."""
         from .proxy import FAMILIES
 

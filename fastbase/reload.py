@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Set, Tuple
 
-from .config import Config
+from .config import RELOAD_EXCLUDES, RELOAD_INCLUDES, Config
 from .logs import error_log
 
 __all__ = [
@@ -44,11 +44,6 @@ __all__ = [
     "serve_reloader_child",
 ]
 
-#: Watched by default (as uvicorn): Python source.
-RELOAD_INCLUDES = ("*.py",)
-#: Never watched by default: hidden files and directories (.git, .venv),
-#: compiled Python, and editors' swap and backup files.
-RELOAD_EXCLUDES = (".*", ".py[cod]", ".sw.*", "~*")
 #: Directories never descended into, whatever the patterns say.
 _SKIP_DIRS = frozenset({"__pycache__", "node_modules"})
 #: The polling watcher looks this often (seconds).
