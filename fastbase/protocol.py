@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import os
+import socket
 from typing import Any, Callable, Optional
 
 from . import logs
@@ -803,7 +805,25 @@ class HttpProtocol(Connection):
             state = self.state
             if self._counter == 0 and state.loop.time() - self._accepted < state.fresh_shutdown_grace:
                 return
+            if not self._paused_reading and _unread(self.transport):
+                # A request arrived that the loop has not read yet (a busy
+                # or starved loop): closing now would lose it. It is read on
+                # the loop's next pass and answered with Connection: close.
+                return
             self.close()
+
+
+def _unread(transport: Any) -> bool:
+    """Whether bytes wait in the connection's socket, unread by the loop."""
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if sock is None:
+        return False
+    try:
+        # A duplicate: uvloop's transports expose a stand-in without recv().
+        with socket.socket(fileno=os.dup(sock.fileno())) as peek:
+            return bool(peek.recv(1, socket.MSG_PEEK | getattr(socket, "MSG_DONTWAIT", 0)))
+    except (OSError, ValueError):  # nothing waiting (EAGAIN), closed, or not a socket
+        return False
 
 
 def address_tuple(value: Any) -> Optional[tuple]:

@@ -592,6 +592,42 @@ def test_shutdown_closes_a_long_silent_connection_at_once(monkeypatch, loop):
         fresh.close()
 
 
+@pytest.mark.parametrize("loop", loop_params())
+def test_shutdown_keeps_a_connection_whose_request_the_loop_has_not_read(loop):
+    """Shutdown reaches an idle keep-alive connection whose next request is
+    already in the socket but not yet read (a busy loop): it is answered
+    (with Connection: close), not dropped with the connection."""
+
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Length", "2")])
+        return [b"ok"]
+
+    with serve(app, loop=loop) as server:
+        sock = connect(server)
+        buffered = bytearray()
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert read_response(sock, buffered)[0] == 200
+        blocked, sent = threading.Event(), threading.Event()
+
+        def shut_down_before_reading() -> None:
+            blocked.set()
+            sent.wait(10)
+            time.sleep(0.05)  # let the request bytes land in the socket buffer
+            server.state.shutting_down = True  # as Server.shutdown() begins
+            for conn in list(server.state.connections):
+                conn.shutdown()  # the loop has not read the request yet
+            server.stop()
+
+        server.loop.call_soon_threadsafe(shut_down_before_reading)
+        assert blocked.wait(10)
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        sent.set()
+        data = bytes(buffered) + recv_until_closed(sock)
+        assert data.startswith(b"HTTP/1.1 200 OK") and data.endswith(b"ok"), data
+        assert b"connection: close" in data.lower()
+        sock.close()
+
+
 def test_reading_a_whole_large_body_at_once(threads):
     """read() with no size on a body far above the pause mark: reading must
     resume for the waiting app instead of deadlocking on backpressure."""
