@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import traceback
 from typing import List, NoReturn, Optional
 
 from . import __version__
-from .config import INTERFACES, LIFESPANS, LOG_LEVELS, LOOPS, Config, ConfigError
+from .config import INTERFACES, LIFESPANS, LOG_LEVELS, LOOPS, RELOAD_EXCLUDES, RELOAD_INCLUDES, Config, ConfigError
+from .proxy import FAMILIES
 
 
 class _Parser(argparse.ArgumentParser):
@@ -112,20 +114,65 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log-config", metavar="PATH", help="logging configuration: .json or .yaml/.yml (dictConfig; YAML needs PyYAML) or .ini/.conf (fileConfig); it replaces fastbase's own set-up (default: none)")
     p.add_argument("--access-log-format", metavar="FORMAT", help="access-log line in gunicorn's atoms, e.g. '%%(h)s \"%%(r)s\" %%(s)s %%(b)s %%(D)s'; turns the access log on (default: fastbase's own line)")
     p.add_argument("--header", metavar="NAME:VALUE", dest="headers", action="append", default=[], help="a default response header, added unless the app sets the same name; repeatable (default: none)")
+    # --forwarded-headers, --reload*, --pid-file, --env-file
+    p.add_argument("--forwarded-headers", choices=FAMILIES, default=d["forwarded_headers"], metavar="FAMILY", help="header family --proxy-headers reads: auto (Forwarded when present, else X-Forwarded-*), forwarded or x-forwarded; the other family is ignored (default: %(default)s)")
+    p.add_argument("--reload", action="store_true", help="restart the server when the app's source changes, keeping the listening socket; for development, not with --workers (default: off)")
+    p.add_argument("--reload-dir", dest="reload_dirs", action="append", metavar="PATH", help="directory --reload watches; repeatable (default: the current directory)")
+    p.add_argument("--reload-include", dest="reload_includes", action="append", metavar="PATTERN", help=f"glob of files --reload watches; repeatable (default: {' '.join(RELOAD_INCLUDES)})")
+    p.add_argument("--reload-exclude", dest="reload_excludes", action="append", metavar="PATTERN", help=f"glob of files and directories --reload ignores; repeatable (default: {' '.join(RELOAD_EXCLUDES)})")
+    p.add_argument("--pid-file", metavar="PATH", help="write the server's pid here (with --workers or --reload, the supervising process's), removed on exit (default: none)")
+    p.add_argument("--env-file", metavar="PATH", help="load environment variables from this dotenv file before importing the app; set variables win (default: none)")
     p.add_argument("--version", action="version", version=f"fastbase {__version__} (Python {sys.version.split()[0]})")
     return p
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    if argv is None:
+        argv = sys.argv[1:]
     args = build_parser().parse_args(argv)
     options = vars(args)
     if options["access_log_format"]:
         options["access_log"] = True
+    if options["env_file"]:
+        from .envfile import EnvFileError, load_env_file
+
+        try:
+            load_env_file(options["env_file"])
+        except EnvFileError as exc:
+            print(f"fastbase: error: {exc}", file=sys.stderr)
+            return 2
     try:
         config = Config(**options)
     except ConfigError as exc:
         print(f"fastbase: error: {exc}", file=sys.stderr)
         return 2
+    if "FASTBASE_RELOADER_FDS" in os.environ:  # a --reload server process
+        from .reload import reloader_child_sockets, serve_reloader_child
+
+        inherited = reloader_child_sockets()
+        assert inherited is not None
+        return serve_reloader_child(config, inherited)
+    from .pidfile import PidFileError, pid_file
+
+    try:
+        with pid_file(config.pid_file):
+            if config.reload:
+                from .reload import Reloader
+                from .server import StartupError
+
+                try:
+                    return Reloader(config, argv).run()
+                except StartupError as exc:
+                    print(f"fastbase: error: {exc}", file=sys.stderr)
+                    return 1
+            return _serve(config)
+    except PidFileError as exc:
+        print(f"fastbase: error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _serve(config: Config) -> int:
+    """Serve until stopped; returns the exit status (errors are one line)."""
     from .asgi import LifespanError
     from .importer import AppLoadError
     from .server import Server, StartupError

@@ -24,6 +24,11 @@ INTERFACES = ("auto", "wsgi", "asgi")
 LOOPS = ("auto", "asyncio", "uvloop")
 LIFESPANS = ("auto", "on", "off")
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+#: --reload watches these by default (as uvicorn): Python source.
+RELOAD_INCLUDES = ("*.py",)
+#: --reload never watches these by default: hidden files and directories
+#: (.git, .venv), compiled Python, and editors' swap and backup files.
+RELOAD_EXCLUDES = (".*", ".py[cod]", ".sw.*", "~*")
 
 
 class ConfigError(ValueError):
@@ -113,6 +118,23 @@ class Config:
     access_log_format: Optional[str] = None
     #: Default response headers, (name, value) pairs or "Name:Value" strings.
     headers: List[Any] = dataclasses.field(default_factory=list)
+    # -- --forwarded-headers, --reload*, --pid-file, --env-file ----------------
+    #: Which header family --proxy-headers reads: "auto" (Forwarded when a
+    #: request has it, else X-Forwarded-*), "forwarded" or "x-forwarded".
+    forwarded_headers: str = "auto"
+    #: Restart the server process when the app's source changes (fastbase.reload).
+    reload: bool = False
+    #: Directories watched by --reload (None: the current directory).
+    reload_dirs: Optional[List[str]] = None
+    #: Glob patterns of watched files (None: RELOAD_INCLUDES).
+    reload_includes: Optional[List[str]] = None
+    #: Glob patterns of files and directories never watched (None: RELOAD_EXCLUDES).
+    reload_excludes: Optional[List[str]] = None
+    #: This process's pid (the supervisor's or the reloader's) is written
+    #: here at start and removed on a clean exit.
+    pid_file: Optional[str] = None
+    #: A dotenv file loaded into the environment before the app is imported.
+    env_file: Optional[str] = None
 
     def __post_init__(self) -> None:
         self.validate()
@@ -197,6 +219,7 @@ class Config:
         if self.app_dir is not None and not os.path.isdir(self.app_dir):
             fail(f"--app-dir {self.app_dir!r} is not a directory")
         self._validate_operations()
+        self._validate_dev_and_process_options(fail)
 
     def _validate_operations(self) -> None:
         """--metrics*, --static, --log-config, --access-log-format, --header."""
@@ -216,6 +239,31 @@ class Config:
             from .headers import parse_headers
 
             self.headers = parse_headers(self.headers)
+
+    def _validate_dev_and_process_options(self, fail: Callable[[str], None]) -> None:
+        """--forwarded-headers, --reload*, --pid-file, --env-file."""
+        from .proxy import FAMILIES
+
+        if self.forwarded_headers not in FAMILIES:
+            fail(f"--forwarded-headers must be one of {', '.join(FAMILIES)}, not {self.forwarded_headers!r}")
+        if self.reload:
+            if self.workers > 1:
+                fail("--reload cannot be used with --workers above 1 (reload restarts one server process)")
+            if not isinstance(self.app, str):
+                fail("--reload needs the app as an import string (module:attribute) to import it afresh")
+        for path in self.reload_dirs or ():
+            if not os.path.isdir(path):
+                fail(f"--reload-dir {path!r} is not a directory")
+        for name in ("reload_includes", "reload_excludes"):
+            for pattern in getattr(self, name) or ():
+                if not isinstance(pattern, str) or not pattern:
+                    fail(f"--{name[:-1].replace('_', '-')} needs a glob pattern such as '*.py', not {pattern!r}")
+        if self.pid_file is not None:
+            folder = os.path.dirname(os.path.abspath(self.pid_file))
+            if os.path.isdir(self.pid_file):
+                fail(f"--pid-file {self.pid_file!r} is a directory")
+            if not os.path.isdir(folder):
+                fail(f"--pid-file {self.pid_file!r}: the directory {folder!r} does not exist")
 
     def parser_limits(self) -> dict:
         """Keyword arguments for ``RequestParser``."""

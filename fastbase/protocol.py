@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import os
+import socket
 from typing import Any, Callable, Optional
 
 from . import logs
@@ -44,8 +46,10 @@ PAUSE_SHUTDOWN = 4
 #: before being written together.
 CORK_LIMIT = 64 * 1024
 CORK_DELAY = 0.002
-#: On graceful shutdown, how long a connection accepted with nothing received
-#: yet may take to send its first request.
+#: On graceful shutdown, how long after it was accepted a connection with
+#: nothing received yet may take to send its first request. One silent for
+#: longer is a browser's or a pool's spare connection (Chromium opens them in
+#: advance and may never use them): it closes at once, not holding a restart up.
 FRESH_SHUTDOWN_GRACE = 1.0
 #: At most this many pipelined requests run ahead of the response in progress.
 EARLY_LIMIT = 16
@@ -68,6 +72,9 @@ class ServerState:
         self.parser_limits = config.parser_limits()
         self.limit_concurrency = config.limit_concurrency
         self.shutting_down = False
+        #: On shutdown, a connection accepted less than this long ago with
+        #: nothing received yet waits for its first request (0: closes now).
+        self.fresh_shutdown_grace = FRESH_SHUTDOWN_GRACE
         self.access_log: Optional[Callable[..., None]] = default_access_log if config.access_log else None
         #: Called when a client leaves before its response is complete.
         self.log_disconnect: Callable[["HttpProtocol"], None] = default_log_disconnect
@@ -82,7 +89,7 @@ class ServerState:
         if config.proxy_headers:
             from .proxy import ProxyHeaders
 
-            self.proxy = ProxyHeaders(config.forwarded_allow_ips or "127.0.0.1")
+            self.proxy = ProxyHeaders(config.forwarded_allow_ips or "127.0.0.1", config.forwarded_headers)
         #: No per-request edge in play (--limit-concurrency, --proxy-headers,
         #: a request limit): a request starts by the connection's fast path.
         self.plain = self.limit_concurrency is None and self.proxy is None
@@ -322,12 +329,14 @@ class HttpProtocol(Connection):
         self._cork_timer: Optional[asyncio.TimerHandle] = None
         self._mark: tuple = ()
         self._mark_time = 0.0
+        self._accepted = 0.0
 
     # -- asyncio callbacks -------------------------------------------------
 
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
         self.state.connections.add(self)
+        self._accepted = self.state.loop.time()
         self.client = address_tuple(transport.get_extra_info("peername"))
         self.server = address_tuple(transport.get_extra_info("sockname"))
         if transport.get_extra_info("sslcontext") is not None:
@@ -787,23 +796,38 @@ class HttpProtocol(Connection):
             if elapsed >= header:
                 self.close()
 
-    _shutdown_since: Optional[float] = None
-
     def shutdown(self) -> None:
         """Graceful shutdown (called again every half second until the
         connection is gone): idle keep-alive connections close now, busy ones
-        after their response. A connection accepted but with nothing received
-        yet has its first request on the way: it gets FRESH_SHUTDOWN_GRACE to
-        arrive (and is answered with Connection: close) before it is closed."""
+        after their response. A connection accepted less than
+        state.fresh_shutdown_grace (FRESH_SHUTDOWN_GRACE) ago with nothing
+        received yet may have its first request on the way: it gets until
+        then for it to arrive (answered with Connection: close). An older
+        silent one closes now."""
         self._close_after_response = True
         if self._active is None and self._reading is None and not self._queue and not self.parser.in_head:
-            if self._counter == 0:
-                now = self.state.loop.time()
-                if self._shutdown_since is None:
-                    self._shutdown_since = now
-                if now - self._shutdown_since < FRESH_SHUTDOWN_GRACE:
-                    return
+            state = self.state
+            if self._counter == 0 and state.loop.time() - self._accepted < state.fresh_shutdown_grace:
+                return
+            if not self._paused_reading and _unread(self.transport):
+                # A request arrived that the loop has not read yet (a busy
+                # or starved loop): closing now would lose it. It is read on
+                # the loop's next pass and answered with Connection: close.
+                return
             self.close()
+
+
+def _unread(transport: Any) -> bool:
+    """Whether bytes wait in the connection's socket, unread by the loop."""
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if sock is None:
+        return False
+    try:
+        # A duplicate: uvloop's transports expose a stand-in without recv().
+        with socket.socket(fileno=os.dup(sock.fileno())) as peek:
+            return bool(peek.recv(1, socket.MSG_PEEK | getattr(socket, "MSG_DONTWAIT", 0)))
+    except (OSError, ValueError):  # nothing waiting (EAGAIN), closed, or not a socket
+        return False
 
 
 def address_tuple(value: Any) -> Optional[tuple]:

@@ -11,9 +11,12 @@ The rules, and why:
   (``--forwarded-allow-ips``); a UNIX-socket peer is always trusted (only a
   local process can connect, as gunicorn also assumes). From an untrusted
   peer nothing changes: a client cannot name its own address.
-* ``Forwarded`` (RFC 7239) wins over ``X-Forwarded-*`` when present, even when
+* One header family is believed (``--forwarded-headers``). ``auto``:
+  ``Forwarded`` (RFC 7239) wins over ``X-Forwarded-*`` when present, even when
   it is malformed (then nothing changes): falling back to the other family
-  would let a client choose which one is believed.
+  would let a client choose which one is believed. ``forwarded`` or
+  ``x-forwarded``: only that family is read and the other is ignored, so a
+  proxy that writes one family need not clear the other.
 * Rightmost untrusted hop: every proxy appends the address it received the
   request from, so only the entries right of the last untrusted proxy were
   written by proxies we trust. Walking from the right past trusted addresses,
@@ -45,7 +48,10 @@ import ipaddress
 import re
 from typing import Iterable, List, Optional, Sequence, Tuple, Union
 
-__all__ = ["ProxyHeaders", "parse_trusted", "parse_forwarded", "parse_node"]
+__all__ = ["ProxyHeaders", "parse_trusted", "parse_forwarded", "parse_node", "FAMILIES"]
+
+#: --forwarded-headers: which header family a trusted proxy's report is read from.
+FAMILIES = ("auto", "forwarded", "x-forwarded")
 
 Address = Optional[Tuple[str, int]]
 IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
@@ -242,8 +248,12 @@ def _port(value: Optional[str]) -> int:
 class ProxyHeaders:
     """Resolves a request's client/scheme/server behind trusted proxies."""
 
-    def __init__(self, trusted: Union[str, Iterable[str]] = "127.0.0.1") -> None:
+    def __init__(self, trusted: Union[str, Iterable[str]] = "127.0.0.1", family: str = "auto") -> None:
+        if family not in FAMILIES:
+            raise ValueError(f"unknown forwarded header family {family!r} (expected one of {', '.join(FAMILIES)})")
         self.trust_all, self.addresses, self.networks = parse_trusted(trusted)
+        self.read_forwarded = family != "x-forwarded"
+        self.read_x_forwarded = family != "forwarded"
         self.is_trusted = functools.lru_cache(maxsize=TRUST_CACHE_SIZE)(self._is_trusted)
 
     def _is_trusted(self, host: str) -> bool:
@@ -282,9 +292,9 @@ class ProxyHeaders:
                     xfh.append(value)
                 elif suffix == b"port":
                     xfport.append(value)
-        if forwarded:
+        if forwarded and self.read_forwarded:
             return self._from_forwarded(forwarded, peer, scheme, server)
-        if xff or xfp or xfh or xfport:
+        if (xff or xfp or xfh or xfport) and self.read_x_forwarded:
             return self._from_x_forwarded(xff, xfp, xfh, xfport, peer, scheme, server)
         return unchanged
 

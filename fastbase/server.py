@@ -370,4 +370,13 @@ def _loop_name(loop: asyncio.AbstractEventLoop) -> str:
 def run(app: Any, **options: Any) -> None:
     """``fastbase.run(app, host=..., port=...)``: serve until interrupted."""
     config = Config(app=app, **options)
-    Server(config).run()
+    if config.reload:
+        raise ConfigError("--reload needs the fastbase command (fastbase --reload module:app), not fastbase.run()")
+    if config.env_file:
+        from .envfile import load_env_file
+
+        load_env_file(config.env_file)
+    from .pidfile import pid_file
+
+    with pid_file(config.pid_file):
+        Server(config).run()

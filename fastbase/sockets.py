@@ -125,3 +125,60 @@ def bind_sockets(config: Config, reuse_port: bool = False) -> List[socket.socket
     except OSError as exc:
         reason = (exc.strerror or str(exc)).lower()
         raise BindError(f"cannot listen on {config.bind_name}: {reason}") from None
+
+
+def reuseport_sibling(sock: socket.socket, config: Config) -> "socket.socket | None":
+    """A new listening socket bound to ``sock``'s address in its SO_REUSEPORT
+    group, or None where there is no such balancing: Linux spreads new
+    connections over a group's sockets by a hash of the addresses, so a
+    --workers worker with a socket of its own gets its share instead of
+    racing the others for one queue. Other systems (macOS, the BSDs) give
+    SO_REUSEPORT other meanings; UNIX sockets have no such group; a socket
+    not bound with SO_REUSEPORT (--fd, systemd) cannot be joined."""
+    if not sys.platform.startswith("linux") or not hasattr(socket, "SO_REUSEPORT"):
+        return None
+    if sock.family not in (socket.AF_INET, socket.AF_INET6) or sock.type != socket.SOCK_STREAM:
+        return None
+    if not sock.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT):
+        return None
+    return _tcp_socket(sock.family, sock.getsockname(), config, reuse_port=True)
+
+
+#: Linux's SO_ATTACH_REUSEPORT_CBPF (asm-generic/socket.h), absent from the
+#: socket module.
+SO_ATTACH_REUSEPORT_CBPF = 51
+
+
+def steer_reuseport_to_workers(sock: socket.socket, workers: int) -> bool:
+    """Attach a classic BPF program to ``sock``'s SO_REUSEPORT group that
+    sends each new connection to one of the sockets at indexes 1..workers,
+    at random: the workers' own sockets, never the supervisor's (index 0,
+    it joined first and keeps that slot). Without it the supervisor's socket
+    takes a 1/(workers+1) share that whichever worker wakes first accepts,
+    and one worker ends up with two shares. When the program names a slot
+    that is empty (a worker being replaced) the kernel falls back to its
+    hash over every socket, the supervisor's included, so nothing is lost.
+    Returns False where the kernel refuses it (the hash then spreads over
+    all sockets)."""
+    import ctypes
+    import struct
+
+    # ld [SKF_AD_OFF + SKF_AD_RANDOM]; A %= workers; A += 1; ret A
+    program = [
+        (0x20, 0, 0, (-0x1000 + 56) & 0xFFFFFFFF),
+        (0x94, 0, 0, workers),
+        (0x04, 0, 0, 1),
+        (0x16, 0, 0, 0),
+    ]
+    code = b"".join(struct.pack("HBBI", *insn) for insn in program)
+    buffer = ctypes.create_string_buffer(code, len(code))
+
+    class SockFprog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+    fprog = SockFprog(len(program), ctypes.addressof(buffer))
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, bytes(fprog))
+    except OSError:
+        return False
+    return True

@@ -2,8 +2,17 @@
 
 The supervisor binds the sockets once (``SO_REUSEPORT`` set where the
 platform has it) and every worker inherits them, so a connection waiting in
-the accept queue is never lost when a worker goes away. It restarts a worker
-that dies, kills one whose event loop stops beating (``--timeout-worker``),
+the accept queue is never lost when a worker goes away. On Linux the supervisor
+also binds one more TCP socket per worker slot in the same ``SO_REUSEPORT``
+group, and a small BPF program on the group sends each new connection to one
+of those slot sockets at random: workers get even shares instead of racing
+for one queue (one used to take ~75% of them). The supervisor keeps every
+slot socket open, so what waits in a slot's queue when its worker stops,
+dies or is killed is accepted by the worker that replaces it, never reset.
+The shared socket gets new connections only if a slot socket is missing.
+``FASTBASE_WORKER_REUSEPORT=0`` turns the slot sockets off.
+
+The supervisor restarts a worker that dies, kills one whose event loop stops beating (``--timeout-worker``),
 replaces workers one by one on SIGHUP, and on SIGTERM/SIGINT lets every
 worker finish its requests (``--timeout-graceful-shutdown``).
 
@@ -29,7 +38,7 @@ from typing import Any, Dict, List, Optional
 from . import logs
 from .config import Config
 from .logs import error_log
-from .sockets import BindError, bind_sockets
+from .sockets import BindError, bind_sockets, reuseport_sibling, steer_reuseport_to_workers
 
 #: A worker's exit status when it could not start (app import, bind, lifespan).
 EXIT_BOOT_ERROR = 3
@@ -69,6 +78,10 @@ class Supervisor:
         self._wake_r = self._wake_w = -1
         #: --metrics: the endpoint and the workers' shared counters.
         self.metrics: Any = None
+        #: Per-slot SO_REUSEPORT sockets (Linux, TCP the supervisor bound
+        #: itself: not --uds, --fd or systemd's), each served by the slot's worker.
+        self.worker_sockets = False
+        self.slot_sockets: Dict[int, List[socket.socket]] = {}
 
     # -- the supervisor ------------------------------------------------------
 
@@ -81,12 +94,16 @@ class Supervisor:
 
             Server(config).run()
             return 0
+        inherited = config.fd is not None or bool(os.environ.get("LISTEN_FDS"))
+        self.worker_sockets = not inherited and not config.uds and os.environ.get("FASTBASE_WORKER_REUSEPORT") != "0"
         try:
             self.sockets = bind_sockets(config, reuse_port=True)
         except BindError as exc:
             from .server import StartupError
 
             raise StartupError(str(exc)) from None
+        if self.worker_sockets:
+            self._bind_slot_sockets()
         # Twice the slots: during a rolling restart old and new workers overlap.
         slots = 2 * config.workers + 2
         self.beats = multiprocessing.sharedctypes.RawArray(ctypes.c_double, slots)
@@ -112,7 +129,7 @@ class Supervisor:
             return self._main_loop()
         finally:
             self._restore_signals(previous)
-            for sock in self.sockets:
+            for sock in [*self.sockets, *(s for group in self.slot_sockets.values() for s in group)]:
                 sock.close()
             if config.uds:
                 try:
@@ -123,6 +140,27 @@ class Supervisor:
             os.close(self._wake_w)
             if self.metrics is not None:
                 self.metrics.close()
+
+    def _bind_slot_sockets(self) -> None:
+        config = self.config
+        try:
+            for slot in range(config.workers):
+                group = [sibling for sibling in (reuseport_sibling(sock, config) for sock in self.sockets) if sibling]
+                if group:
+                    self.slot_sockets[slot] = group
+        except OSError as exc:
+            error_log.warning("No SO_REUSEPORT socket per worker (%s): the workers share one socket", exc)
+            for group in self.slot_sockets.values():
+                for sock in group:
+                    sock.close()
+            self.slot_sockets.clear()
+            return
+        if self.slot_sockets:
+            # The slot sockets joined the group after the shared one (index 0)
+            # and stay open: indexes 1..workers are theirs for good.
+            for sock in self.sockets:
+                if sock.family in (socket.AF_INET, socket.AF_INET6) and not steer_reuseport_to_workers(sock, config.workers):
+                    error_log.debug("SO_ATTACH_REUSEPORT_CBPF refused: the kernel's hash spreads connections")
 
     def _install_signals(self) -> dict:
         previous: dict = {}
@@ -191,8 +229,13 @@ class Supervisor:
         if pid == 0:  # the worker
             code = 1
             try:
+                own = self.slot_sockets.get(slot, [])
+                for other, group in self.slot_sockets.items():
+                    if other != slot:
+                        for sock in group:
+                            sock.close()
                 code = _worker_main(
-                    self.config, self.sockets, self.beats, beat, limit, (self._wake_r, self._wake_w), supervisor
+                    self.config, [*self.sockets, *own], self.beats, beat, limit, (self._wake_r, self._wake_w), supervisor
                 )
             finally:
                 sys.stdout.flush()
@@ -331,6 +374,9 @@ def _worker_main(
     server.heartbeat = heartbeat
     server.max_requests = max_requests
     server.heartbeat_interval = min(1.0, config.timeout_worker / 4)
+    stats = os.environ.get(STATS_ENV)
+    if stats:
+        server.on_started = _count_for_bench
     try:
         server.run(sockets=sockets)
     except (AppLoadError, StartupError, ConfigError, LifespanError) as exc:
@@ -340,4 +386,40 @@ def _worker_main(
         return EXIT_BOOT_ERROR
     except KeyboardInterrupt:
         return 0
+    finally:
+        if stats and server.state is not None:
+            _write_bench_counts(server, stats)
     return 0
+
+
+#: bench/workers_share.py only: a directory where each worker writes how many
+#: connections and requests it served, when it exits.
+STATS_ENV = "FASTBASE_BENCH_WORKER_STATS"
+
+
+class _CountingSet(set):
+    accepted = 0
+
+    def add(self, item: object) -> None:
+        self.accepted += 1
+        super().add(item)
+
+
+def _count_for_bench(server: object) -> None:
+    state = server.state  # type: ignore[attr-defined]
+    state.connections = _CountingSet(state.connections)
+    if not state.request_limit:  # counting requests is on while a limit is set
+        state.limit_requests(2**62, lambda: None)
+
+
+def _write_bench_counts(server: object, directory: str) -> None:
+    import json
+
+    state = server.state  # type: ignore[attr-defined]
+    counts = {
+        "pid": os.getpid(),
+        "connections": getattr(state.connections, "accepted", 0),
+        "requests": state.total_requests,
+    }
+    with open(os.path.join(directory, f"worker-{os.getpid()}.json"), "w") as f:
+        json.dump(counts, f)

@@ -527,3 +527,53 @@ def test_request_log_with_django_default_logging_writes_what_logging_would(monke
     assert direct.count("\n") == len(calls)
     assert ('"GET /100%25?x=%s%d HTTP/1.1" 200 5' in direct) and ("[27/Nov/2026 02:10:00]" in direct)
     assert ("\x1b[" in direct) == colour
+
+
+def test_autoreload_closes_never_used_connections_at_once_and_finishes_requests_in_flight(tmp_path):
+    """A reload (Django's autoreloader exits the child with sys.exit(3)):
+    a connection a browser opened and never used is closed at once, not
+    after the grace a new connection gets on other shutdowns (60 s here),
+    while the old process still finishes a request in flight; only then
+    does the new process serve the edited code."""
+    project = tmp_path / "project"
+    shutil.copytree(PROJECT, project, ignore=shutil.ignore_patterns("__pycache__"))
+    views = project / "mysite" / "views.py"
+    release = tmp_path / "release"
+    held = tmp_path / "release.held"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        free = probe.getsockname()[1]
+    env = {"FASTBASE_TEST_RELEASE": str(release), "FASTBASE_TEST_FRESH_GRACE": "60"}
+    with Runserver(str(free), project=project, env=env) as server:
+        port = server.port()
+        assert httpx.get(f"http://127.0.0.1:{port}/version").text == "Hello from Django"
+        never_used = socket.create_connection(("127.0.0.1", port))
+        in_flight = socket.create_connection(("127.0.0.1", port))
+        in_flight.sendall(b"GET /hold HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        deadline = time.monotonic() + DEADLINE
+        while not held.exists():
+            assert time.monotonic() < deadline, "the request never reached the view"
+            time.sleep(0.01)
+        seen = len(server.stdout)
+        views.write_text(views.read_text().replace('GREETING = "Hello from Django"', 'GREETING = "Reloaded!"'))
+        # The never-used connection is closed by the old process...
+        never_used.settimeout(DEADLINE)
+        assert never_used.recv(10) == b""
+        # ...which is still serving the held request: nothing came back yet.
+        in_flight.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            in_flight.recv(10)
+        in_flight.setblocking(True)
+        in_flight.settimeout(DEADLINE)
+        release.touch()
+        data = b""
+        while not data.endswith(b"released"):
+            chunk = in_flight.recv(65536)
+            assert chunk, data
+            data += chunk
+        assert data.startswith(b"HTTP/1.1 200 OK")
+        match = server.wait_for(FASTBASE_LINE.pattern, start=seen)
+        assert int(match.group(3)) == port
+        assert httpx.get(f"http://127.0.0.1:{port}/version").text == "Reloaded!"
+        never_used.close()
+        in_flight.close()

@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import time
+import sys
 from pathlib import Path
 
 import pytest
@@ -188,6 +189,53 @@ def test_cli_flags():
     assert args.proxy_headers is True and args.forwarded_allow_ips == "10.0.0.0/8,*"
     args = cli.build_parser().parse_args(["app:app"])
     assert args.proxy_headers is False and args.forwarded_allow_ips is None
+
+
+# Both families on one request: --forwarded-headers picks the one believed.
+BOTH = H(forwarded="for=203.0.113.9;proto=http;host=client.example", x_forwarded_for="198.51.100.7", x_forwarded_proto="https", x_forwarded_host="shop.example")
+FAMILY_CASES = [
+    ("auto", BOTH, (("203.0.113.9", 0), "http", ("client.example", 80))),
+    ("forwarded", BOTH, (("203.0.113.9", 0), "http", ("client.example", 80))),
+    ("x-forwarded", BOTH, (("198.51.100.7", 0), "https", ("shop.example", 443))),
+    # Only the other family present: nothing is believed.
+    ("forwarded", H(x_forwarded_for="198.51.100.7", x_forwarded_proto="https"), UNCHANGED),
+    ("x-forwarded", H(forwarded="for=203.0.113.9;proto=https"), UNCHANGED),
+    # A malformed Forwarded is ignored under x-forwarded, not a reason to believe nothing.
+    ("x-forwarded", H(forwarded='for="broken', x_forwarded_for="198.51.100.7"), (("198.51.100.7", 0), "http", SERVER)),
+    ("auto", H(forwarded='for="broken', x_forwarded_for="198.51.100.7"), UNCHANGED),
+]
+
+
+@pytest.mark.parametrize("family, headers, expected", FAMILY_CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(FAMILY_CASES)])
+def test_forwarded_headers_family(family, headers, expected):
+    assert ProxyHeaders("127.0.0.1", family).resolve(PEER, headers, "http", SERVER) == expected
+
+
+def test_forwarded_headers_option():
+    assert cli.build_parser().parse_args(["app:app"]).forwarded_headers == "auto"
+    args = cli.build_parser().parse_args(["--forwarded-headers", "x-forwarded", "app:app"])
+    assert Config(app="x:y", app_dir=None, proxy_headers=True, forwarded_headers=args.forwarded_headers).forwarded_headers == "x-forwarded"
+    with pytest.raises(ConfigError, match="--forwarded-headers must be one of auto, forwarded, x-forwarded, not 'both'"):
+        Config(app="x:y", app_dir=None, forwarded_headers="both")
+    result = subprocess.run(
+        [sys.executable, "-m", "fastbase", "--forwarded-headers", "both", "app:app"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("fastbase: error: argument --forwarded-headers: invalid choice: 'both'")
+
+
+def test_x_forwarded_family_ignores_a_client_forwarded_header(app_options):
+    """A proxy that writes only X-Forwarded-* (and does not clear Forwarded)
+    behind --forwarded-headers x-forwarded: the client's Forwarded changes nothing."""
+    options = dict(app_options)
+    app = options.pop("app")
+    with serve(app, proxy_headers=True, forwarded_headers="x-forwarded", **options) as server, connect_from(server) as sock:
+        buffered = bytearray()
+        seen = ask(sock, buffered, b"Forwarded: for=6.6.6.6;proto=https\r\nX-Forwarded-For: 198.51.100.7\r\nX-Forwarded-Proto: http\r\n")
+        assert seen["client"] == ["198.51.100.7", "0"] and seen["scheme"] == "http"
+        seen = ask(sock, buffered, b"Forwarded: for=6.6.6.6;proto=https\r\n")
+        assert seen["client"] == [sock.getsockname()[0], str(sock.getsockname()[1])] and seen["scheme"] == "http"
 
 
 @pytest.mark.parametrize(

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import os
 import signal
 import socket
+import sys
+import tempfile
 import threading
 import time
 
 import pytest
 
-from subprocess_server import server_process
+from subprocess_server import loop_params, server_process
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="--workers needs fork()")
 
@@ -158,3 +161,89 @@ def running(pid: int) -> bool:
             return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-worker SO_REUSEPORT sockets are Linux's")
+
+
+def listeners(port: int) -> int:
+    """Listening TCP sockets on the port, from /proc/net/tcp and tcp6 (each
+    member of a SO_REUSEPORT group has its own line)."""
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(FileNotFoundError), open(table) as f:
+            for line in list(f)[1:]:
+                fields = line.split()
+                local, state = fields[1], fields[3]
+                if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port:  # 0A: LISTEN
+                    count += 1
+    return count
+
+
+@linux_only
+@pytest.mark.parametrize("reuseport, expected", [("1", 3), ("0", 1)])
+def test_each_worker_listens_on_its_own_reuseport_socket(reuseport, expected):
+    """The supervisor's socket plus one per worker slot (FASTBASE_WORKER_REUSEPORT=0:
+    the supervisor's only); both workers take connections either way."""
+    env = {"FASTBASE_WORKER_REUSEPORT": reuseport}
+    with server_process("worker_apps:pid", "--workers", "2", "--port", "0", env=env) as proc:
+        port = proc.wait_serving()
+        pids_until(port, lambda p: len(p) == 2, "both workers")
+        assert listeners(port) == expected
+
+
+@linux_only
+def test_workers_on_a_unix_socket_share_the_supervisors():
+    """No SO_REUSEPORT group for UNIX sockets: every worker accepts from the
+    supervisor's one socket, and both serve."""
+    path = os.path.join(tempfile.mkdtemp(), "w.sock")
+    with server_process("worker_apps:pid", "--workers", "2", "--uds", path) as proc:
+        proc.wait_for_line(r"serving WSGI on unix:")
+        pids = set()
+        deadline = time.monotonic() + DEADLINE
+        while len(pids) < 2:
+            assert time.monotonic() < deadline, pids
+            with socket.socket(socket.AF_UNIX) as sock:
+                sock.settimeout(10)
+                sock.connect(path)
+                sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                data = b""
+                while chunk := sock.recv(65536):
+                    data += chunk
+            pids.add(int(data.rpartition(b"\r\n\r\n")[2]))
+        # One listening socket (flag __SO_ACCEPTCON) for the path: /proc/net/unix
+        # lists each socket once, whatever number of processes hold it.
+        with open("/proc/net/unix") as f:
+            rows = [line.split() for line in f]
+        assert sum(1 for row in rows if len(row) == 8 and row[7] == path and row[3] == "00010000") == 1
+
+
+@linux_only
+@pytest.mark.parametrize("loop", loop_params())
+def test_connections_waiting_for_a_killed_worker_are_served_by_its_replacement(loop):
+    """A worker is frozen (SIGSTOP), so what the kernel sends to its slot
+    socket waits in that queue; then it is killed. The supervisor holds the
+    slot socket, so its replacement serves every waiting request: none is
+    reset."""
+    with server_process("worker_apps:pid", "--workers", "2", "--port", "0", "--loop", loop, "--log-level", "info") as proc:
+        port = proc.wait_serving()
+        pids = pids_until(port, lambda p: len(p) == 2, "both workers")
+        victim = min(pids)
+        os.kill(victim, signal.SIGSTOP)
+        clients = []
+        for _ in range(24):  # each slot gets one at random: all 24 missing it is 1 in 2**24
+            client = socket.create_connection(("127.0.0.1", port), timeout=DEADLINE)
+            client.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            clients.append(client)
+        os.kill(victim, signal.SIGKILL)
+        proc.wait_for_line(rf"Worker {victim} died \(signal SIGKILL\); starting a new one")
+        served_by = set()
+        for client in clients:
+            data = b""
+            while chunk := client.recv(65536):
+                data += chunk
+            assert data.startswith(b"HTTP/1.1 200 OK"), data
+            served_by.add(int(data.rpartition(b"\r\n\r\n")[2]))
+            client.close()
+        assert victim not in served_by
+        assert len(served_by) == 2  # the other worker and the replacement

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from servers import connect, exchange_after_app_errors, read_response, recv_until_closed, serve
+from subprocess_server import loop_params
 
 
 def hello(environ, start_response):
@@ -586,6 +587,76 @@ def test_shutdown_answers_a_request_arriving_on_a_connection_accepted_before_it(
         stopper.join()
         fresh.close()
         silent.close()
+
+
+@pytest.mark.parametrize("loop", loop_params())
+def test_shutdown_closes_a_long_silent_connection_at_once(monkeypatch, loop):
+    """A connection silent since long before the shutdown (a browser's spare,
+    never used) is closed at once, while one accepted just before it still
+    gets its grace: the shutdown waits for that one, not for the spare."""
+    import fastbase.protocol
+
+    monkeypatch.setattr(fastbase.protocol, "FRESH_SHUTDOWN_GRACE", 60.0)
+
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Length", "2")])
+        return [b"ok"]
+
+    with serve(app, loop=loop) as server:
+        spare = connect(server)
+        state = server.state
+        while len(state.connections) < 1:
+            time.sleep(0.005)
+        (old,) = list(state.connections)
+        old._accepted -= 120.0  # accepted two minutes ago, never used
+        fresh = connect(server)
+        while len(state.connections) < 2:
+            time.sleep(0.005)
+        stopper = threading.Thread(target=server.stop)
+        stopper.start()
+        assert spare.recv(10) == b""  # closed now, not after the grace
+        fresh.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = recv_until_closed(fresh)
+        assert data.startswith(b"HTTP/1.1 200 OK") and data.endswith(b"ok")
+        stopper.join()
+        spare.close()
+        fresh.close()
+
+
+@pytest.mark.parametrize("loop", loop_params())
+def test_shutdown_keeps_a_connection_whose_request_the_loop_has_not_read(loop):
+    """Shutdown reaches an idle keep-alive connection whose next request is
+    already in the socket but not yet read (a busy loop): it is answered
+    (with Connection: close), not dropped with the connection."""
+
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Length", "2")])
+        return [b"ok"]
+
+    with serve(app, loop=loop) as server:
+        sock = connect(server)
+        buffered = bytearray()
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert read_response(sock, buffered)[0] == 200
+        blocked, sent = threading.Event(), threading.Event()
+
+        def shut_down_before_reading() -> None:
+            blocked.set()
+            sent.wait(10)
+            time.sleep(0.05)  # let the request bytes land in the socket buffer
+            server.state.shutting_down = True  # as Server.shutdown() begins
+            for conn in list(server.state.connections):
+                conn.shutdown()  # the loop has not read the request yet
+            server.stop()
+
+        server.loop.call_soon_threadsafe(shut_down_before_reading)
+        assert blocked.wait(10)
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        sent.set()
+        data = bytes(buffered) + recv_until_closed(sock)
+        assert data.startswith(b"HTTP/1.1 200 OK") and data.endswith(b"ok"), data
+        assert b"connection: close" in data.lower()
+        sock.close()
 
 
 def test_reading_a_whole_large_body_at_once(threads):

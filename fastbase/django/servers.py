@@ -14,6 +14,7 @@ handler class given to the constructor logs them.
 
 from __future__ import annotations
 
+import atexit
 import errno
 import socket
 import socketserver
@@ -144,10 +145,20 @@ class DevServer(basehttp.WSGIServer):
                 announce(self)
 
         server.on_started = on_started
+        # Under Django's autoreloader the server runs on a daemon thread and
+        # a reload is sys.exit(3) on the main thread: without this, requests
+        # in flight would be cut off by the interpreter's exit. Stopping at
+        # exit lets them finish while idle and never-used connections close
+        # at once (a browser's spare connections do not hold the restart up).
+        on_exit = None if threading.current_thread() is threading.main_thread() else self._stop_at_exit
+        if on_exit is not None:
+            atexit.register(on_exit)
         try:
             server.run(sockets=[self.socket], install_signal_handlers=False)
         finally:
             self._stopped.set()
+            if on_exit is not None:
+                atexit.unregister(on_exit)
 
     def shutdown(self) -> None:
         """Stop serve_forever and wait for it to return (from another thread)."""
@@ -193,6 +204,16 @@ class DevServer(basehttp.WSGIServer):
         if _is_quiet(handler):
             return None
         return requestlog.handler_access_log(handler, self)
+
+    def _stop_at_exit(self) -> None:
+        server = self._server
+        if server is not None and not self._stopped.is_set():
+            if server.state is not None:
+                # A dev restart: a browser's spare connection, however new,
+                # closes now (the browser retries on the new process).
+                server.state.fresh_shutdown_grace = 0.0
+            server.stop()
+            self._stopped.wait(self.graceful_timeout + 1)
 
     def _close_connections(self) -> None:
         # Used for mocking in tests, as in ThreadedWSGIServer.

@@ -48,3 +48,10 @@ if os.environ.get("FASTBASE_TEST_STATIC"):
     STATICFILES_DIRS.append(os.environ["FASTBASE_TEST_STATIC"])
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 LOGGING_CONFIG = "logging.config.dictConfig"
+
+if os.environ.get("FASTBASE_TEST_FRESH_GRACE"):
+    # A long grace for connections that sent nothing yet, so a test can tell
+    # "closed at once" from "closed when the grace ran out".
+    import fastbase.protocol
+
+    fastbase.protocol.FRESH_SHUTDOWN_GRACE = float(os.environ["FASTBASE_TEST_FRESH_GRACE"])

@@ -14,4 +14,5 @@ urlpatterns = [
     path("db", views.db),
     path("big", views.big),
     path("thread", views.thread),
+    path("hold", views.hold),
 ]

@@ -12,6 +12,20 @@ def index(request):
     return HttpResponse(GREETING)
 
 
+def hold(request):
+    """A request the test keeps in flight: marks FASTBASE_TEST_RELEASE + ".held",
+    then waits (30 s at most) until the file FASTBASE_TEST_RELEASE exists."""
+    import os
+    import time
+
+    path = os.environ["FASTBASE_TEST_RELEASE"]
+    open(path + ".held", "w").close()
+    deadline = time.monotonic() + 30
+    while not os.path.exists(path) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return HttpResponse("released")
+
+
 def db(request):
     """Touches the database, which Django refuses inside a running event loop."""
     from django.db import connection

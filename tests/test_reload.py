@@ -1,0 +1,269 @@
+"""``fastbase --reload`` as a real process tree: edit the app, see the new
+code served, with a client hammering the port throughout."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from fastbase.reload import FileFilter, PollingWatcher
+from subprocess_server import loop_params, run_fastbase, server_process
+
+DEADLINE = 30.0
+APP = '''
+def app(environ, start_response):
+    body = {body!r}
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+'''
+
+try:
+    import watchfiles  # noqa: F401
+except ImportError:
+    WATCHFILES = pytest.param("watchfiles", marks=pytest.mark.skip(reason="watchfiles is not installed"))
+else:
+    WATCHFILES = "watchfiles"
+WATCHERS = [WATCHFILES, "polling"]
+
+
+def write_app(path: Path, body: bytes) -> None:
+    path.write_text(APP.format(body=body))
+
+
+def get(port: int) -> bytes:
+    """GET / on a new connection (as curl does); the body, or raises."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        data = b""
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    if not head.startswith(b"HTTP/1.1 200 "):
+        raise AssertionError(f"not a 200: {data!r}")
+    return body
+
+
+def wait_for_body(port: int, expected: bytes) -> None:
+    deadline = time.monotonic() + DEADLINE
+    last = None
+    while True:
+        try:
+            last = get(port)
+            if last == expected:
+                return
+        except (OSError, AssertionError) as exc:
+            last = exc
+        assert time.monotonic() < deadline, f"{expected!r} never served; last: {last!r}"
+        time.sleep(0.02)
+
+
+class Hammer:
+    """Requests on new connections back to back; every failure is kept."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.done = threading.Event()
+        self.failures: list = []
+        self.bodies: list = []
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self.done.is_set():
+            try:
+                self.bodies.append(get(self.port))
+            except (OSError, AssertionError) as exc:
+                self.failures.append(repr(exc))
+
+    def __enter__(self) -> "Hammer":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.done.set()
+        self.thread.join(DEADLINE)
+
+
+def reload_env(watcher: str) -> dict:
+    return {"FASTBASE_RELOAD_POLLING": "1" if watcher == "polling" else "0"}
+
+
+def stop(server) -> None:
+    server.send_signal(signal.SIGTERM)
+    assert server.wait(DEADLINE) == 0, server.output()
+
+
+@pytest.mark.parametrize("loop", loop_params())
+@pytest.mark.parametrize("watcher", WATCHERS)
+def test_edit_restarts_without_refusing_a_connection(tmp_path, watcher, loop):
+    source = tmp_path / "reloadapp.py"
+    write_app(source, b"one")
+    args = ("--reload", "--port", "0", "--loop", loop, "--app-dir", str(tmp_path), "--reload-dir", str(tmp_path), "reloadapp:app")
+    with server_process(*args, cwd=str(tmp_path), env=reload_env(watcher)) as server:
+        port = server.wait_serving()
+        server.wait_for_line(rf"watching .* \({watcher}\)")
+        assert get(port) == b"one"
+        with Hammer(port) as hammer:
+            while len(hammer.bodies) < 20:  # the client is hammering
+                time.sleep(0.01)
+            write_app(source, b"two")
+            wait_for_body(port, b"two")
+            server.wait_for_line(r"Shutting down")  # the old process stopped
+            seen = len(hammer.bodies)
+            while len(hammer.bodies) < seen + 20:  # and the new one keeps serving
+                time.sleep(0.01)
+        assert hammer.failures == [], hammer.failures[:5]
+        assert b"one" in hammer.bodies and b"two" in hammer.bodies
+        # Once the new code answered, the old never does again.
+        assert b"one" not in hammer.bodies[hammer.bodies.index(b"two"):]
+        stop(server)
+
+
+@pytest.mark.parametrize("watcher", WATCHERS)
+def test_syntax_error_keeps_the_old_process_serving_and_a_fix_recovers(tmp_path, watcher):
+    source = tmp_path / "reloadapp.py"
+    write_app(source, b"good")
+    args = ("--reload", "--port", "0", "--app-dir", str(tmp_path), "--reload-dir", str(tmp_path), "reloadapp:app")
+    with server_process(*args, cwd=str(tmp_path), env=reload_env(watcher)) as server:
+        port = server.wait_serving()
+        server.wait_for_line(r"watching")
+        with Hammer(port) as hammer:
+            source.write_text("def app(environ, start_response:\n")
+            line = server.wait_for_line(r"Reload failed: .*")
+            assert "SyntaxError" in line.group(0) and "reloadapp.py" in line.group(0)
+            assert "the previous code keeps serving" in line.group(0)
+            seen = len(hammer.bodies)
+            while len(hammer.bodies) < seen + 20:  # the old process still serves
+                time.sleep(0.01)
+            write_app(source, b"fixed")
+            wait_for_body(port, b"fixed")
+        assert hammer.failures == [], hammer.failures[:5]
+        assert set(hammer.bodies) <= {b"good", b"fixed"}
+        assert server.output().count("Reload failed") == 1
+        stop(server)
+
+
+def test_a_broken_app_at_start_waits_for_a_fix(tmp_path):
+    source = tmp_path / "reloadapp.py"
+    source.write_text("import no_such_module_anywhere\n")
+    args = ("--reload", "--port", "0", "--app-dir", str(tmp_path), "--reload-dir", str(tmp_path), "reloadapp:app")
+    with server_process(*args, cwd=str(tmp_path), env=reload_env("polling")) as server:
+        line = server.wait_for_line(r"Cannot start: .*")
+        assert "no_such_module_anywhere" in line.group(0) and "waiting for a change" in line.group(0)
+        write_app(source, b"recovered")
+        port = server.wait_serving()
+        wait_for_body(port, b"recovered")
+        stop(server)
+
+
+def test_reload_include_exclude_patterns(tmp_path):
+    """A template matched by --reload-include restarts the server; a file the
+    user excluded does not (the next restart shows it was never seen)."""
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "skipme").mkdir()
+    template = tmp_path / "templates" / "page.html"
+    template.write_text("first")
+    (tmp_path / "reloadapp.py").write_text(
+        "import pathlib\n"
+        "BODY = (pathlib.Path(__file__).parent / 'templates' / 'page.html').read_bytes()\n"
+        "def app(environ, start_response):\n"
+        "    start_response('200 OK', [('Content-Length', str(len(BODY)))])\n"
+        "    return [BODY]\n"
+    )
+    args = (
+        "--reload", "--port", "0", "--app-dir", str(tmp_path), "--reload-dir", str(tmp_path),
+        "--reload-include", "*.html", "--reload-exclude", "skipme", "reloadapp:app",
+    )
+    with server_process(*args, cwd=str(tmp_path), env=reload_env("polling")) as server:
+        port = server.wait_serving()
+        server.wait_for_line(r"watching .* for \*\.py \*\.html")
+        (tmp_path / "skipme" / "ignored.py").write_text("x = 1\n")
+        template.write_text("second")
+        wait_for_body(port, b"second")
+        changes = [line for line in server.output().splitlines() if "Changes in" in line]
+        assert len(changes) == 1 and "page.html" in changes[0] and "ignored.py" not in changes[0], changes
+        stop(server)
+
+
+def test_file_filter_defaults():
+    f = FileFilter(["/src"])
+    assert f("/src/app.py") and f("/src/pkg/models.py")
+    for path in ("/src/.hidden.py", "/src/app.pyc", "/src/.app.py.swp", "/src/~app.py", "/src/.git/hook.py", "/src/notes.txt"):
+        assert not f(path), path
+    g = FileFilter(["/src"], includes=["*.html", ".*"], excludes=["migrations"])
+    assert g("/src/templates/base.html") and g("/src/.env.py")  # including ".*" takes it off the excludes
+    assert not g("/src/app/migrations/0001_initial.py")
+
+
+def test_polling_watcher_sees_new_changed_and_removed_files(tmp_path):
+    keep = tmp_path / "keep.py"
+    keep.write_text("a = 1\n")
+    gone = tmp_path / "gone.py"
+    gone.write_text("b = 1\n")
+    watcher = PollingWatcher(FileFilter([str(tmp_path)]), interval=0.01)
+    stop = threading.Event()
+    keep.write_text("a = 22\n")
+    assert watcher.changes(stop) == {str(keep)}
+    gone.unlink()
+    (tmp_path / "new.py").write_text("c = 1\n")
+    (tmp_path / "ignored.txt").write_text("x")
+    assert watcher.changes(stop) == {str(gone), str(tmp_path / "new.py")}
+    stop.set()
+    assert watcher.changes(stop) == set()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("--reload", "--workers", "2"), "--reload cannot be used with --workers above 1"),
+        (("--reload", "--reload-dir", "/no/such/dir"), "--reload-dir '/no/such/dir' is not a directory"),
+    ],
+)
+def test_bad_reload_options_are_one_line_errors(args, message):
+    result = run_fastbase(*args, "proc_apps:hello")
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"fastbase: error: {message}")
+
+
+def test_reloader_stops_its_server_on_sigterm_and_frees_the_port(tmp_path):
+    source = tmp_path / "reloadapp.py"
+    write_app(source, b"up")
+    args = ("--reload", "--port", "0", "--app-dir", str(tmp_path), "--reload-dir", str(tmp_path), "reloadapp:app")
+    with server_process(*args, cwd=str(tmp_path), env=reload_env("polling")) as server:
+        port = server.wait_serving()
+        assert get(port) == b"up"
+        stop(server)
+    # Nothing is left listening: the reloader's server process exited with it.
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+
+
+@pytest.mark.parametrize("watcher", WATCHERS)
+def test_an_edit_in_the_same_second_with_the_same_size_is_served(tmp_path, watcher):
+    """A .pyc is trusted when the source's size and mtime in whole seconds
+    match it: the reloader removes the changed module's cached bytecode so
+    the new process never imports the old code."""
+    source = tmp_path / "reloadapp.py"
+    write_app(source, b"one")
+    second = (time.time_ns() // 10**9 - 60) * 10**9  # a whole second, a minute ago
+    os.utime(source, ns=(second + 100, second + 100))
+    args = ("--reload", "--port", "0", "--app-dir", str(tmp_path), "--reload-dir", str(tmp_path), "reloadapp:app")
+    env = dict(reload_env(watcher), PYTHONDONTWRITEBYTECODE="")  # bytecode is written, as by default
+    with server_process(*args, cwd=str(tmp_path), env=env) as server:
+        port = server.wait_serving()
+        server.wait_for_line(r"watching")
+        assert get(port) == b"one"
+        assert list((tmp_path / "__pycache__").glob("reloadapp.*.pyc"))  # records that second and size
+        write_app(source, b"two")  # the same size...
+        os.utime(source, ns=(second + 200, second + 200))  # ...and the same second
+        wait_for_body(port, b"two")
+        stop(server)
