@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 from typing import Optional
 
@@ -56,3 +57,13 @@ def configure(level: str = "info", log_config: Optional[str] = None) -> None:
         handler.setFormatter(logging.Formatter("%(asctime)s [%(levelname)s] %(message)s", "%Y-%m-%d %H:%M:%S"))
         root.addHandler(handler)
         root.propagate = False
+
+
+def describe_exit(code: int) -> str:
+    """A child process's return code in words: "exit status 3", "signal SIGKILL"."""
+    if code < 0:
+        try:
+            return f"signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"signal {-code}"
+    return f"exit status {code}"

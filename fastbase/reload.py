@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Set, Tuple
 
 from .config import RELOAD_EXCLUDES, RELOAD_INCLUDES, Config
-from .logs import error_log
+from .logs import describe_exit, error_log
 
 __all__ = [
     "RELOAD_INCLUDES",
@@ -293,7 +293,7 @@ class Reloader:
         finally:
             os.close(read_fd)
         code = proc.wait()
-        reason = report.decode("utf-8", "replace").strip() or f"the server process exited ({_status(code)})"
+        reason = report.decode("utf-8", "replace").strip() or f"the server process exited ({describe_exit(code)})"
         if first:
             error_log.error("Cannot start: %s; waiting for a change to try again", reason)
         else:
@@ -310,7 +310,7 @@ class Reloader:
         proc = self.current
         if proc is not None and not self._reported_exit and proc.poll() is not None:
             self._reported_exit = True
-            error_log.error("The server process exited (%s); waiting for a change to restart it", _status(proc.returncode))
+            error_log.error("The server process exited (%s); waiting for a change to restart it", describe_exit(proc.returncode))
 
     def _wait_retiring(self) -> None:
         deadline = time.monotonic() + self.config.timeout_graceful_shutdown + 5
@@ -342,13 +342,6 @@ def _describe(paths: Set[str]) -> str:
     return shown + (f" and {len(names) - 3} more" if len(names) > 3 else "")
 
 
-def _status(code: int) -> str:
-    if code < 0:
-        try:
-            return f"signal {signal.Signals(-code).name}"
-        except ValueError:
-            return f"signal {-code}"
-    return f"exit status {code}"
 
 
 # -- the server process -------------------------------------------------------
@@ -407,4 +400,3 @@ def serve_reloader_child(config: Config, sockets: List[socket.socket]) -> int:
     except KeyboardInterrupt:
         pass
     return 0
-

@@ -37,7 +37,7 @@ from typing import Any, Dict, List, Optional
 
 from . import logs
 from .config import Config
-from .logs import error_log
+from .logs import describe_exit, error_log
 from .sockets import BindError, bind_sockets, reuseport_sibling, steer_reuseport_to_workers
 
 #: A worker's exit status when it could not start (app import, bind, lifespan).
@@ -282,7 +282,7 @@ class Supervisor:
             if code == 0:
                 error_log.info("Worker %d finished (max requests); starting a new one", pid)
             else:
-                error_log.error("Worker %d died (%s); starting a new one", pid, _describe(code))
+                error_log.error("Worker %d died (%s); starting a new one", pid, describe_exit(code))
             if code != 0 and lived < 1.0:
                 time.sleep(self._restart_delay)  # a crash loop must not spin
                 self._restart_delay = min(self._restart_delay * 2, RESTART_DELAY_MAX)
@@ -334,13 +334,6 @@ def _kill(pid: int, sig: int) -> None:
         pass
 
 
-def _describe(code: int) -> str:
-    if code < 0:
-        try:
-            return f"signal {signal.Signals(-code).name}"
-        except ValueError:
-            return f"signal {-code}"
-    return f"exit status {code}"
 
 
 def _worker_main(

@@ -18,7 +18,7 @@ import pytest
 
 import ops_apps
 from servers import serve
-from subprocess_server import TESTS_DIR, child_env, loop_params, run_fastbase, server_process
+from subprocess_server import child_env, loop_params, run_fastbase, server_process
 
 CSS = b"body { color: red; }\n" * 10
 BIG = os.urandom(3 * 1024 * 1024 + 17)
