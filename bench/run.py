@@ -11,8 +11,9 @@ on 127.0.0.1, pinned to one core (``--server-cpu``), while wrk runs pinned to
 another (``--client-cpu``). The script waits until the server answers, warms
 it up with wrk, runs wrk ``--runs`` times and keeps the median and min/max of
 req/s and the medians of p50/p99 latency, then stops the server as Ctrl-C
-would. Results go to ``bench/results/`` (a dated markdown and JSON file plus
-``latest.md``) with the machine, versions and date; charts to ``bench/charts/``.
+would. Results go to ``bench/results/latest.md`` with the machine, versions and
+date (the dated markdown and JSON to ``bench/results/raw/``, which git
+ignores); charts to ``bench/charts/``.
 
 A peer that is not installed appears in its tables as "missing"; one that
 failed to start appears as "failed" with the reason. Only the standard
@@ -45,6 +46,8 @@ HERE = Path(__file__).resolve().parent
 APPS = HERE / "apps"
 SCRIPTS = HERE / "scenarios"
 RESULTS = HERE / "results"
+#: Under the results directory: every run's dated markdown and JSON (git ignores it).
+RAW = "raw"
 CHARTS = HERE / "charts"
 HOST = "127.0.0.1"
 
@@ -1151,15 +1154,19 @@ def main(argv=None) -> int:
 
 
 def write_report(args, report: dict, markdown: str, now: datetime.datetime, name: str = "") -> None:
-    """Write a run's markdown (dated and latest) and JSON to --output and
-    say so: ``{quick-}{name}{stamp}.md``. Shared by the bench scripts."""
+    """Write a run's markdown to --output as ``{quick-}{name}latest.md``, and
+    the dated markdown and JSON (``{quick-}{name}{stamp}.md``/``.json``) to
+    its ``raw/`` folder, which git ignores: only the reports the READMEs
+    link are committed. Shared by the bench scripts."""
     prefix = ("quick-" if args.quick else "") + name
     stamp = now.strftime("%Y-%m-%d-%H%M")
-    dated = args.output / f"{prefix}{stamp}.md"
-    dated.write_text(markdown)
-    (args.output / f"{prefix}latest.md").write_text(markdown)
-    (args.output / f"{prefix}{stamp}.json").write_text(json.dumps(report, indent=1, default=str) + "\n")
-    print(f"\nwrote {dated} (and {prefix}latest.md, {prefix}{stamp}.json); took {format_duration(report['elapsed_s'])}")
+    raw = args.output / RAW
+    raw.mkdir(parents=True, exist_ok=True)
+    latest = args.output / f"{prefix}latest.md"
+    latest.write_text(markdown)
+    (raw / f"{prefix}{stamp}.md").write_text(markdown)
+    (raw / f"{prefix}{stamp}.json").write_text(json.dumps(report, indent=1, default=str) + "\n")
+    print(f"\nwrote {latest} (and {RAW}/{prefix}{stamp}.md, .json); took {format_duration(report['elapsed_s'])}")
 
 
 def write_outputs(args, report: dict, now: datetime.datetime) -> None:

@@ -22,8 +22,8 @@ and of wrk, so the cores each side actually got are in the results.
 
 As in ws_bench.py, the machine is shared: every configuration of an
 interface is started at once (idle ones cost nothing) and runs are
-interleaved in a rotated order. Results: ``bench/results/workers-*.md``/
-``.json`` and ``bench/charts/workers.png``.
+interleaved in a rotated order. Results: ``bench/results/workers-latest.md``
+(dated ``.md``/``.json`` in ``bench/results/raw/``) and ``bench/charts/workers.png``.
 """
 
 from __future__ import annotations

@@ -24,8 +24,8 @@ ceiling; every run also records the generator's CPU time, so its cost per
 round trip is known and shown.
 
 Server start/stop, pinning, free ports, machine info and the number
-formats come from ``run.py``; results go to ``bench/results/ws-*.md``/``.json``
-and charts to ``bench/charts/ws-*.png``.
+formats come from ``run.py``; results go to ``bench/results/ws-latest.md`` (dated
+``.md``/``.json`` in ``bench/results/raw/``) and charts to ``bench/charts/ws-*.png``.
 """
 
 from __future__ import annotations

@@ -91,7 +91,9 @@ class ServerState:
 
             self.proxy = ProxyHeaders(config.forwarded_allow_ips or "127.0.0.1", config.forwarded_headers)
         #: No per-request edge in play (--limit-concurrency, --proxy-headers,
-        #: a request limit): a request starts by the connection's fast path.
+        #: a request limit): a request starts by the connection's fast path
+        #: (HttpProtocol.data_received). False takes the slow path, which
+        #: `pytest --slow-path` forces to check the fast-path copies against.
         self.plain = self.limit_concurrency is None and self.proxy is None
         #: Pipelined safe requests may start while an earlier response is in
         #: progress (RFC 9112 9.3.2); not with --proxy-headers, where each
@@ -363,19 +365,26 @@ class HttpProtocol(Connection):
                 # without the queue.
                 state = self.state
                 if state.plain:
-                    # _start_request with none of its limits in play, inline
-                    # (one call less per request).
+                    # Fast-path copy of _start_request (HttpProtocol._start_request)
+                    # with none of its limits in play, and of _pump's on_end + start
+                    # (the cycle's start(True)); keep in step. One call less per
+                    # request; `pytest --slow-path` runs the suites without it.
                     self._counter += 1
                     cycle = state.bridge.new_cycle(self, request)
                     self._active = cycle
                     if not request.keep_alive or state.shutting_down:
                         self._close_after_response = True
-                else:
-                    cycle = self._start_request(request)
-                    if cycle is None:
-                        return
+                    self._reading = None
+                    cycle.start(True)
+                    return
+                # The slow path (a limit or --proxy-headers in play): the
+                # originals of the copies above, in _pump's order.
+                cycle = self._start_request(request)
+                if cycle is None:
+                    return
                 self._reading = None
-                cycle.start(True)
+                cycle.on_end(end)
+                cycle.start()
                 return
         elif not events:
             return
@@ -528,6 +537,7 @@ class HttpProtocol(Connection):
         return not early or early[-1] is cycle
 
     def _start_request(self, request: Request) -> Any:
+        # Inlined in data_received (the ServerState.plain branch) for speed.
         state = self.state
         self._counter += 1
         state.total_requests += 1
@@ -581,6 +591,7 @@ class HttpProtocol(Connection):
     # -- what cycles use (loop thread only) ----------------------------------
 
     def write(self, data: bytes) -> None:
+        # Inlined in respond() for speed; writelines repeats its corking.
         if not self.closed:
             cork = self._cork
             if cork is None:
@@ -596,14 +607,16 @@ class HttpProtocol(Connection):
     def respond(self, data: bytes, keep_alive: bool) -> None:
         """A whole response in one piece: write(data), then finish()."""
         if self._cork is None and not self.closed:
-            self.transport.write(data)  # write()'s common case, one call less
+            # Fast-path copy of write()'s common case (HttpProtocol.write),
+            # one call less; keep in step.
+            self.transport.write(data)
         else:
             self.write(data)
         self.finish(keep_alive)
 
-    # write and writelines repeat the corking lines on purpose: a shared
-    # helper costs a call per pipelined response (measurable in the
-    # 16-deep pipelining benchmark).
+    # write and writelines repeat the corking lines on purpose (fast-path
+    # copies of each other; keep in step): a shared helper costs a call per
+    # pipelined response (measurable in the 16-deep pipelining benchmark).
 
     def writelines(self, chunks: list) -> None:
         if not self.closed:

@@ -48,3 +48,74 @@ def _load_environ(name):
 def environ_impl(request):
     """(environ builder, parser module): the compiled pair and the twins."""
     return _load_environ(request.param)
+
+
+# --- the slow path ---------------------------------------------------------------
+#
+# The server's hot paths carry fast-path copies of slower, general code (each
+# marked "fast-path copy of X; keep in step", its original "inlined in Y for
+# speed"; ARCHITECTURE.md lists them). `pytest --slow-path` runs the suites
+# with the originals in their place, so a copy and its original cannot drift
+# apart unnoticed: .ci/run runs the server suites once more that way.
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--slow-path",
+        action="store_true",
+        help="serve through the originals of the server's fast-path copies (ServerState.plain false, ...)",
+    )
+
+
+def pytest_configure(config):
+    if config.getoption("slow_path", False):
+        _use_slow_path()
+
+
+def _use_slow_path():
+    """Replace each fast path by its original, for the whole test process."""
+    from fastbase import protocol
+    from fastbase.asgi import cycle as asgi_cycle
+    from fastbase.wsgi import cycle as wsgi_cycle
+
+    # Each name replaced below must exist: a rename must not leave the
+    # fast path in place unnoticed.
+    for owner, name in [
+        (protocol.ServerState, "__init__"),
+        (protocol.HttpProtocol, "respond"),
+        (wsgi_cycle, "encode_response"),
+        (asgi_cycle, "encode_response"),
+        (wsgi_cycle.WSGICycle, "_deliver_whole"),
+    ]:
+        assert hasattr(owner, name), f"--slow-path: {owner.__name__}.{name} is gone; update tests/conftest.py"
+
+    # HttpProtocol.data_received: with ServerState.plain false a request starts
+    # by _start_request, then the cycle's on_end + start() (not start(True)).
+    init = protocol.ServerState.__init__
+
+    def slow_init(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        self.plain = False
+
+    protocol.ServerState.__init__ = slow_init
+
+    # The bridges' one-write responses: without encode_response's one piece,
+    # WSGICycle._run frames the body with _encode_head and ASGICycle.send with
+    # _head + _send_body + _complete.
+    def no_one_write(*args):
+        return None
+
+    wsgi_cycle.encode_response = no_one_write
+    asgi_cycle.encode_response = no_one_write
+
+    # WSGICycle._deliver_whole and HttpProtocol.respond by their originals.
+    def deliver_whole(self, data, keep_alive):
+        self._deliver(data, True, keep_alive)
+
+    wsgi_cycle.WSGICycle._deliver_whole = deliver_whole
+
+    def respond(self, data, keep_alive):
+        self.write(data)
+        self.finish(keep_alive)
+
+    protocol.HttpProtocol.respond = respond

@@ -52,6 +52,31 @@ def test_interface_auto_detects_asgi():
         assert "transfer-encoding" not in response.headers
 
 
+@pytest.mark.parametrize("version", ["1.1", "1.0"])
+def test_a_one_message_response_is_framed_and_logged_whole(caplog, version):
+    """What the one-write fast path sends, and what its original (_head +
+    _send_body + _complete) sends under --slow-path: head, Server header,
+    Content-Length, keep-alive as the request asked, the size logged."""
+    with caplog.at_level(logging.INFO, logger="fastbase.access"):
+        with serve(hello, access_log=True, log_level="info") as server, connect(server) as sock:
+            sock.sendall(f"GET /one HTTP/{version}\r\nHost: x\r\n\r\n".encode())
+            if version == "1.0":
+                data = recv_until_closed(sock)  # HTTP/1.0 without keep-alive: closed after it
+                assert data.startswith(b"HTTP/1.1 200 OK\r\n") and data.endswith(b"\r\n\r\nHello, world!"), data
+                head = data.split(b"\r\n\r\n")[0].decode().lower()
+                assert "content-length: 13" in head and "transfer-encoding" not in head
+                assert "server: fastbase" in head and "connection: close" in head
+            else:
+                status, headers, body = read_response(sock, bytearray())
+                assert (status, body) == (200, b"Hello, world!")
+                assert headers["content-length"] == ["13"] and headers["server"] == ["fastbase"]
+                assert "transfer-encoding" not in headers and "connection" not in headers
+                sock.sendall(b"GET /two HTTP/1.1\r\nHost: x\r\n\r\n")  # the connection stays open
+                assert read_response(sock, bytearray())[2] == b"Hello, world!"
+    lines = [r.getMessage() for r in caplog.records if r.name == "fastbase.access"]
+    assert any(f'"GET /one HTTP/{version}" 200 13' in line for line in lines), lines
+
+
 def test_scope():
     scopes = []
 

@@ -212,3 +212,23 @@ def test_fastbase_parser_is_the_http_parser_api():
     for name in fastbase.http.parser.__all__:
         assert getattr(fastbase.parser, name) is getattr(fastbase.http.parser, name), name
     assert fastbase.parser.IMPLEMENTATION in ("c", "py")
+
+
+ARCHITECTURE = SOURCE.parent / "ARCHITECTURE.md"
+
+
+@pytest.mark.skipif(not ARCHITECTURE.is_file(), reason="run from an installed package, without the repository")
+def test_the_architecture_map_names_every_module():
+    """ARCHITECTURE.md's module map lists every file of the package by its
+    path (modules, .pyx/.pxd/.pyi, py.typed), and no path that is gone."""
+    text = ARCHITECTURE.read_text()
+    named = set(re.findall(r"`(fastbase/[\w/.]+)`", text))
+    kinds = (".py", ".pyx", ".pxd", ".pyi", "py.typed")
+    files = {
+        path.relative_to(SOURCE.parent).as_posix()
+        for path in SOURCE.rglob("*")
+        if path.is_file() and path.name.endswith(kinds) and "__pycache__" not in path.parts
+    }
+    assert sorted(files - named) == [], "modules missing from ARCHITECTURE.md's map"
+    gone = sorted(p for p in named if not (SOURCE.parent / p).exists())
+    assert gone == [], "ARCHITECTURE.md names paths that do not exist"

@@ -42,6 +42,7 @@ class ASGIBridge:
         formats a fresh "Task-N" for itself, and uvloop's create_task can only
         rename it afterwards; a constant name saves that work on every
         request. A task factory set on the loop is still used.
+        Inlined in ASGICycle.start for speed.
         """
         loop = self.loop
         if loop.get_task_factory() is None:

@@ -898,7 +898,9 @@ cdef class RequestParser:
             if state == S_HEADERS or state == S_TRAILERS:
                 # Fast path: a complete, valid field line or the empty line,
                 # within the limits. Anything else takes the slow path below,
-                # which checks in the twin's order.
+                # which checks in the twin's order. Fast-path copy of
+                # _take_line + _parse_field (RequestParser); keep in step (the
+                # corpora fed byte by byte run the slow path).
                 if p + 1 < end and p[0] == CR and p[1] == LF:
                     if self._section_size + 2 <= self.max_header_size:
                         pos += 2
@@ -946,6 +948,9 @@ cdef class RequestParser:
                     self._end_message(events, EndOfMessage(self._fields) if self._fields else _END)
             elif state == S_REQUEST_LINE:
                 # Fast path: method SP target SP "HTTP/1.x" CRLF, all valid.
+                # Fast-path copy of _take_line + _parse_request_line
+                # (RequestParser); keep in step (the corpora fed byte by byte
+                # run the slow path).
                 q = p
                 while q < end and fb_tchar[q[0]]:
                     q += 1
@@ -1070,6 +1075,7 @@ cdef class RequestParser:
         raise BadRequest("chunk size line too long")
 
     cdef int _parse_request_line(self, cptr line, Py_ssize_t size) except -1:
+        # Inlined in _feed's request-line fast path for speed.
         cdef cptr end = line + size
         cdef cptr sp1
         cdef cptr sp2
@@ -1144,6 +1150,7 @@ cdef class RequestParser:
         return 0
 
     cdef int _parse_field(self, cptr line, Py_ssize_t size) except -1:
+        # Inlined in _feed's field-line fast path for speed.
         cdef cptr end = line + size
         cdef cptr colon
         cdef cptr v

@@ -336,6 +336,9 @@ cdef class FrameParser:
                     pos += used
                     # The common case: a whole unfragmented, uncompressed
                     # message in this call becomes its event directly.
+                    # Fast-path copy of the S_PAYLOAD branch + _payload +
+                    # _end_frame (FrameParser); keep in step (the frames fed
+                    # byte by byte run the slow path).
                     if (self._fin and (self._opcode == OP_TEXT or self._opcode == OP_BINARY)
                             and not self._compressed and self._remaining <= <unsigned long long>(n - pos)):
                         take = <Py_ssize_t>self._remaining
@@ -550,6 +553,8 @@ cdef class FrameParser:
         return self.max_message_size - self._size
 
     cdef int _end_frame(self, list events) except -1:
+        # Inlined (with _payload) in _run's whole-message fast path
+        # (_whole_message) for speed.
         cdef int opcode = self._opcode
         self._state = S_HEADER
         if opcode == OP_PING:

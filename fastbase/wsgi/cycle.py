@@ -169,8 +169,8 @@ class WSGICycle:
     def start(self, complete: bool = False) -> None:
         self._started = True
         if complete:
-            # _submit's work for a request without a body, inline (nearly
-            # every request).
+            # Fast-path copy of on_end + start + _submit (WSGICycle) for a
+            # request without a body (nearly every request); keep in step.
             self._body_complete = True
             self._input = NO_INPUT
             pool = self.bridge.pool
@@ -264,6 +264,7 @@ class WSGICycle:
     # -- running the app -----------------------------------------------------
 
     def _submit(self, body: Any) -> None:
+        # Inlined in start(complete=True) for speed.
         self._input = body
         pool = self.bridge.pool
         if pool is None:
@@ -294,27 +295,23 @@ class WSGICycle:
                 body_bytes = result[0]
                 if type(body_bytes) is not bytes:
                     raise TypeError(f"WSGI body items must be bytes, not {type(body_bytes).__name__}")
-                # _encode_head's work for a body of known length, without
-                # its frame (this runs for nearly every response).
-                http11 = request.http_version == "1.1"
-                keep_alive = self.keep_alive and not protocol.state.shutting_down
-                head_request = request.method == b"HEAD"
+                # Fast-path copy of _encode_head (WSGICycle._encode_head) for
+                # a body of known length, without its frame (this runs for
+                # nearly every response); keep in step.
                 response = encode_response(
-                    self.status, self.headers, body_bytes, self.reason, http11, keep_alive, head_request, bridge.server
+                    self.status,
+                    self.headers,
+                    body_bytes,
+                    self.reason,
+                    request.http_version == "1.1",
+                    self.keep_alive and not protocol.state.shutting_down,
+                    request.method == b"HEAD",
+                    bridge.server,
                 )
                 if response is None:
                     # Not one write: HEAD, a status without a body, a declared
                     # length that differs from the body, or a large body.
-                    head, framing, length, keep_alive = encode_head(
-                        self.status,
-                        self.headers,
-                        reason=self.reason,
-                        http11=http11,
-                        keep_alive=keep_alive,
-                        head_request=head_request,
-                        body_length=len(body_bytes),
-                        server=bridge.server,
-                    )
+                    head = self._encode_head(len(body_bytes))
             except BaseException as exc:  # noqa: BLE001
                 self._fail(exc)
                 return
@@ -326,7 +323,8 @@ class WSGICycle:
                 payload, keep_alive = response
                 self._bytes = len(body_bytes)
                 if self._spool is None:
-                    # _deliver_whole's work, from the connection itself.
+                    # Fast-path copy of _deliver_whole (and _post), from the
+                    # connection itself; keep in step.
                     if bridge.pool is None:
                         protocol.respond(payload, keep_alive)
                     else:
@@ -338,10 +336,9 @@ class WSGICycle:
                         access_log(protocol, request, self.status, self._bytes, time.perf_counter() - self._t0, self.headers)
                     return
             else:
-                self.keep_alive = keep_alive
-                self._framing = framing
-                self._remaining = length
-                if framing == NO_BODY:
+                keep_alive = self.keep_alive
+                length = self._remaining
+                if self._framing == NO_BODY:
                     self._post(head, True)
                     if protocol.state.access_log is not None:
                         self._log(request)
@@ -361,8 +358,8 @@ class WSGICycle:
             if bridge.pool is None:
                 self._deliver_whole(payload, keep_alive)
             else:
-                # _post's work, inline: the worker hands the batch's
-                # responses over when it runs dry.
+                # Fast-path copy of _post(payload, True); keep in step: the
+                # worker hands the batch's responses over when it runs dry.
                 bridge.caller.defer(self._deliver_whole, payload, keep_alive)
             if protocol.state.access_log is not None:
                 self._log(request)
@@ -449,6 +446,7 @@ class WSGICycle:
     # -- response bytes --------------------------------------------------------
 
     def _encode_head(self, body_length: int = -1) -> bytes:
+        # Inlined in _run's one-piece fast path (encode_response) for speed.
         request = self.request
         assert self.status is not None
         http11 = request.http_version == "1.1"
@@ -528,6 +526,7 @@ class WSGICycle:
         self._post(head + tail, True)
 
     def _post(self, data: Any, final: bool) -> None:
+        # Inlined in _run's one-piece fast path for speed.
         if self.bridge.pool is None:
             self._deliver(data, final, self.keep_alive)
         elif final:
@@ -551,6 +550,7 @@ class WSGICycle:
             self._all_sent = True
 
     def _deliver(self, data: Any, final: bool, keep_alive: bool) -> None:
+        # Inlined in _deliver_whole (and _run) for speed.
         protocol = self.protocol
         if type(data) is list:
             protocol.writelines(data)
@@ -563,7 +563,8 @@ class WSGICycle:
 
     def _deliver_whole(self, data: Any, keep_alive: bool) -> None:
         """_deliver for a whole response in one piece (loop thread): the
-        common response, so without _deliver's choices."""
+        common response, so without _deliver's choices. Fast-path copy of
+        _deliver(data, True, keep_alive) (WSGICycle._deliver); keep in step."""
         protocol = self.protocol
         if type(data) is list:
             protocol.writelines(data)

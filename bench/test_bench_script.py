@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-_PATH = Path(__file__).resolve().parent.parent / "bench" / "run.py"
+_PATH = Path(__file__).resolve().parent / "run.py"
 _spec = importlib.util.spec_from_file_location("bench_run", _PATH)
 run = importlib.util.module_from_spec(_spec)
 sys.modules["bench_run"] = run  # dataclasses look their module up by name

@@ -18,7 +18,7 @@ import pytest
 if sys.platform == "win32":
     pytest.skip("the benchmark scripts are Linux tools (taskset, /proc, resource)", allow_module_level=True)
 
-BENCH = Path(__file__).resolve().parent.parent / "bench"
+BENCH = Path(__file__).resolve().parent
 
 
 def _load(name: str, filename: str):
@@ -685,12 +685,16 @@ def test_each_script_writes_its_own_dated_and_latest_results(tmp_path, monkeypat
     report = {"elapsed_s": 75.0, "scenarios": []}
     module.write_outputs(args, report, datetime.datetime(2026, 11, 27, 3, 5))
     prefix = ("quick-" if quick else "") + name
-    assert sorted(p.name for p in args.output.iterdir()) == sorted(
-        [f"{prefix}2026-11-27-0305.md", f"{prefix}latest.md", f"{prefix}2026-11-27-0305.json"]
-    )
+    # latest.md where --output says; the dated markdown and JSON in its
+    # raw/ folder, which git ignores (only the linked reports are committed).
+    raw = args.output / "raw"
+    assert sorted(p.name for p in args.output.iterdir()) == sorted(["raw", f"{prefix}latest.md"])
+    assert sorted(p.name for p in raw.iterdir()) == sorted([f"{prefix}2026-11-27-0305.md", f"{prefix}2026-11-27-0305.json"])
     assert (args.output / f"{prefix}latest.md").read_text() == "# report\n"
-    assert json.loads((args.output / f"{prefix}2026-11-27-0305.json").read_text()) == report
-    assert f"{prefix}2026-11-27-0305.md (and {prefix}latest.md" in capsys.readouterr().out
+    assert (raw / f"{prefix}2026-11-27-0305.md").read_text() == "# report\n"
+    assert json.loads((raw / f"{prefix}2026-11-27-0305.json").read_text()) == report
+    assert f"{prefix}latest.md (and raw/{prefix}2026-11-27-0305.md, .json)" in capsys.readouterr().out
+    assert "raw/" in (BENCH / "results" / ".gitignore").read_text().split()
 
 
 def test_pinning_needs_two_distinct_cpus(monkeypatch):
