@@ -199,6 +199,20 @@ def test_the_private_names_fastbase_relies_on():
     lane.shutdown()
 
 
+@pytest.mark.skipif(not hasattr(os, "SCHED_BATCH"), reason="SCHED_BATCH is Linux's")
+def test_lanes_are_batch_threads_so_their_wake_up_does_not_preempt_the_loop():
+    # The loop thread stays a normal one; a lane runs SCHED_BATCH (see
+    # fastbase.django.threads._batch_this_thread for why and what it saves).
+    from fastbase.django.threads import LanePool
+
+    pool = LanePool()
+    lane = pool.acquire()
+    assert lane.submit(os.sched_getscheduler, 0).result() == os.SCHED_BATCH
+    assert os.sched_getscheduler(0) != os.SCHED_BATCH
+    pool.release(lane)
+    pool.clear()
+
+
 def test_lane_pool_reuses_idle_lanes_and_stops_extra_ones():
     from fastbase.django.threads import LanePool
 
