@@ -113,6 +113,30 @@ def test_concurrent_sync_views_run_in_parallel(observed, middleware, loop):
 
 
 @pytest.mark.parametrize(("middleware", "loop"), CASES)
+def test_keep_alive_next_request_after_the_previous_request_finished(observed, middleware, loop):
+    # fastbase hands a request's lane to the next request on its connection
+    # (same client and server addresses) once the previous one's last hop,
+    # response.close() with request_finished, is queued on it: the next
+    # request's sync code then runs on the same thread, after that hop, never
+    # interleaved with it. Django's handler runs them on two threads.
+    django, fastbase = _pair(observed, middleware, loop)
+    name = "keep-alive, next request started once the response is out"
+    assert django[name]["statuses"] == fastbase[name]["statuses"] == [200, 200]
+    events = fastbase[name]["calls"]
+    names = [e for e, _ in events]
+    finished = [i for i, e in enumerate(names) if e.startswith("request_finished")]
+    started = [i for i, e in enumerate(names) if e.startswith("request_started")]
+    assert len(finished) == len(started) == 2
+    sync_threads = {thread for event, thread in events if event not in ASYNC_VIEWS}
+    assert "loop" not in sync_threads
+    if middleware == "default":
+        # The lane was handed on (with other middleware, Django's own path:
+        # a lane each, the two requests' sync code in parallel as Django's).
+        assert sync_threads == {"T1"}, events
+        assert started[0] < finished[0] < started[1] < finished[1], names
+
+
+@pytest.mark.parametrize(("middleware", "loop"), CASES)
 def test_disconnect_cancels_the_view_and_finishes_the_request(observed, middleware, loop):
     django, fastbase = _pair(observed, middleware, loop)
     name = "disconnect while an async view waits"

@@ -60,6 +60,10 @@ class Lane(Executor):
         # (a sync view its client gave up on, say) is still running: the
         # worker hands the lane back once that call returns.
         self.returned = False
+        # Requests holding the lane (the event loop's thread only): the one
+        # that borrowed it, and the next one on its connection once it has
+        # queued its last hop (see fastbase.django.handler's _parked).
+        self.holders = 0
         self._closed = False
         self.thread = threading.Thread(target=self._work, name=f"fastbase-django-{next(_names)}", daemon=True)
         self.thread.start()
