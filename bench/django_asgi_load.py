@@ -45,6 +45,25 @@ TARGETS = [
 VIEWS = [("async", "/async"), ("sync", "/")]
 
 
+def _usage(pid: int) -> tuple[float, int]:
+    """The server's CPU seconds (user + system, all threads) and context
+    switches (voluntary + involuntary, summed over its live threads), from
+    /proc: steadier than req/s on a shared machine."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    switches = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/status") as f:
+                for line in f:
+                    if "ctxt_switches" in line:
+                        switches += int(line.split()[1])
+        except OSError:
+            pass
+    return cpu, switches
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=bench.positive(int), default=3, metavar="N", help="wrk runs per point (default: 3)")
@@ -85,7 +104,14 @@ def main() -> None:
                 _, port = servers[key]
                 argv = bench.wrk_command(args, scenario, port, args.connections, args.duration)[:-1] + [
                     f"http://{bench.HOST}:{port}{path}"]
-                results[(key, view)].append(bench.run_wrk(argv, args.duration))
+                pid = servers[key][0].proc.pid
+                before = _usage(pid)
+                result = bench.run_wrk(argv, args.duration)
+                after = _usage(pid)
+                requests = max(result["rps"] * args.duration, 1.0)
+                result["cpu_us"] = (after[0] - before[0]) * 1e6 / requests
+                result["switches"] = (after[1] - before[1]) / requests
+                results[(key, view)].append(result)
     finally:
         for process, _ in servers.values():
             process.stop()
@@ -102,12 +128,14 @@ def main() -> None:
         "",
         f"- Load average (1/5/15 min) at start: {' / '.join(f'{v:.2f}' for v in load_start)}; "
         f"at end: {' / '.join(f'{v:.2f}' for v in load_end)} (the machine is shared).",
-        "- Servers on CPU 1, wrk (`-t1 -c%d`) on CPU 0; all servers up at once, runs round-robin; median req/s." % args.connections,
+        "- Servers on CPU 1, wrk (`-t1 -c%d`) on CPU 0; all servers up at once, runs round-robin; medians. "
+        "CPU µs/request: the server process's user+system time over the run ÷ requests; switches/request: "
+        "its threads' context switches (voluntary + involuntary) ÷ requests." % args.connections,
         f"- Project: bench/apps/djangodefault.py, startproject's middleware; Python {sys.version.split()[0]}, "
         f"versions: {', '.join(f'{k} {v}' for k, v in bench.probe(python)['versions'].items() if k in ('fastbase', 'Django', 'uvicorn', 'uvloop', 'httptools'))}.",
         "",
-        "| server, handler | view | req/s (median) | min – max | p50 ms | p99 ms | errors |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "| server, handler | view | req/s (median) | min – max | CPU µs/request | switches/request | p50 ms | p99 ms | errors |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for key, label, view, _ in points:
         runs = results[(key, view)]
@@ -115,19 +143,26 @@ def main() -> None:
         errors = sum(r["errors"] for r in runs)
         p50 = statistics.median(r["p50_ms"] for r in runs)
         p99 = statistics.median(r["p99_ms"] or 0.0 for r in runs)
+        cpu = statistics.median(r["cpu_us"] for r in runs)
+        switches = statistics.median(r["switches"] for r in runs)
         lines.append(f"| {label} | {view} | {rps(key, view):,.0f} | {min(values):,.0f} – {max(values):,.0f} | "
-                     f"{p50:.2f} | {p99:.1f} | {errors} |")
+                     f"{cpu:,.0f} | {switches:.1f} | {p50:.2f} | {p99:.1f} | {errors} |")
     ours_async = rps("fastbase-asgi-fastbase", "async")
     ours_sync = rps("fastbase-asgi-fastbase", "sync")
     uvicorn_async = rps("uvicorn-asgi-django", "async")
     uvicorn_sync = rps("uvicorn-asgi-django", "sync")
     wsgi = rps("fastbase-wsgi", "sync")
+
+    def cpu_of(key: str, view: str) -> float:
+        return statistics.median(r["cpu_us"] for r in results[(key, view)])
+
     lines += [
         "",
         "Targets (issue 17):",
         "",
         f"- async view, fastbase + its handler ÷ uvicorn + Django's handler: **{ours_async / uvicorn_async:.2f}×** (target ≥ 5×)",
-        f"- async view over fastbase ASGI ÷ sync view over fastbase WSGI: **{ours_async / wsgi:.0%}** (target ≥ 50%)",
+        f"- async view over fastbase ASGI ÷ sync view over fastbase WSGI: **{ours_async / wsgi:.0%}** (target ≥ 50%); "
+        f"by server CPU per request: **{cpu_of('fastbase-wsgi', 'sync') / cpu_of('fastbase-asgi-fastbase', 'async'):.0%}**",
         f"- sync view over ASGI, fastbase + its handler ÷ uvicorn + Django's handler: **{ours_sync / uvicorn_sync:.2f}×** (target ≥ 3×)",
         f"- the handler alone, under uvicorn: async {rps('uvicorn-asgi-fastbase', 'async') / uvicorn_async:.2f}×, "
         f"sync {rps('uvicorn-asgi-fastbase', 'sync') / uvicorn_sync:.2f}× Django's",

@@ -302,10 +302,10 @@ def scope(path_: str, method: str = "GET", headers: list[tuple[bytes, bytes]] | 
 
 async def call(
     handler, scope_: dict, body: list[bytes] | None = None, disconnect: asyncio.Event | None = None,
-    truncated: bool = False,
+    truncated: bool = False, sent: asyncio.Event | None = None,
 ) -> dict:
     """One request; ``truncated``: the client disconnects after ``body``
-    with more_body still true."""
+    with more_body still true; ``sent`` is set once the response is out."""
     chunks = list(body or [b""])
     done = asyncio.Event()
     messages: list[dict] = []
@@ -324,6 +324,8 @@ async def call(
         messages.append(message)
         if message["type"] == "http.response.body" and not message.get("more_body", False):
             done.set()
+            if sent is not None:
+                sent.set()
 
     await handler(scope_, receive, send)
     start = next((m for m in messages if m["type"] == "http.response.start"), None)
@@ -406,6 +408,18 @@ async def scenarios(handler) -> dict:
         "view threads": len(view_threads),
         "loop": "loop" in view_threads,
     }
+
+    # Keep-alive: the next request on a connection starts as soon as the
+    # previous response is out (as a server starts it), while the previous
+    # request's response.close()/request_finished may still be running.
+    keep_alive = {**scope("/async"), "client": ("127.0.0.1", 6000)}
+    sent = asyncio.Event()
+    previous = asyncio.ensure_future(call(handler, keep_alive, sent=sent))
+    await sent.wait()
+    following = asyncio.ensure_future(call(handler, {**keep_alive, "path": "/sync", "raw_path": b"/sync"}))
+    statuses = [(await previous)["status"], (await following)["status"]]
+    results["keep-alive, next request started once the response is out"] = {
+        "statuses": statuses, "calls": take_events()}
 
     # A client that goes away while an async view waits forever.
     FOREVER_STARTED = asyncio.Event()

@@ -113,6 +113,30 @@ def test_concurrent_sync_views_run_in_parallel(observed, middleware, loop):
 
 
 @pytest.mark.parametrize(("middleware", "loop"), CASES)
+def test_keep_alive_next_request_after_the_previous_request_finished(observed, middleware, loop):
+    # fastbase hands a request's lane to the next request on its connection
+    # (same client and server addresses) once the previous one's last hop,
+    # response.close() with request_finished, is queued on it: the next
+    # request's sync code then runs on the same thread, after that hop, never
+    # interleaved with it. Django's handler runs them on two threads.
+    django, fastbase = _pair(observed, middleware, loop)
+    name = "keep-alive, next request started once the response is out"
+    assert django[name]["statuses"] == fastbase[name]["statuses"] == [200, 200]
+    events = fastbase[name]["calls"]
+    names = [e for e, _ in events]
+    finished = [i for i, e in enumerate(names) if e.startswith("request_finished")]
+    started = [i for i, e in enumerate(names) if e.startswith("request_started")]
+    assert len(finished) == len(started) == 2
+    sync_threads = {thread for event, thread in events if event not in ASYNC_VIEWS}
+    assert "loop" not in sync_threads
+    if middleware == "default":
+        # The lane was handed on (with other middleware, Django's own path:
+        # a lane each, the two requests' sync code in parallel as Django's).
+        assert sync_threads == {"T1"}, events
+        assert started[0] < finished[0] < started[1] < finished[1], names
+
+
+@pytest.mark.parametrize(("middleware", "loop"), CASES)
 def test_disconnect_cancels_the_view_and_finishes_the_request(observed, middleware, loop):
     django, fastbase = _pair(observed, middleware, loop)
     name = "disconnect while an async view waits"
@@ -197,6 +221,20 @@ def test_the_private_names_fastbase_relies_on():
 
     asyncio.run(check())
     lane.shutdown()
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_BATCH"), reason="SCHED_BATCH is Linux's")
+def test_lanes_are_batch_threads_so_their_wake_up_does_not_preempt_the_loop():
+    # The loop thread stays a normal one; a lane runs SCHED_BATCH (see
+    # fastbase.django.threads._batch_this_thread for why and what it saves).
+    from fastbase.django.threads import LanePool
+
+    pool = LanePool()
+    lane = pool.acquire()
+    assert lane.submit(os.sched_getscheduler, 0).result() == os.SCHED_BATCH
+    assert os.sched_getscheduler(0) != os.SCHED_BATCH
+    pool.release(lane)
+    pool.clear()
 
 
 def test_lane_pool_reuses_idle_lanes_and_stops_extra_ones():

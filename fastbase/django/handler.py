@@ -22,6 +22,10 @@ to where and how sync code runs:
   takes everything up to the view (and a sync view and what follows it).
 - The handler's own hops (``_Hop``) keep ``sync_to_async``'s contract at a
   third of its cost.
+- On an HTTP/1 connection a request's lane goes on to the connection's next
+  request once the last hop (``response.close()``, ``request_finished``) is
+  queued on it: that request's sync code runs after it on the same thread
+  (see ``_parked``), one lane per keep-alive connection instead of two.
 
 Async views and async-capable middleware stay on the event loop, as with
 Django's handler.
@@ -175,37 +179,92 @@ class _Hop:
         self._asgiref = sync_to_async(func, thread_sensitive=True)
         markcoroutinefunction(self)
 
-    async def __call__(self, *args: Any) -> Any:
+    def start(self, args: tuple[Any, ...], context: contextvars.Context | None = None) -> Any:
+        """Queue ``func(*args)`` on the request's lane now (in a copy of the
+        caller's context, or in ``context``) and return what ``_finish``
+        awaits; None off a lane (then ``__call__`` is asgiref's)."""
         owner = _current_context.get(None)
         lane = _context_executors.get(owner) if owner is not None else None
         if type(lane) is not Lane or getattr(AsyncToSync.executors, "current", None) is not None:
-            return await self._asgiref(*args)
+            return None
         loop = asyncio.get_running_loop()
-        context = contextvars.copy_context()
+        if context is None:
+            context = contextvars.copy_context()
         task_context: list[Any] = []
         outcome = _Outcome(loop, loop.create_future())
         lane.call(_run_on_lane, self.func, args, loop, context, task_context, outcome)
+        return loop, context, task_context, outcome
+
+    async def __call__(self, *args: Any) -> Any:
+        started = self.start(args)
+        if started is None:
+            return await self._asgiref(*args)
+        return await _finish(started)
+
+
+async def _finish(started: Any) -> Any:
+    """The awaiting half of a hop _Hop.start queued; the context's changes
+    come back to the task awaiting it."""
+    loop, context, task_context, outcome = started
+    try:
+        return await outcome.waiter
+    except asyncio.CancelledError:
+        if not task_context or outcome.done:
+            outcome.abandoned = True
+            raise
+        # As sync_to_async: cancel what func awaits through async_to_sync;
+        # if that task swallows the cancellation, wait for func after all.
+        task = task_context[0]
+        task.cancel()
         try:
-            return await outcome.waiter
+            await task
         except asyncio.CancelledError:
-            if not task_context or outcome.done:
-                outcome.abandoned = True
-                raise
-            # As sync_to_async: cancel what func awaits through async_to_sync;
-            # if that task swallows the cancellation, wait for func after all.
-            task = task_context[0]
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                outcome.abandoned = True
-                raise
-            outcome.waiter = loop.create_future()
-            if outcome.done:
-                outcome._deliver()
-            return await outcome.waiter
-        finally:
-            _restore_context(context)
+            outcome.abandoned = True
+            raise
+        outcome.waiter = loop.create_future()
+        if outcome.done:
+            outcome._deliver()
+        return await outcome.waiter
+    finally:
+        _restore_context(context)
+
+
+# A request's lane, once its last hop (response.close() and request_finished,
+# queued as soon as the response is out) is on it, is parked for the next
+# request on the same HTTP/1 connection, which the server may start while that
+# hop runs: the next request's hops queue behind it on the same thread (often
+# found still awake: no second wake-up), and a keep-alive connection holds one
+# lane instead of two. Keyed by the connection's (client, server) addresses;
+# the request that parked it unparks it when it ends if nobody took it. Event
+# loop thread only.
+_parked: dict[Any, Lane] = {}
+# The connection key of each request context whose lane fastbase's handler
+# borrowed (only such a lane is parked).
+_connection_keys: dict[Any, Any] = {}
+
+
+def _connection_key(scope: dict[str, Any]) -> Any:
+    if scope.get("http_version") not in ("1.0", "1.1"):
+        return None  # HTTP/2's streams share a connection concurrently
+    client = scope.get("client")
+    server = scope.get("server")
+    if not client or not server:
+        return None
+    try:
+        key = (tuple(client), tuple(server))
+        hash(key)
+    except TypeError:
+        return None
+    return key
+
+
+def _park_lane() -> None:
+    owner = _current_context.get(None)
+    key = _connection_keys.get(owner) if owner is not None else None
+    if key is not None:
+        lane = _context_executors.get(owner)
+        if type(lane) is Lane:
+            _parked[key] = lane
 
 
 def _close(response: Any) -> None:
@@ -358,9 +417,19 @@ class ASGIHandler(django_asgi.ASGIHandler):
         context = ThreadSensitiveContext()
         await context.__aenter__()
         lane = None
+        key = None
         if _current_context.get(None) is context:
-            lane = pool.acquire()
+            key = _connection_key(scope)
+            # The lane the previous request on this connection left parked
+            # (its request_finished may still be queued on it: ours runs
+            # after, on the same thread), else one from the pool.
+            lane = _parked.pop(key, None) if key is not None else None
+            if lane is None:
+                lane = pool.acquire()
+            lane.holders += 1
             _context_executors[context] = lane
+            if key is not None:
+                _connection_keys[context] = key
         try:
             await self.handle(scope, receive, send)
         finally:
@@ -370,7 +439,13 @@ class ASGIHandler(django_asgi.ASGIHandler):
                 # fresh executor from asgiref, as under Django's handler.
                 if _context_executors.get(context) is lane:
                     del _context_executors[context]
-                pool.release(lane)
+                if key is not None:
+                    _connection_keys.pop(context, None)
+                    if _parked.get(key) is lane:
+                        del _parked[key]  # no next request came for it
+                lane.holders -= 1
+                if not lane.holders:
+                    pool.release(lane)
             await context.__aexit__(None, None, None)
 
     def load_middleware(self, is_async: bool = False) -> None:
@@ -498,6 +573,8 @@ class ASGIHandler(django_asgi.ASGIHandler):
             return
         with contextlib.closing(body_file):
             set_script_prefix(django_asgi.get_script_prefix(scope))
+            # What Django's close hop, awaited here, would run in.
+            closing = contextvars.copy_context()
 
             async def process() -> Any:
                 request, response, view = await self._begin(scope, body_file)
@@ -508,7 +585,14 @@ class ASGIHandler(django_asgi.ASGIHandler):
                 except asyncio.CancelledError:
                     # The client went away while the response was going out.
                     pass
-                return response
+                # The response is out: queue its closing (request_finished)
+                # now, as Django would next on this thread, so that it is on
+                # the lane before the next request on this connection can be
+                # (see _parked); handle awaits it.
+                started = _close_hop.start((response,), closing)
+                if started is not None:
+                    _park_lane()
+                return response, started
 
             # As Django's handler: listen for the client going away while the
             # request is processed, and cancel the processing if it does.
@@ -530,11 +614,14 @@ class ASGIHandler(django_asgi.ASGIHandler):
                     except asyncio.CancelledError:
                         pass
             try:
-                response = tasks[1].result()
+                response, started = tasks[1].result()
             except asyncio.CancelledError:
                 await signals.request_finished.asend(sender=self.__class__)
             else:
-                await _close_hop(response)
+                if started is None:
+                    await _close_hop(response)
+                else:
+                    await _finish(started)
 
     def _begin_sync(self, scope: dict[str, Any], body_file: Any) -> tuple[Any, Any, Any]:
         """request_started, the request, and _enter_sync: (request, response,

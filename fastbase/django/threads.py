@@ -23,6 +23,27 @@ from typing import Any
 _names = itertools.count(1)
 
 
+def _batch_this_thread() -> None:
+    """Mark the calling thread SCHED_BATCH (Linux; no privilege needed).
+
+    A lane is woken by the event loop for each hop; as a normal thread its
+    wake-up preempts the loop on a busy core, and it then only waits for the
+    GIL the loop still holds: two context switches for nothing, three hops a
+    request. A batch thread does not preempt on wake-up; it runs when the
+    loop blocks (and so has let go of the GIL) or its slice ends. Measured
+    with 16-64 keep-alive connections on one core: context switches per
+    async request 16 -> 12-13, server CPU per request 5-10% lower. Fair
+    CPU sharing is unchanged, so a long sync view still gets its share."""
+    setscheduler = getattr(os, "sched_setscheduler", None)
+    batch = getattr(os, "SCHED_BATCH", None)
+    if setscheduler is None or batch is None:
+        return
+    try:
+        setscheduler(0, batch, os.sched_param(0))
+    except OSError:  # pragma: no cover - a seccomp filter, say
+        pass
+
+
 class Lane(Executor):
     """An executor with exactly one worker thread, running one call at a time,
     in the order submitted. ``pending`` counts calls submitted and not yet
@@ -39,6 +60,10 @@ class Lane(Executor):
         # (a sync view its client gave up on, say) is still running: the
         # worker hands the lane back once that call returns.
         self.returned = False
+        # Requests holding the lane (the event loop's thread only): the one
+        # that borrowed it, and the next one on its connection once it has
+        # queued its last hop (see fastbase.django.handler's _parked).
+        self.holders = 0
         self._closed = False
         self.thread = threading.Thread(target=self._work, name=f"fastbase-django-{next(_names)}", daemon=True)
         self.thread.start()
@@ -72,6 +97,7 @@ class Lane(Executor):
             self.thread.join()
 
     def _work(self) -> None:
+        _batch_this_thread()
         get = self._queue.get
         while True:
             item = get()
