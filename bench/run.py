@@ -718,8 +718,8 @@ import importlib.metadata, importlib.util, json, sys
 mods, pkgs = json.loads(sys.argv[1])
 out = {"modules": {m: importlib.util.find_spec(m) is not None for m in mods}, "versions": {}}
 for p in pkgs:
-    try:
-        out["versions"][p] = importlib.metadata.version(p)
+    try:  # fastbase's distribution is fastbase-server (the name fastbase is taken on PyPI)
+        out["versions"][p] = importlib.metadata.version("fastbase-server" if p == "fastbase" else p)
     except importlib.metadata.PackageNotFoundError:
         out["versions"][p] = "missing"
 try:
