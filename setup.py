@@ -72,10 +72,7 @@ class OptionalBuildExt(build_ext):
     def _give_up(self, exc, name="fastbase's compiled modules"):
         if REQUIRE_EXTENSIONS:
             raise exc
-        sys.stderr.write(
-            f"WARNING: {name} could not be built ({exc}); "
-            "installing its pure-Python twin instead.\n"
-        )
+        sys.stderr.write(f"WARNING: {name} could not be built ({exc}); installing its pure-Python twin instead.\n")
 
 
 def extensions():

@@ -152,8 +152,13 @@ def main() -> None:
     for name, view, _ in cases:
         runs = results[(name, view)]
         rows.append(
-            (name, view, statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs),
-             statistics.median(r[2] for r in runs))
+            (
+                name,
+                view,
+                statistics.median(r[0] for r in runs),
+                statistics.median(r[1] for r in runs),
+                statistics.median(r[2] for r in runs),
+            )
         )
     load = os.getloadavg()
     import django

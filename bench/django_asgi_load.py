@@ -39,8 +39,7 @@ TARGETS = [
     ("fastbase-asgi-fastbase", "fastbase, ASGI, fastbase.django.ASGIHandler", "fastbase", "asgi", "fastbase"),
     ("fastbase-asgi-django", "fastbase, ASGI, Django's ASGIHandler", "fastbase", "asgi", "django"),
     ("uvicorn-asgi-django", "uvicorn (httptools+uvloop), Django's ASGIHandler", "uvicorn-httptools", "asgi", "django"),
-    ("uvicorn-asgi-fastbase", "uvicorn (httptools+uvloop), fastbase.django.ASGIHandler", "uvicorn-httptools", "asgi",
-     "fastbase"),
+    ("uvicorn-asgi-fastbase", "uvicorn (httptools+uvloop), fastbase.django.ASGIHandler", "uvicorn-httptools", "asgi", "fastbase"),
 ]
 VIEWS = [("async", "/async"), ("sync", "/")]
 
@@ -67,10 +66,8 @@ def _usage(pid: int) -> tuple[float, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=bench.positive(int), default=3, metavar="N", help="wrk runs per point (default: 3)")
-    parser.add_argument("--duration", type=bench.positive(float), default=4.0, metavar="SECONDS",
-                        help="seconds per wrk run (default: 4)")
-    parser.add_argument("--connections", type=bench.positive(int), default=64, metavar="N",
-                        help="wrk connections (default: 64)")
+    parser.add_argument("--duration", type=bench.positive(float), default=4.0, metavar="SECONDS", help="seconds per wrk run (default: 4)")
+    parser.add_argument("--connections", type=bench.positive(int), default=64, metavar="N", help="wrk connections (default: 64)")
     parser.add_argument("--output", metavar="PATH", help="write the markdown report here too (default: stdout only)")
     args = parser.parse_args()
     args.client_pin = 0
@@ -97,13 +94,11 @@ def main() -> None:
         results: dict = {(key, view): [] for key, _, view, _ in points}
         for key, _, _view, path in points:  # warm-up
             _, port = servers[key]
-            bench.run_wrk(bench.wrk_command(args, scenario, port, args.connections, 2)[:-1] + [
-                f"http://{bench.HOST}:{port}{path}"], 2)
+            bench.run_wrk(bench.wrk_command(args, scenario, port, args.connections, 2)[:-1] + [f"http://{bench.HOST}:{port}{path}"], 2)
         for _ in range(args.runs):
             for key, _, view, path in points:
                 _, port = servers[key]
-                argv = bench.wrk_command(args, scenario, port, args.connections, args.duration)[:-1] + [
-                    f"http://{bench.HOST}:{port}{path}"]
+                argv = bench.wrk_command(args, scenario, port, args.connections, args.duration)[:-1] + [f"http://{bench.HOST}:{port}{path}"]
                 pid = servers[key][0].proc.pid
                 before = _usage(pid)
                 result = bench.run_wrk(argv, args.duration)
@@ -145,8 +140,10 @@ def main() -> None:
         p99 = statistics.median(r["p99_ms"] or 0.0 for r in runs)
         cpu = statistics.median(r["cpu_us"] for r in runs)
         switches = statistics.median(r["switches"] for r in runs)
-        lines.append(f"| {label} | {view} | {rps(key, view):,.0f} | {min(values):,.0f} – {max(values):,.0f} | "
-                     f"{cpu:,.0f} | {switches:.1f} | {p50:.2f} | {p99:.1f} | {errors} |")
+        lines.append(
+            f"| {label} | {view} | {rps(key, view):,.0f} | {min(values):,.0f} – {max(values):,.0f} | "
+            f"{cpu:,.0f} | {switches:.1f} | {p50:.2f} | {p99:.1f} | {errors} |"
+        )
     ours_async = rps("fastbase-asgi-fastbase", "async")
     ours_sync = rps("fastbase-asgi-fastbase", "sync")
     uvicorn_async = rps("uvicorn-asgi-django", "async")

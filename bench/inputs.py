@@ -43,7 +43,7 @@ TWENTY_HEADERS = (
     b"Content-Type: application/json\r\n"
     b"Cookie: sessionid=k2j8\r\n"
     b"DNT: 1\r\n"
-    b"If-None-Match: \"33a64df551425fcc55e4d42a148795d9f25f89d4\"\r\n"
+    b'If-None-Match: "33a64df551425fcc55e4d42a148795d9f25f89d4"\r\n'
     b"Origin: https://app.example.com\r\n"
     b"Pragma: no-cache\r\n"
     b"Referer: https://app.example.com/orders\r\n"
@@ -71,10 +71,7 @@ CHUNKED_POST = (
 
 #: Sixteen small GETs in one read (HTTP/1.1 pipelining).
 PIPELINED_COUNT = 16
-PIPELINED = b"".join(
-    b"GET /static/app-%02d.js HTTP/1.1\r\nHost: localhost:8000\r\nAccept: */*\r\n\r\n" % i
-    for i in range(PIPELINED_COUNT)
-)
+PIPELINED = b"".join(b"GET /static/app-%02d.js HTTP/1.1\r\nHost: localhost:8000\r\nAccept: */*\r\n\r\n" % i for i in range(PIPELINED_COUNT))
 
 #: name -> (bytes, how many requests they hold)
 CASES = {

@@ -71,9 +71,26 @@ def run_once(python: str, options: List[str], interface: str, args: argparse.Nam
     moves much less with other load than the first."""
     port = free_port()
     app = "hello:wsgi" if interface == "wsgi" else "hello:asgi"
-    command = ["taskset", "-c", str(args.server_cpu), python, "-m", "fastbase", "--port", str(port),
-               "--app-dir", os.path.join(HERE, "apps"), "--interface", interface, "--loop", args.loop,
-               "--log-level", "warning", *options, app]
+    command = [
+        "taskset",
+        "-c",
+        str(args.server_cpu),
+        python,
+        "-m",
+        "fastbase",
+        "--port",
+        str(port),
+        "--app-dir",
+        os.path.join(HERE, "apps"),
+        "--interface",
+        interface,
+        "--loop",
+        args.loop,
+        "--log-level",
+        "warning",
+        *options,
+        app,
+    ]
     # (cwd: no checkout's fastbase/ directory may shadow the interpreter's own)
     proc = subprocess.Popen(command, cwd=os.path.join(HERE, "apps"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -93,8 +110,13 @@ def run_once(python: str, options: List[str], interface: str, args: argparse.Nam
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--variant", action="append", required=True, metavar="NAME=[PYTHON:]OPTIONS",
-                   help="a variant: its name, optionally an interpreter and ':', then fastbase options (space-separated)")
+    p.add_argument(
+        "--variant",
+        action="append",
+        required=True,
+        metavar="NAME=[PYTHON:]OPTIONS",
+        help="a variant: its name, optionally an interpreter and ':', then fastbase options (space-separated)",
+    )
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--duration", type=float, default=5.0)
     p.add_argument("--warmup", type=float, default=1.0)

@@ -62,9 +62,7 @@ class _HttptoolsProtocol:
 
     def on_headers_complete(self):
         parser = self.parser
-        self.requests.append(
-            (parser.get_method(), self.url, parser.get_http_version(), self.headers, parser.should_keep_alive())
-        )
+        self.requests.append((parser.get_method(), self.url, parser.get_http_version(), self.headers, parser.should_keep_alive()))
 
     def on_body(self, body):
         self.body.append(body)

@@ -87,10 +87,7 @@ def _fastbase(python, interface, app, port):
             argv.append("--asgi")
             env["BENCH_DJANGO_ASGI"] = "1"
         return Launch(argv, env)
-    return Launch(
-        [python, "-m", "fastbase", app, "--host", HOST, "--port", str(port),
-         "--interface", interface, "--log-level", "warning"]
-    )
+    return Launch([python, "-m", "fastbase", app, "--host", HOST, "--port", str(port), "--interface", interface, "--log-level", "warning"])
 
 
 def _runserver(python, interface, app, port):
@@ -103,9 +100,25 @@ def _runserver(python, interface, app, port):
 def _uvicorn(http, loop):
     def launch(python, interface, app, port):
         return Launch(
-            [python, "-m", "uvicorn", app, "--host", HOST, "--port", str(port),
-             "--interface", {"asgi": "asgi3"}.get(interface, interface), "--http", http, "--loop", loop,
-             "--log-level", "warning", "--no-access-log"]
+            [
+                python,
+                "-m",
+                "uvicorn",
+                app,
+                "--host",
+                HOST,
+                "--port",
+                str(port),
+                "--interface",
+                {"asgi": "asgi3"}.get(interface, interface),
+                "--http",
+                http,
+                "--loop",
+                loop,
+                "--log-level",
+                "warning",
+                "--no-access-log",
+            ]
         )
 
     return launch
@@ -113,15 +126,29 @@ def _uvicorn(http, loop):
 
 def _granian(python, interface, app, port):
     return Launch(
-        [python, "-m", "granian", "--interface", interface, "--host", HOST, "--port", str(port),
-         "--workers", "1", "--log-level", "warning", "--no-access-log", app]
+        [
+            python,
+            "-m",
+            "granian",
+            "--interface",
+            interface,
+            "--host",
+            HOST,
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--log-level",
+            "warning",
+            "--no-access-log",
+            app,
+        ]
     )
 
 
 def _gunicorn(worker):
     def launch(python, interface, app, port):
-        argv = [python, "-m", "gunicorn", "--bind", f"{HOST}:{port}", "--workers", "1",
-                "--log-level", "warning", "--worker-class", worker]
+        argv = [python, "-m", "gunicorn", "--bind", f"{HOST}:{port}", "--workers", "1", "--log-level", "warning", "--worker-class", worker]
         if worker == "gthread":
             argv += ["--threads", "8"]
         return Launch(argv + [app])
@@ -143,10 +170,7 @@ def _daphne(python, interface, app, port):
 
 
 def _hypercorn(python, interface, app, port):
-    return Launch(
-        [python, "-m", "hypercorn", "--bind", f"{HOST}:{port}", "--workers", "1",
-         "--log-level", "warning", app]
-    )
+    return Launch([python, "-m", "hypercorn", "--bind", f"{HOST}:{port}", "--workers", "1", "--log-level", "warning", app])
 
 
 _LAUNCHERS = {
@@ -165,29 +189,46 @@ _LAUNCHERS = {
 SERVERS = {
     s.name: s
     for s in [
-        Server("fastbase", "fastbase", "fastbase",
-               ("wsgi", "asgi", "runserver-wsgi", "runserver-asgi"),
-               "defaults: 8 WSGI threads, uvloop when installed"),
-        Server("runserver", "Django runserver", "django", ("wsgi", "runserver-wsgi"),
-               "manage.py runserver --noreload; raw apps through django.core.servers.basehttp.run"),
-        Server("uvicorn-httptools", "uvicorn (httptools+uvloop)", "uvicorn", ("wsgi", "asgi"),
-               "--http httptools --loop uvloop"),
+        Server(
+            "fastbase",
+            "fastbase",
+            "fastbase",
+            ("wsgi", "asgi", "runserver-wsgi", "runserver-asgi"),
+            "defaults: 8 WSGI threads, uvloop when installed",
+        ),
+        Server(
+            "runserver",
+            "Django runserver",
+            "django",
+            ("wsgi", "runserver-wsgi"),
+            "manage.py runserver --noreload; raw apps through django.core.servers.basehttp.run",
+        ),
+        Server("uvicorn-httptools", "uvicorn (httptools+uvloop)", "uvicorn", ("wsgi", "asgi"), "--http httptools --loop uvloop"),
         Server("uvicorn-h11", "uvicorn (h11)", "uvicorn", ("wsgi", "asgi"), "--http h11 --loop asyncio"),
         Server("granian", "granian", "granian", ("wsgi", "asgi"), "--workers 1"),
-        Server("gunicorn-sync", "gunicorn (sync)", "gunicorn", ("wsgi",),
-               "--workers 1 --worker-class sync (no keep-alive)"),
-        Server("gunicorn-gthread", "gunicorn (gthread)", "gunicorn", ("wsgi",),
-               "--workers 1 --worker-class gthread --threads 8"),
+        Server("gunicorn-sync", "gunicorn (sync)", "gunicorn", ("wsgi",), "--workers 1 --worker-class sync (no keep-alive)"),
+        Server("gunicorn-gthread", "gunicorn (gthread)", "gunicorn", ("wsgi",), "--workers 1 --worker-class gthread --threads 8"),
         Server("waitress", "waitress", "waitress", ("wsgi",), "defaults (4 threads)"),
-        Server("daphne", "daphne", "daphne", ("asgi", "runserver-asgi"),
-               "-v 0; runserver: daphne first in INSTALLED_APPS"),
+        Server("daphne", "daphne", "daphne", ("asgi", "runserver-asgi"), "-v 0; runserver: daphne first in INSTALLED_APPS"),
         Server("hypercorn", "hypercorn", "hypercorn", ("wsgi", "asgi"), "--workers 1"),
     ]
 }
 
 #: Packages whose versions every results file records.
-PACKAGES = ["fastbase", "Django", "uvicorn", "httptools", "h11", "uvloop", "granian", "gunicorn",
-            "waitress", "daphne", "hypercorn", "matplotlib"]
+PACKAGES = [
+    "fastbase",
+    "Django",
+    "uvicorn",
+    "httptools",
+    "h11",
+    "uvloop",
+    "granian",
+    "gunicorn",
+    "waitress",
+    "daphne",
+    "hypercorn",
+    "matplotlib",
+]
 
 # --------------------------------------------------------------------------
 # Scenarios.
@@ -218,24 +259,34 @@ SCENARIOS = {
     for s in [
         Scenario("wsgi-hello", "Raw WSGI hello (13 bytes)", "wsgi", "hello:wsgi", quick=True),
         Scenario("asgi-hello", "Raw ASGI hello (13 bytes)", "asgi", "hello:asgi", quick=True),
-        Scenario("pipelined", "ASGI plaintext, 16 requests pipelined per write", "asgi", "hello:asgi",
-                 script="pipeline.lua", script_args=("16",), latency=False, quick=True),
+        Scenario(
+            "pipelined",
+            "ASGI plaintext, 16 requests pipelined per write",
+            "asgi",
+            "hello:asgi",
+            script="pipeline.lua",
+            script_args=("16",),
+            latency=False,
+            quick=True,
+        ),
         Scenario("django-wsgi", "Django view through WSGIHandler", "wsgi", "djangosite:wsgi", quick=True),
-        Scenario("django-asgi", "Django async view through ASGIHandler", "asgi", "djangosite:asgi",
-                 path="/async"),
-        Scenario("runserver", "manage.py runserver --noreload (WSGI), Django view", "runserver-wsgi",
-                 quick=True),
-        Scenario("runserver-asgi", "manage.py runserver --noreload in ASGI mode, async Django view",
-                 "runserver-asgi", path="/async"),
+        Scenario("django-asgi", "Django async view through ASGIHandler", "asgi", "djangosite:asgi", path="/async"),
+        Scenario("runserver", "manage.py runserver --noreload (WSGI), Django view", "runserver-wsgi", quick=True),
+        Scenario("runserver-asgi", "manage.py runserver --noreload in ASGI mode, async Django view", "runserver-asgi", path="/async"),
         Scenario("response-100k", "WSGI, 100 KB response", "wsgi", "hello:wsgi", path="/100k"),
-        Scenario("post-1m", "WSGI, 1 MiB POST echoed back", "wsgi", "hello:wsgi", path="/echo",
-                 connections=(16,), script="post.lua", script_args=("1048576",)),
-        Scenario("sweep", "Concurrency sweep, raw WSGI hello", "wsgi", "hello:wsgi",
-                 connections=(1, 64, 1024)),
-        Scenario("memory-wsgi", "Memory per idle keep-alive connection, raw WSGI hello", "wsgi",
-                 "hello:wsgi", kind="memory"),
-        Scenario("memory-asgi", "Memory per idle keep-alive connection, raw ASGI hello", "asgi",
-                 "hello:asgi", kind="memory", quick=True),
+        Scenario(
+            "post-1m",
+            "WSGI, 1 MiB POST echoed back",
+            "wsgi",
+            "hello:wsgi",
+            path="/echo",
+            connections=(16,),
+            script="post.lua",
+            script_args=("1048576",),
+        ),
+        Scenario("sweep", "Concurrency sweep, raw WSGI hello", "wsgi", "hello:wsgi", connections=(1, 64, 1024)),
+        Scenario("memory-wsgi", "Memory per idle keep-alive connection, raw WSGI hello", "wsgi", "hello:wsgi", kind="memory"),
+        Scenario("memory-asgi", "Memory per idle keep-alive connection, raw ASGI hello", "asgi", "hello:asgi", kind="memory", quick=True),
     ]
 }
 
@@ -260,6 +311,7 @@ def _names(choices, what):
 
 def positive(kind):
     """An argparse type: ``kind`` (int/float) above zero. Shared by the bench scripts."""
+
     def parse(text):
         value = kind(text)
         if value <= 0:
@@ -274,17 +326,29 @@ def build_parser() -> argparse.ArgumentParser:
         prog="bench/run.py",
         description="Load benchmarks: fastbase against its peers under wrk.",
     )
-    p.add_argument("--quick", action="store_true",
-                   help="short runs, one each, the quick subset of scenarios: a sanity check in minutes")
-    p.add_argument("--scenarios", nargs="+", action="extend", type=_names(SCENARIOS, "scenario"), metavar="NAME",
-                   help="scenarios to run (default: all, or the quick subset)")
-    p.add_argument("--servers", nargs="+", action="extend", type=_names(SERVERS, "server"), metavar="NAME",
-                   help="servers to run (default: all); fastbase is always added for the ratios")
+    p.add_argument("--quick", action="store_true", help="short runs, one each, the quick subset of scenarios: a sanity check in minutes")
+    p.add_argument(
+        "--scenarios",
+        nargs="+",
+        action="extend",
+        type=_names(SCENARIOS, "scenario"),
+        metavar="NAME",
+        help="scenarios to run (default: all, or the quick subset)",
+    )
+    p.add_argument(
+        "--servers",
+        nargs="+",
+        action="extend",
+        type=_names(SERVERS, "server"),
+        metavar="NAME",
+        help="servers to run (default: all); fastbase is always added for the ratios",
+    )
     p.add_argument("--duration", type=positive(float), metavar="S", help="seconds per wrk run (full 5, quick 2)")
     p.add_argument("--warmup", type=float, metavar="S", help="seconds of wrk before measuring (full 2, quick 1)")
     p.add_argument("--runs", type=positive(int), metavar="N", help="wrk runs per point (full 3, quick 1)")
-    p.add_argument("--idle-connections", type=positive(int), metavar="N",
-                   help="connections the memory scenarios open (full 10000, quick 1000)")
+    p.add_argument(
+        "--idle-connections", type=positive(int), metavar="N", help="connections the memory scenarios open (full 10000, quick 1000)"
+    )
     p.add_argument("--server-cpu", type=int, default=1, metavar="CPU", help="core the servers are pinned to")
     p.add_argument("--client-cpu", type=int, default=0, metavar="CPU", help="core wrk (and this script) is pinned to")
     p.add_argument("--python", default=sys.executable, help="interpreter the servers run on")
@@ -353,8 +417,7 @@ def parse_wrk(output: str) -> dict:
         "p50_ms": p50,
         "p99_ms": p99,
         "requests": int(total.group(1)) if total else 0,
-        "errors": (sum(int(n) for n in socket_errors.groups()) if socket_errors else 0)
-        + (int(non_2xx.group(1)) if non_2xx else 0),
+        "errors": (sum(int(n) for n in socket_errors.groups()) if socket_errors else 0) + (int(non_2xx.group(1)) if non_2xx else 0),
     }
 
 
@@ -432,8 +495,7 @@ def scenario_table(scenario: Scenario, results: list) -> str:
     The ratio column is each server's median req/s divided by fastbase's
     at the same connection count."""
     sweep = len(scenario.connections) > 1
-    head = ["server"] + (["conns"] if sweep else []) + [
-        "req/s (median)", "min – max", "÷ fastbase", "p50 ms", "p99 ms", "errors"]
+    head = ["server"] + (["conns"] if sweep else []) + ["req/s (median)", "min – max", "÷ fastbase", "p50 ms", "p99 ms", "errors"]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|"]
     for result in results:
         label = SERVERS[result["server"]].label if result["server"] in SERVERS else result["server"]
@@ -444,14 +506,18 @@ def scenario_table(scenario: Scenario, results: list) -> str:
         for point in result["points"]:
             base = _fastbase_point(results, point["connections"])
             ratio = fmt_ratio(point["rps"]["median"] / base["rps"]["median"]) if base and base["rps"]["median"] else "–"
-            cells = [label] + ([str(point["connections"])] if sweep else []) + [
-                fmt_rps(point["rps"]["median"]),
-                f"{fmt_rps(point['rps']['min'])} – {fmt_rps(point['rps']['max'])}",
-                ratio,
-                _latency_cell(scenario, point["p50_ms"]),
-                _latency_cell(scenario, point["p99_ms"]),
-                str(point["errors"]),
-            ]
+            cells = (
+                [label]
+                + ([str(point["connections"])] if sweep else [])
+                + [
+                    fmt_rps(point["rps"]["median"]),
+                    f"{fmt_rps(point['rps']['min'])} – {fmt_rps(point['rps']['max'])}",
+                    ratio,
+                    _latency_cell(scenario, point["p50_ms"]),
+                    _latency_cell(scenario, point["p99_ms"]),
+                    str(point["errors"]),
+                ]
+            )
             lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -461,8 +527,14 @@ def memory_table(results: list) -> str:
     tree) before and after opening the idle keep-alive connections."""
     head = ["server", "asked", "still open", "RSS before MB", "RSS after MB", "KB per connection", "÷ fastbase"]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|"]
-    base = next((r["memory"]["kb_per_conn"] for r in results
-                 if r["server"] == "fastbase" and r["status"] == "ok" and r["memory"].get("kb_per_conn")), None)
+    base = next(
+        (
+            r["memory"]["kb_per_conn"]
+            for r in results
+            if r["server"] == "fastbase" and r["status"] == "ok" and r["memory"].get("kb_per_conn")
+        ),
+        None,
+    )
     for result in results:
         label = SERVERS[result["server"]].label if result["server"] in SERVERS else result["server"]
         if result["status"] != "ok":
@@ -470,15 +542,21 @@ def memory_table(results: list) -> str:
             continue
         m = result["memory"]
         per = m.get("kb_per_conn")
-        lines.append("| " + " | ".join([
-            label,
-            f"{m['asked']:,}",
-            f"{m['open']:,}",
-            f"{m['rss_before_kb'] / 1024:.1f}",
-            f"{m['rss_after_kb'] / 1024:.1f}",
-            f"{per:.1f}" if per is not None else "–",
-            fmt_ratio(per / base) if per is not None and base else "–",
-        ]) + " |")
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    label,
+                    f"{m['asked']:,}",
+                    f"{m['open']:,}",
+                    f"{m['rss_before_kb'] / 1024:.1f}",
+                    f"{m['rss_after_kb'] / 1024:.1f}",
+                    f"{per:.1f}" if per is not None else "–",
+                    fmt_ratio(per / base) if per is not None and base else "–",
+                ]
+            )
+            + " |"
+        )
     return "\n".join(lines)
 
 
@@ -498,20 +576,25 @@ def render_markdown(report: dict) -> str:
     versions, method), then one section per scenario."""
     machine = report["machine"]
     out = [f"# fastbase load benchmarks — {report['date']}", ""]
-    out.append(f"Command: `{report['command']}` ({'quick' if report['quick'] else 'full'} run, "
-               f"took {format_duration(report['elapsed_s'])}).")
+    out.append(
+        f"Command: `{report['command']}` ({'quick' if report['quick'] else 'full'} run, took {format_duration(report['elapsed_s'])})."
+    )
     out.append("")
-    out.append(f"- Machine: {machine['cpu']}, {machine['cores']} cores, Linux {machine['kernel']}, "
-               f"{machine['memory']}; Python {machine['python']}; wrk {machine['wrk']}.")
+    out.append(
+        f"- Machine: {machine['cpu']}, {machine['cores']} cores, Linux {machine['kernel']}, "
+        f"{machine['memory']}; Python {machine['python']}; wrk {machine['wrk']}."
+    )
     out.append(f"- Load average (1/5/15 min) at start: {machine['load_start']}; at end: {machine['load_end']}.")
     out.append(f"- Pinning: {machine['pinning']}.")
     out.append("- Versions: " + ", ".join(f"{k} {v}" for k, v in report["versions"].items()) + ".")
-    out.append(f"- Method: in the wrk scenarios all servers run at once, idle but for the one being measured; "
-               f"each gets {report['warmup']:g} s of wrk warm-up, then {report['runs']} wrk run(s) of "
-               f"{report['duration']:g} s per point, taken round-robin across the servers "
-               "(`wrk -t1 --latency --timeout 10s`); req/s is the median with min – max over the runs, p50/p99 the medians. `÷ fastbase` is the server's median req/s over fastbase's in "
-               "the same run: the headline. Absolute numbers hold for this machine only. `errors` counts wrk's "
-               "socket errors plus non-2xx responses over the measured runs.")
+    out.append(
+        f"- Method: in the wrk scenarios all servers run at once, idle but for the one being measured; "
+        f"each gets {report['warmup']:g} s of wrk warm-up, then {report['runs']} wrk run(s) of "
+        f"{report['duration']:g} s per point, taken round-robin across the servers "
+        "(`wrk -t1 --latency --timeout 10s`); req/s is the median with min – max over the runs, p50/p99 the medians. `÷ fastbase` is the server's median req/s over fastbase's in "
+        "the same run: the headline. Absolute numbers hold for this machine only. `errors` counts wrk's "
+        "socket errors plus non-2xx responses over the measured runs."
+    )
     out.append("")
     out.append("Servers (each with its standard single-process command line):")
     out.append("")
@@ -522,18 +605,22 @@ def render_markdown(report: dict) -> str:
         scenario = SCENARIOS[section["scenario"]]
         out += ["", f"## {scenario.name} — {scenario.title}", ""]
         if scenario.kind == "memory":
-            out.append(f"`GET {scenario.path}` once on each of {report['idle_connections']:,} "
-                       "connections opened in batches of 200, then kept open idle; RSS summed over the server's process "
-                       "tree from /proc. \"still open\" counts connections the server had not closed when RSS was "
-                       f"read (a server gets {IDLE_BUDGET_S:g} s to take them; responses with `Connection: close` are "
-                       "closed by the client); KB per connection divides the RSS growth by it.")
+            out.append(
+                f"`GET {scenario.path}` once on each of {report['idle_connections']:,} "
+                "connections opened in batches of 200, then kept open idle; RSS summed over the server's process "
+                'tree from /proc. "still open" counts connections the server had not closed when RSS was '
+                f"read (a server gets {IDLE_BUDGET_S:g} s to take them; responses with `Connection: close` are "
+                "closed by the client); KB per connection divides the RSS growth by it."
+            )
             out += ["", memory_table(section["results"])]
         else:
             conns = ", ".join(str(c) for c in scenario.connections)
             script = f", `{scenario.script} {' '.join(scenario.script_args)}`" if scenario.script else ""
             method = "POST" if scenario.script == "post.lua" else "GET"
-            out.append(f"`{method} {scenario.path}`, {conns} connection(s){script}."
-                       + ("" if scenario.latency else " No latency: wrk times a whole pipelined batch, not a request."))
+            out.append(
+                f"`{method} {scenario.path}`, {conns} connection(s){script}."
+                + ("" if scenario.latency else " No latency: wrk times a whole pipelined batch, not a request.")
+            )
             out += ["", scenario_table(scenario, section["results"])]
         skipped = section.get("not_applicable")
         if skipped:
@@ -552,8 +639,7 @@ def render_markdown(report: dict) -> str:
 FASTBASE_COLOR = "#d1495b"
 PEER_COLOR = "#8d99ae"
 #: Line colours for peers in the sweep: no red, so fastbase stands out.
-PEER_LINE_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
-                    "#17becf", "#393b79"]
+PEER_LINE_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#393b79"]
 
 
 def bar_chart_data(results: list, connections: int | None = None) -> dict:
@@ -594,8 +680,9 @@ def sweep_chart_data(results: list) -> dict:
 
 
 def memory_chart_data(results: list) -> dict:
-    rows = [(r["server"], r["memory"]["kb_per_conn"]) for r in results
-            if r["status"] == "ok" and r["memory"].get("kb_per_conn") is not None]
+    rows = [
+        (r["server"], r["memory"]["kb_per_conn"]) for r in results if r["status"] == "ok" and r["memory"].get("kb_per_conn") is not None
+    ]
     rows.sort(key=lambda row: (row[0] != "fastbase", row[1]))
     return {
         "labels": [SERVERS[n].label if n in SERVERS else n for n, _ in rows],
@@ -642,8 +729,7 @@ def write_chart(scenario: Scenario, results: list, path: Path, subtitle: str) ->
             else:
                 style = {"color": next(peers), "linewidth": 1.2, "linestyle": "--"}
             ax1.plot(s["connections"], s["rps"], marker="o", label=label, **style)
-            ax2.plot(s["connections"], [float("nan") if v is None else v for v in s["p99_ms"]], marker="o",
-                     label=label, **style)
+            ax2.plot(s["connections"], [float("nan") if v is None else v for v in s["p99_ms"]], marker="o", label=label, **style)
         for ax in (ax1, ax2):
             ax.set_xscale("log")
             ax.set_xticks(list(scenario.connections), [str(c) for c in scenario.connections])
@@ -658,8 +744,7 @@ def write_chart(scenario: Scenario, results: list, path: Path, subtitle: str) ->
         if not data["values"]:
             return False
         fig, ax = plt.subplots(figsize=(8, 0.5 * len(data["values"]) + 1.6))
-        ax.barh(data["labels"], data["values"], xerr=[data["low"], data["high"]], color=data["colors"],
-                capsize=3)
+        ax.barh(data["labels"], data["values"], xerr=[data["low"], data["high"]], color=data["colors"], capsize=3)
         for y, (v, ratio) in enumerate(zip(data["values"], data["ratios"])):
             text = f" {v:,.0f}" + (f"  ({ratio:.2f}×)" if ratio is not None else "")
             ax.text(v, y, text, va="center", fontsize=9)
@@ -735,8 +820,9 @@ def probe(python: str) -> dict:
     """Which server modules the server interpreter can import, and the
     versions of the packages the results name."""
     mods = sorted({s.module for s in SERVERS.values()})
-    proc = subprocess.run([python, "-c", _PROBE, json.dumps([mods, PACKAGES])], capture_output=True,
-                          text=True, cwd=APPS, env=_server_env({}))
+    proc = subprocess.run(
+        [python, "-c", _PROBE, json.dumps([mods, PACKAGES])], capture_output=True, text=True, cwd=APPS, env=_server_env({})
+    )
     if proc.returncode:
         raise SystemExit(f"cannot probe {python}: {proc.stderr.strip()}")
     return json.loads(proc.stdout)
@@ -784,8 +870,13 @@ class ServerProcess:
         self.log = open(self.log_path, "wb")
         self.argv = pin_prefix(cpu) + launch.argv
         self.proc = subprocess.Popen(
-            self.argv, cwd=APPS, env=_server_env(launch.env), stdin=subprocess.DEVNULL,
-            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+            self.argv,
+            cwd=APPS,
+            env=_server_env(launch.env),
+            stdin=subprocess.DEVNULL,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
             preexec_fn=_raise_nofile,
         )
 
@@ -875,7 +966,14 @@ def tree_rss_kb(pid: int) -> int:
 
 def wrk_command(args, scenario: Scenario, port: int, connections: int, duration: float) -> list:
     argv = pin_prefix(args.client_pin) + [
-        "wrk", "-t1", f"-c{connections}", f"-d{max(1, round(duration))}s", "--latency", "--timeout", "10s"]
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{max(1, round(duration))}s",
+        "--latency",
+        "--timeout",
+        "10s",
+    ]
     if scenario.script:
         argv += ["-s", str(SCRIPTS / scenario.script)]
     argv.append(f"http://{HOST}:{port}{scenario.path}")
@@ -954,9 +1052,17 @@ def measure_idle_memory(server: ServerProcess, port: int, count: int, path: str)
     finally:
         loop.close()
     per = (after - before) / still_open if still_open else None
-    return {"asked": count, "opened": len(streams), "failed": failures, "closed_by_server": closed,
-            "open": still_open,
-            "rss_before_kb": before, "rss_after_kb": after, "kb_per_conn": per, "open_time_s": opened_s}
+    return {
+        "asked": count,
+        "opened": len(streams),
+        "failed": failures,
+        "closed_by_server": closed,
+        "open": still_open,
+        "rss_before_kb": before,
+        "rss_after_kb": after,
+        "kb_per_conn": per,
+        "open_time_s": opened_s,
+    }
 
 
 # --------------------------------------------------------------------------
@@ -1023,8 +1129,7 @@ def run_wrk_scenario(args, scenario: Scenario, servers: list, log_dir: Path) -> 
             try:
                 proc.wait_ready(port, scenario.path)
                 if args.warmup > 0:
-                    warm = run_wrk(wrk_command(args, scenario, port, scenario.connections[0], args.warmup),
-                                   args.warmup)
+                    warm = run_wrk(wrk_command(args, scenario, port, scenario.connections[0], args.warmup), args.warmup)
                     if warm["requests"] == 0:
                         raise RuntimeError("answered no request during the warm-up")
             except _EXPECTED as exc:
@@ -1037,8 +1142,7 @@ def run_wrk_scenario(args, scenario: Scenario, servers: list, log_dir: Path) -> 
                 for name in interleaved_order(list(started), index):
                     result, proc, port = started[name]
                     try:
-                        runs[name].append(run_wrk(wrk_command(args, scenario, port, connections, args.duration),
-                                                  args.duration))
+                        runs[name].append(run_wrk(wrk_command(args, scenario, port, connections, args.duration), args.duration))
                     except _EXPECTED as exc:
                         _fail(result, exc)
                         proc.stop()
@@ -1047,10 +1151,12 @@ def run_wrk_scenario(args, scenario: Scenario, servers: list, log_dir: Path) -> 
                 result = started[name][0]
                 point = aggregate(runs[name], connections)
                 result["points"].append(point)
-                print(f"  {name:18} c={connections:<5} {fmt_rps(point['rps']['median']):>9} req/s  "
-                      f"p50 {_latency_cell(scenario, point['p50_ms'])} ms  "
-                      f"p99 {_latency_cell(scenario, point['p99_ms'])} ms"
-                      + (f"  errors {point['errors']}" if point["errors"] else ""), flush=True)
+                print(
+                    f"  {name:18} c={connections:<5} {fmt_rps(point['rps']['median']):>9} req/s  "
+                    f"p50 {_latency_cell(scenario, point['p50_ms'])} ms  "
+                    f"p99 {_latency_cell(scenario, point['p99_ms'])} ms" + (f"  errors {point['errors']}" if point["errors"] else ""),
+                    flush=True,
+                )
     finally:
         for _, proc, _ in started.values():
             proc.stop()
@@ -1076,8 +1182,7 @@ def run_scenario(args, scenario: Scenario, installed: dict, log_dir: Path) -> di
         if name in measured:
             section["results"].append(measured[name])
         elif name not in section["not_applicable"]:
-            section["results"].append({"server": name, "status": "missing",
-                                       "detail": f"no module {SERVERS[name].module}", "points": []})
+            section["results"].append({"server": name, "status": "missing", "detail": f"no module {SERVERS[name].module}", "points": []})
     return section
 
 

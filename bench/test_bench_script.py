@@ -96,8 +96,7 @@ def test_quick_defaults_and_subset():
 
 
 def test_explicit_values_win_over_quick():
-    args = run.parse_args(["--quick", "--duration", "7", "--runs", "5", "--warmup", "0",
-                           "--idle-connections", "50"])
+    args = run.parse_args(["--quick", "--duration", "7", "--runs", "5", "--warmup", "0", "--idle-connections", "50"])
     assert (args.duration, args.runs, args.warmup, args.idle_connections) == (7.0, 5, 0.0, 50)
 
 
@@ -144,8 +143,7 @@ def test_to_ms(value, unit, ms):
 
 def test_parse_wrk_milliseconds():
     result = run.parse_wrk(WRK_MS)
-    assert result == {"rps": 32246.80, "p50_ms": pytest.approx(1.21), "p99_ms": pytest.approx(2.50),
-                      "requests": 161234, "errors": 0}
+    assert result == {"rps": 32246.80, "p50_ms": pytest.approx(1.21), "p99_ms": pytest.approx(2.50), "requests": 161234, "errors": 0}
 
 
 def test_parse_wrk_microseconds_and_errors():
@@ -171,8 +169,11 @@ def test_parse_wrk_lost_percentiles_are_none():
 
 @pytest.mark.parametrize(
     "output",
-    ["", "unable to connect to 127.0.0.1:8000 Connection refused\n",
-     WRK_MS.replace("     50%    1.21ms\n", "").replace("     99%    2.50ms\n", "")],
+    [
+        "",
+        "unable to connect to 127.0.0.1:8000 Connection refused\n",
+        WRK_MS.replace("     50%    1.21ms\n", "").replace("     99%    2.50ms\n", ""),
+    ],
     ids=["empty", "refused", "no-latency"],
 )
 def test_parse_wrk_refuses_output_without_numbers(output):
@@ -219,8 +220,12 @@ def test_aggregate_no_latency_at_all():
 
 
 def _ok(server, *points):
-    return {"server": server, "status": "ok", "detail": "",
-            "points": [run.aggregate([_run(rps, p50, p99)], conns) for conns, rps, p50, p99 in points]}
+    return {
+        "server": server,
+        "status": "ok",
+        "detail": "",
+        "points": [run.aggregate([_run(rps, p50, p99)], conns) for conns, rps, p50, p99 in points],
+    }
 
 
 def _rows(table):
@@ -246,8 +251,7 @@ def test_scenario_table():
 
 
 def test_scenario_table_without_fastbase_has_no_ratio():
-    results = [{"server": "fastbase", "status": "failed", "detail": "boom", "points": []},
-               _ok("granian", (64, 20_000, 2.5, 12.0))]
+    results = [{"server": "fastbase", "status": "failed", "detail": "boom", "points": []}, _ok("granian", (64, 20_000, 2.5, 12.0))]
     rows = _rows(run.scenario_table(run.SCENARIOS["wsgi-hello"], results))
     assert rows[3][3] == "–"
 
@@ -270,15 +274,22 @@ def test_pipelined_table_shows_no_latency():
 
 def _mem(server, asked, still_open, before, after):
     per = (after - before) / still_open if still_open else None
-    return {"server": server, "status": "ok", "detail": "", "points": [],
-            "memory": {"asked": asked, "open": still_open, "rss_before_kb": before, "rss_after_kb": after,
-                       "kb_per_conn": per}}
+    return {
+        "server": server,
+        "status": "ok",
+        "detail": "",
+        "points": [],
+        "memory": {"asked": asked, "open": still_open, "rss_before_kb": before, "rss_after_kb": after, "kb_per_conn": per},
+    }
 
 
 def test_memory_table():
-    results = [_mem("fastbase", 10_000, 10_000, 20_480, 60_480), _mem("uvicorn-h11", 10_000, 9_000, 30_720, 120_720),
-               _mem("gunicorn-sync", 10_000, 0, 10_240, 10_240),
-               {"server": "daphne", "status": "missing", "detail": "", "points": []}]
+    results = [
+        _mem("fastbase", 10_000, 10_000, 20_480, 60_480),
+        _mem("uvicorn-h11", 10_000, 9_000, 30_720, 120_720),
+        _mem("gunicorn-sync", 10_000, 0, 10_240, 10_240),
+        {"server": "daphne", "status": "missing", "detail": "", "points": []},
+    ]
     rows = _rows(run.memory_table(results))
     assert rows[2] == ["fastbase", "10,000", "10,000", "20.0", "59.1", "4.0", "1.00×"]
     assert rows[3] == ["uvicorn (h11)", "10,000", "9,000", "30.0", "117.9", "10.0", "2.50×"]
@@ -297,31 +308,59 @@ def test_format_duration(seconds, text):
 
 
 def _report(tmp_chart=None):
-    wrk_section = {"scenario": "wsgi-hello", "not_applicable": ["daphne"],
-                   "results": [_ok("fastbase", (64, 40_000, 1.2, 3.4)), _ok("granian", (64, 20_000, 2.5, 5.0))]}
+    wrk_section = {
+        "scenario": "wsgi-hello",
+        "not_applicable": ["daphne"],
+        "results": [_ok("fastbase", (64, 40_000, 1.2, 3.4)), _ok("granian", (64, 20_000, 2.5, 5.0))],
+    }
     if tmp_chart:
         wrk_section["chart"] = tmp_chart
     return {
-        "date": "2026-11-26 22:40 UTC", "command": "python bench/run.py --quick", "quick": True,
-        "elapsed_s": 125.0, "duration": 2.0, "warmup": 1.0, "runs": 1, "idle_connections": 1000,
-        "machine": {"cpu": "AMD EPYC", "cores": 2, "kernel": "6.1", "memory": "24 GiB RAM", "python": "3.11.7",
-                    "wrk": "4.1.0", "load_start": "0.10 / 0.20 / 0.30", "load_end": "1.00 / 0.50 / 0.40",
-                    "pinning": "servers on CPU 1, wrk on CPU 0"},
+        "date": "2026-11-26 22:40 UTC",
+        "command": "python bench/run.py --quick",
+        "quick": True,
+        "elapsed_s": 125.0,
+        "duration": 2.0,
+        "warmup": 1.0,
+        "runs": 1,
+        "idle_connections": 1000,
+        "machine": {
+            "cpu": "AMD EPYC",
+            "cores": 2,
+            "kernel": "6.1",
+            "memory": "24 GiB RAM",
+            "python": "3.11.7",
+            "wrk": "4.1.0",
+            "load_start": "0.10 / 0.20 / 0.30",
+            "load_end": "1.00 / 0.50 / 0.40",
+            "pinning": "servers on CPU 1, wrk on CPU 0",
+        },
         "versions": {"fastbase": "0.1.0 (parser: compiled)", "granian": "2.8.9", "daphne": "missing"},
         "servers": ["fastbase", "granian", "daphne"],
-        "scenarios": [wrk_section,
-                      {"scenario": "memory-asgi", "not_applicable": [],
-                       "results": [_mem("fastbase", 1000, 1000, 20_000, 24_000)]}],
+        "scenarios": [
+            wrk_section,
+            {"scenario": "memory-asgi", "not_applicable": [], "results": [_mem("fastbase", 1000, 1000, 20_000, 24_000)]},
+        ],
     }
 
 
 def test_render_markdown():
     text = run.render_markdown(_report("../charts/quick-wsgi-hello.png"))
     assert text.startswith("# fastbase load benchmarks — 2026-11-26 22:40 UTC\n")
-    for needle in ["took 2 min 5 s", "AMD EPYC, 2 cores", "Python 3.11.7", "0.10 / 0.20 / 0.30",
-                   "granian 2.8.9", "daphne missing", "## wsgi-hello — ", "| granian | 20,000 |",
-                   "Not applicable (interface not served): daphne.", "![wsgi-hello](../charts/quick-wsgi-hello.png)",
-                   "## memory-asgi — ", "| fastbase | 1,000 | 1,000 |"]:
+    for needle in [
+        "took 2 min 5 s",
+        "AMD EPYC, 2 cores",
+        "Python 3.11.7",
+        "0.10 / 0.20 / 0.30",
+        "granian 2.8.9",
+        "daphne missing",
+        "## wsgi-hello — ",
+        "| granian | 20,000 |",
+        "Not applicable (interface not served): daphne.",
+        "![wsgi-hello](../charts/quick-wsgi-hello.png)",
+        "## memory-asgi — ",
+        "| fastbase | 1,000 | 1,000 |",
+    ]:
         assert needle in text, needle
 
 
@@ -329,9 +368,12 @@ def test_render_markdown():
 
 
 def test_bar_chart_data_puts_fastbase_first_then_fastest():
-    results = [_ok("waitress", (64, 10_000, 1, 2)), _ok("fastbase", (64, 40_000, 1, 2)),
-               {"server": "daphne", "status": "missing", "detail": "", "points": []},
-               _ok("granian", (64, 50_000, 1, 2))]
+    results = [
+        _ok("waitress", (64, 10_000, 1, 2)),
+        _ok("fastbase", (64, 40_000, 1, 2)),
+        {"server": "daphne", "status": "missing", "detail": "", "points": []},
+        _ok("granian", (64, 50_000, 1, 2)),
+    ]
     results[0]["points"] = [run.aggregate([_run(9_000), _run(10_000), _run(12_000)], 64)]
     data = run.bar_chart_data(results)
     assert data["labels"] == ["fastbase", "granian", "waitress"]
@@ -343,13 +385,16 @@ def test_bar_chart_data_puts_fastbase_first_then_fastest():
 
 def test_sweep_chart_data():
     results = [_ok("fastbase", (1024, 30_000, 30.0, 60.0), (1, 10_000, 0.1, 0.2))]
-    assert run.sweep_chart_data(results) == {"fastbase": {"connections": [1, 1024], "rps": [10_000, 30_000],
-                                                          "p99_ms": [0.2, 60.0]}}
+    assert run.sweep_chart_data(results) == {"fastbase": {"connections": [1, 1024], "rps": [10_000, 30_000], "p99_ms": [0.2, 60.0]}}
 
 
 def test_memory_chart_data_lowest_first_after_fastbase():
-    results = [_mem("uvicorn-h11", 100, 100, 0, 1000), _mem("granian", 100, 100, 0, 300),
-               _mem("fastbase", 100, 100, 0, 500), _mem("gunicorn-sync", 100, 0, 0, 0)]
+    results = [
+        _mem("uvicorn-h11", 100, 100, 0, 1000),
+        _mem("granian", 100, 100, 0, 300),
+        _mem("fastbase", 100, 100, 0, 500),
+        _mem("gunicorn-sync", 100, 0, 0, 0),
+    ]
     data = run.memory_chart_data(results)
     assert data["labels"] == ["fastbase", "granian", "uvicorn (h11)"]
     assert data["values"] == [5.0, 3.0, 10.0]
@@ -431,8 +476,11 @@ def test_tree_rss_of_this_process():
 def test_interleaved_order_rotates():
     names = ["fastbase", "granian", "waitress"]
     assert [run.interleaved_order(names, i) for i in range(4)] == [
-        ["fastbase", "granian", "waitress"], ["granian", "waitress", "fastbase"],
-        ["waitress", "fastbase", "granian"], ["fastbase", "granian", "waitress"]]
+        ["fastbase", "granian", "waitress"],
+        ["granian", "waitress", "fastbase"],
+        ["waitress", "fastbase", "granian"],
+        ["fastbase", "granian", "waitress"],
+    ]
     assert run.interleaved_order([], 3) == []
 
 

@@ -54,7 +54,7 @@ def masked(opcode: int, payload: bytes, fin: bool = True) -> bytes:
     return head + KEY + body
 
 
-SMALL_TEXT = "Hello, world! {\"id\": 42, \"op\": \"ping\"}"
+SMALL_TEXT = 'Hello, world! {"id": 42, "op": "ping"}'
 TEXT_64K = ("lorem ipsum dolor sit amet, ünïcödé \u2603 " * 1600)[:65536]
 BINARY_64K = os.urandom(65536)
 

@@ -103,8 +103,10 @@ def test_message_for_text_is_ascii_and_binary_covers_bytes():
 
 # --- the handshake check -----------------------------------------------------
 
-GOOD_101 = (b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            b"sec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n")
+GOOD_101 = (
+    b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"sec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n"
+)
 
 
 def test_check_upgrade_response_accepts_any_header_case():
@@ -132,9 +134,12 @@ HUGE = ws_load.server_frame(ws_load.OP_BINARY, b"z" * 70000)  # 8-byte length
 PING = ws_load.server_frame(ws_load.OP_PING, b"hi")
 CLOSE = ws_load.server_frame(ws_load.OP_CLOSE, b"\x03\xe8")
 EMPTY = ws_load.server_frame(ws_load.OP_TEXT, b"")
-FRAGMENTED = (ws_load.server_frame(ws_load.OP_TEXT, b"abc", fin=False) + PING
-              + ws_load.server_frame(ws_load.OP_CONT, b"def", fin=False)
-              + ws_load.server_frame(ws_load.OP_CONT, b"gh", fin=True))
+FRAGMENTED = (
+    ws_load.server_frame(ws_load.OP_TEXT, b"abc", fin=False)
+    + PING
+    + ws_load.server_frame(ws_load.OP_CONT, b"def", fin=False)
+    + ws_load.server_frame(ws_load.OP_CONT, b"gh", fin=True)
+)
 
 STREAMS = {
     "one text": (TEXT, 1, [], [b"a" * 32]),
@@ -152,7 +157,7 @@ def _splits(data: bytes, how: str):
     if how == "whole":
         return [data]
     if how == "bytewise":
-        return [data[i:i + 1] for i in range(len(data))]
+        return [data[i : i + 1] for i in range(len(data))]
     rng = random.Random(len(data))
     cuts = sorted(rng.sample(range(1, len(data)), min(len(data) - 1, 7))) if len(data) > 1 else []
     return [data[a:b] for a, b in zip([0] + cuts, cuts + [len(data)])]
@@ -227,11 +232,9 @@ def test_summarize_run_rate_latency_and_cpu():
 
 def test_load_arguments():
     args = ws_load.parse_args(["echo", "--port", "9", "-c", "64", "-d", "3", "--size", "16384", "--binary"])
-    assert (args.mode, args.port, args.connections, args.duration, args.size, args.binary) == (
-        "echo", 9, 64, 3.0, 16384, True)
+    assert (args.mode, args.port, args.connections, args.duration, args.size, args.binary) == ("echo", 9, 64, 3.0, 16384, True)
     assert ws_load.parse_args(["connect", "--port", "9"]).path == "/ws"
-    for bad in (["echo"], ["flood", "--port", "9"], ["echo", "--port", "9", "-c", "0"],
-                ["echo", "--port", "9", "-d", "0"]):
+    for bad in (["echo"], ["flood", "--port", "9"], ["echo", "--port", "9", "-c", "0"], ["echo", "--port", "9", "-d", "0"]):
         with pytest.raises(SystemExit):
             ws_load.parse_args(bad)
 
@@ -404,15 +407,13 @@ def test_ws_bench_defaults_full_and_quick():
 
 
 def test_ws_bench_selection_keeps_fastbase_and_the_ceiling_in_table_order():
-    args = ws_bench.parse_args(["--servers", "granian,daphne", "--scenarios", "connect", "--runs", "3",
-                                "--connections", "2", "8"])
+    args = ws_bench.parse_args(["--servers", "granian,daphne", "--scenarios", "connect", "--runs", "3", "--connections", "2", "8"])
     assert args.servers == ["ceiling", "fastbase", "daphne", "granian"]
     assert args.scenarios == ["connect"] and args.runs == 3
     assert ws_bench.connections_for(args, ws_bench.SCENARIOS["connect"]) == (2, 8)
 
 
-@pytest.mark.parametrize("argv", [["--servers", "nginx"], ["--scenarios", "bogus"], ["--runs", "0"],
-                                  ["--duration", "-1"]])
+@pytest.mark.parametrize("argv", [["--servers", "nginx"], ["--scenarios", "bogus"], ["--runs", "0"], ["--duration", "-1"]])
 def test_ws_bench_rejects(argv, capsys):
     with pytest.raises(SystemExit):
         ws_bench.parse_args(argv)
@@ -464,8 +465,15 @@ def test_parse_load_output():
 
 
 def _run(rate, cpu=0.5, elapsed=4.0, p50=0.1, p99=0.4, errors=0):
-    return {"count": int(rate * elapsed), "elapsed_s": elapsed, "rate": rate, "p50_ms": p50, "p99_ms": p99,
-            "errors": errors, "client_cpu": cpu}
+    return {
+        "count": int(rate * elapsed),
+        "elapsed_s": elapsed,
+        "rate": rate,
+        "p50_ms": p50,
+        "p99_ms": p99,
+        "errors": errors,
+        "client_cpu": cpu,
+    }
 
 
 def test_server_cost_per_operation():
@@ -512,8 +520,7 @@ def test_ratio_capacity_and_losses():
     # Without the trivial server: the best capacity any server showed.
     assert ws_bench.client_capacity(RESULTS[1:], 16) == pytest.approx(400000)
     report = {"scenarios": [{"scenario": "echo-text", "connections": [1, 16], "results": RESULTS}]}
-    assert ws_bench.fastbase_losses(report) == [
-        ("echo-text", 1, "granian", 12000, 10000, pytest.approx(1.2), 12000, 10000)]
+    assert ws_bench.fastbase_losses(report) == [("echo-text", 1, "granian", 12000, 10000, pytest.approx(1.2), 12000, 10000)]
 
 
 def test_scenario_table_rows_ratios_and_client_bound_mark():
@@ -539,13 +546,30 @@ def test_scenario_table_names_a_failed_point():
 
 
 def _ws_report():
-    machine = {"cpu": "CPU", "cores": 2, "kernel": "6", "memory": "1 GiB RAM", "python": "3.11", "wrk": "4",
-               "load_start": "0.1", "load_end": "0.2", "pinning": "servers on CPU 1"}
-    return {"date": "D", "command": "python bench/ws_bench.py", "quick": False, "elapsed_s": 61, "duration": 4.0,
-            "warmup": 2.0, "runs": 5, "machine": machine, "versions": {"fastbase": "0.1"},
-            "servers": ["ceiling", "fastbase", "granian", "daphne", "uvicorn-wsproto"],
-            "scenarios": [{"scenario": "echo-text", "connections": [1, 16], "results": RESULTS,
-                           "chart": "../charts/ws-echo-text.png"}]}
+    machine = {
+        "cpu": "CPU",
+        "cores": 2,
+        "kernel": "6",
+        "memory": "1 GiB RAM",
+        "python": "3.11",
+        "wrk": "4",
+        "load_start": "0.1",
+        "load_end": "0.2",
+        "pinning": "servers on CPU 1",
+    }
+    return {
+        "date": "D",
+        "command": "python bench/ws_bench.py",
+        "quick": False,
+        "elapsed_s": 61,
+        "duration": 4.0,
+        "warmup": 2.0,
+        "runs": 5,
+        "machine": machine,
+        "versions": {"fastbase": "0.1"},
+        "servers": ["ceiling", "fastbase", "granian", "daphne", "uvicorn-wsproto"],
+        "scenarios": [{"scenario": "echo-text", "connections": [1, 16], "results": RESULTS, "chart": "../charts/ws-echo-text.png"}],
+    }
 
 
 def test_ws_render_markdown():
@@ -556,8 +580,9 @@ def test_ws_render_markdown():
     assert "Generator capacity (round trips per CPU-second" in text and "160,000 at 16 conns" in text
     assert "![echo-text](../charts/ws-echo-text.png)" in text
     assert "## Where a peer beats fastbase" in text
-    assert ("- echo-text, 1 conn: granian 12,000 msg/s against fastbase's 10,000 (1.20×, medians); "
-            "best runs 12,000 against 10,000 (1.20×).") in text
+    assert (
+        "- echo-text, 1 conn: granian 12,000 msg/s against fastbase's 10,000 (1.20×, medians); best runs 12,000 against 10,000 (1.20×)."
+    ) in text
 
 
 def test_ws_chart_data_order_and_colors():
@@ -621,15 +646,13 @@ def test_parse_stat_with_a_name_holding_spaces_and_parentheses():
 
 
 def _wpoint(rps, cores=1.0):
-    runs = [{"rps": rps, "p50_ms": 0.5, "p99_ms": 2.0, "requests": 1, "errors": 0, "server_cores": cores,
-             "wrk_cores": 0.5}]
+    runs = [{"rps": rps, "p50_ms": 0.5, "p99_ms": 2.0, "requests": 1, "errors": 0, "server_cores": cores, "wrk_cores": 0.5}]
     return {"status": "ok", "detail": "", "point": workers.aggregate(runs, 64)}
 
 
 WORKER_RESULTS = {
     "fastbase": {"w1-pinned": _wpoint(50000), "w1": _wpoint(52000), "w2": _wpoint(65000, 1.4)},
-    "granian": {"w1-pinned": _wpoint(40000), "w1": {"status": "failed", "detail": "exited"},
-                "w2": _wpoint(60000, 1.5)},
+    "granian": {"w1-pinned": _wpoint(40000), "w1": {"status": "failed", "detail": "exited"}, "w2": _wpoint(60000, 1.5)},
 }
 
 
@@ -647,12 +670,32 @@ def test_workers_tables_and_markdown():
     assert "| granian | 1 worker, unpinned | failed (exited) |" in table
     # req/s per server core: 60,000 req/s on 1.5 cores.
     assert "| 1.50 | 40,000 | 0.50 | 0 |" in table
-    machine = {"cpu": "CPU", "cores": 2, "kernel": "6", "memory": "1 GiB RAM", "python": "3.11", "wrk": "4",
-               "load_start": "0.1", "load_end": "0.2", "pinning": "wrk on CPU 0"}
-    report = {"date": "D", "command": "c", "quick": True, "elapsed_s": 5, "duration": 2.0, "warmup": 1.0,
-              "runs": 1, "connections": 64, "client_cpu": 0, "machine": machine, "versions": {"fastbase": "0.1"},
-              "servers": ["fastbase", "granian"],
-              "interfaces": [{"interface": "wsgi", "results": WORKER_RESULTS}]}
+    machine = {
+        "cpu": "CPU",
+        "cores": 2,
+        "kernel": "6",
+        "memory": "1 GiB RAM",
+        "python": "3.11",
+        "wrk": "4",
+        "load_start": "0.1",
+        "load_end": "0.2",
+        "pinning": "wrk on CPU 0",
+    }
+    report = {
+        "date": "D",
+        "command": "c",
+        "quick": True,
+        "elapsed_s": 5,
+        "duration": 2.0,
+        "warmup": 1.0,
+        "runs": 1,
+        "connections": 64,
+        "client_cpu": 0,
+        "machine": machine,
+        "versions": {"fastbase": "0.1"},
+        "servers": ["fastbase", "granian"],
+        "interfaces": [{"interface": "wsgi", "results": WORKER_RESULTS}],
+    }
     text = workers.render_markdown(report)
     assert "| WSGI | fastbase | 50,000 | 52,000 | 65,000 | 1.30× | 1.25× | 1.40 |" in text
     assert "| WSGI | granian | 40,000 | – | 60,000 | 1.50× | – | 1.50 |" in text

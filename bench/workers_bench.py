@@ -86,19 +86,66 @@ PLACEMENTS = {
 
 
 def _fastbase(python, interface, port, workers):
-    return [python, "-m", "fastbase", INTERFACES[interface], "--host", HOST, "--port", str(port),
-            "--interface", interface, "--log-level", "warning", "--workers", str(workers)]
+    return [
+        python,
+        "-m",
+        "fastbase",
+        INTERFACES[interface],
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--interface",
+        interface,
+        "--log-level",
+        "warning",
+        "--workers",
+        str(workers),
+    ]
 
 
 def _granian(python, interface, port, workers):
-    return [python, "-m", "granian", "--interface", interface, "--host", HOST, "--port", str(port),
-            "--workers", str(workers), "--log-level", "warning", "--no-access-log", INTERFACES[interface]]
+    return [
+        python,
+        "-m",
+        "granian",
+        "--interface",
+        interface,
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--log-level",
+        "warning",
+        "--no-access-log",
+        INTERFACES[interface],
+    ]
 
 
 def _uvicorn(python, interface, port, workers):
-    return [python, "-m", "uvicorn", INTERFACES[interface], "--host", HOST, "--port", str(port),
-            "--interface", {"asgi": "asgi3"}.get(interface, interface), "--http", "httptools", "--loop", "uvloop",
-            "--workers", str(workers), "--log-level", "warning", "--no-access-log"]
+    return [
+        python,
+        "-m",
+        "uvicorn",
+        INTERFACES[interface],
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--interface",
+        {"asgi": "asgi3"}.get(interface, interface),
+        "--http",
+        "httptools",
+        "--loop",
+        "uvloop",
+        "--workers",
+        str(workers),
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
 
 
 SERVERS = {
@@ -125,15 +172,25 @@ QUICK = {"duration": 2.0, "warmup": 1.0, "runs": 1}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="bench/workers_bench.py",
-                                description="Throughput with 1 and 2 workers: fastbase, granian, uvicorn.")
+    p = argparse.ArgumentParser(prog="bench/workers_bench.py", description="Throughput with 1 and 2 workers: fastbase, granian, uvicorn.")
     p.add_argument("--quick", action="store_true", help="one short run per configuration: a sanity check")
-    p.add_argument("--interfaces", nargs="+", action="extend", type=wsbench._names(INTERFACES, "interface"),
-                   metavar="NAME", help="wsgi and/or asgi (default: both)")
-    p.add_argument("--servers", nargs="+", action="extend", type=wsbench._names(SERVERS, "server"),
-                   metavar="NAME", help="servers (default: all); fastbase is always added")
-    p.add_argument("--connections", type=loadrun.positive(int), default=64, metavar="N",
-                   help="wrk connections (default 64)")
+    p.add_argument(
+        "--interfaces",
+        nargs="+",
+        action="extend",
+        type=wsbench._names(INTERFACES, "interface"),
+        metavar="NAME",
+        help="wsgi and/or asgi (default: both)",
+    )
+    p.add_argument(
+        "--servers",
+        nargs="+",
+        action="extend",
+        type=wsbench._names(SERVERS, "server"),
+        metavar="NAME",
+        help="servers (default: all); fastbase is always added",
+    )
+    p.add_argument("--connections", type=loadrun.positive(int), default=64, metavar="N", help="wrk connections (default 64)")
     p.add_argument("--duration", type=loadrun.positive(float), metavar="S", help="seconds per wrk run (5 / 2)")
     p.add_argument("--warmup", type=float, metavar="S", help="seconds of wrk warm-up per configuration (2 / 1)")
     p.add_argument("--runs", type=loadrun.positive(int), metavar="N", help="wrk runs per configuration (5 / 1)")
@@ -161,8 +218,15 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def wrk_command(args, port: int, duration: float) -> list:
     return loadrun.pin_prefix(args.client_pin) + [
-        "wrk", "-t1", f"-c{args.connections}", f"-d{max(1, round(duration))}s", "--latency", "--timeout", "10s",
-        f"http://{HOST}:{port}/"]
+        "wrk",
+        "-t1",
+        f"-c{args.connections}",
+        f"-d{max(1, round(duration))}s",
+        "--latency",
+        "--timeout",
+        "10s",
+        f"http://{HOST}:{port}/",
+    ]
 
 
 # --------------------------------------------------------------------------
@@ -222,8 +286,19 @@ def scaling(results: dict, server: str, base: str = "w1-pinned"):
 def interface_table(results: dict, servers: list) -> str:
     """Markdown: one row per server and placement, req/s with min – max,
     ratio to fastbase in the same placement, 2-worker scaling, CPU used."""
-    head = ["server", "placement", "req/s (median)", "min – max", "÷ fastbase", "p50 ms", "p99 ms",
-            "server CPU (cores)", "req/s per server core", "wrk CPU (cores)", "errors"]
+    head = [
+        "server",
+        "placement",
+        "req/s (median)",
+        "min – max",
+        "÷ fastbase",
+        "p50 ms",
+        "p99 ms",
+        "server CPU (cores)",
+        "req/s per server core",
+        "wrk CPU (cores)",
+        "errors",
+    ]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---", "---"] + ["---:"] * (len(head) - 2)) + "|"]
     for server in servers:
         for name, placement in PLACEMENTS.items():
@@ -231,31 +306,45 @@ def interface_table(results: dict, servers: list) -> str:
             if r is None:
                 continue
             if r["status"] != "ok":
-                lines.append("| " + " | ".join([label(server), placement.label, loadrun.status_cell(r)]
-                                               + [""] * (len(head) - 3)) + " |")
+                lines.append("| " + " | ".join([label(server), placement.label, loadrun.status_cell(r)] + [""] * (len(head) - 3)) + " |")
                 continue
             p = r["point"]
             base = median_rps(results, "fastbase", name)
-            lines.append("| " + " | ".join([
-                label(server), placement.label,
-                loadrun.fmt_rps(p["rps"]["median"]),
-                f"{loadrun.fmt_rps(p['rps']['min'])} – {loadrun.fmt_rps(p['rps']['max'])}",
-                loadrun.fmt_ratio(p["rps"]["median"] / base) if base else "–",
-                loadrun.fmt_ms(p["p50_ms"]["median"] if p["p50_ms"] else None),
-                loadrun.fmt_ms(p["p99_ms"]["median"] if p["p99_ms"] else None),
-                f"{p['server_cores']:.2f}",
-                loadrun.fmt_rps(p["rps_per_core"]) if p.get("rps_per_core") else "–",
-                f"{p['wrk_cores']:.2f}",
-                str(p["errors"]),
-            ]) + " |")
+            lines.append(
+                "| "
+                + " | ".join(
+                    [
+                        label(server),
+                        placement.label,
+                        loadrun.fmt_rps(p["rps"]["median"]),
+                        f"{loadrun.fmt_rps(p['rps']['min'])} – {loadrun.fmt_rps(p['rps']['max'])}",
+                        loadrun.fmt_ratio(p["rps"]["median"] / base) if base else "–",
+                        loadrun.fmt_ms(p["p50_ms"]["median"] if p["p50_ms"] else None),
+                        loadrun.fmt_ms(p["p99_ms"]["median"] if p["p99_ms"] else None),
+                        f"{p['server_cores']:.2f}",
+                        loadrun.fmt_rps(p["rps_per_core"]) if p.get("rps_per_core") else "–",
+                        f"{p['wrk_cores']:.2f}",
+                        str(p["errors"]),
+                    ]
+                )
+                + " |"
+            )
     return "\n".join(lines)
 
 
 def scaling_table(report: dict) -> str:
     """Markdown: per interface and server, the three medians and the two
     scaling factors."""
-    head = ["interface", "server", "1 worker pinned", "1 worker unpinned", "2 workers", "2w ÷ 1w pinned",
-            "2w ÷ 1w unpinned", "2w server CPU (cores)"]
+    head = [
+        "interface",
+        "server",
+        "1 worker pinned",
+        "1 worker unpinned",
+        "2 workers",
+        "2w ÷ 1w pinned",
+        "2w ÷ 1w unpinned",
+        "2w server CPU (cores)",
+    ]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---", "---"] + ["---:"] * (len(head) - 2)) + "|"]
     for section in report["interfaces"]:
         results = section["results"]
@@ -276,30 +365,40 @@ def scaling_table(report: dict) -> str:
 def render_markdown(report: dict) -> str:
     machine = report["machine"]
     out = [f"# fastbase worker scaling — {report['date']}", ""]
-    out.append(f"Command: `{report['command']}` ({'quick' if report['quick'] else 'full'} run, "
-               f"took {loadrun.format_duration(report['elapsed_s'])}).")
+    out.append(
+        f"Command: `{report['command']}` ({'quick' if report['quick'] else 'full'} run, "
+        f"took {loadrun.format_duration(report['elapsed_s'])})."
+    )
     out.append("")
-    out.append(f"- Machine: {machine['cpu']}, {machine['cores']} cores, Linux {machine['kernel']}, "
-               f"{machine['memory']}; Python {machine['python']}; wrk {machine['wrk']}.")
-    out.append(f"- Load average (1/5/15 min) at start: {machine['load_start']}; at end: {machine['load_end']}. "
-               "The machine is shared with other work: compare within this file.")
+    out.append(
+        f"- Machine: {machine['cpu']}, {machine['cores']} cores, Linux {machine['kernel']}, "
+        f"{machine['memory']}; Python {machine['python']}; wrk {machine['wrk']}."
+    )
+    out.append(
+        f"- Load average (1/5/15 min) at start: {machine['load_start']}; at end: {machine['load_end']}. "
+        "The machine is shared with other work: compare within this file."
+    )
     out.append(f"- Pinning: {machine['pinning']}.")
     out.append("- Versions: " + ", ".join(f"{k} {v}" for k, v in report["versions"].items()) + ".")
-    out.append(f"- Method: `wrk -t1 -c{report['connections']} --latency` pinned to CPU {report['client_cpu']}; every "
-               f"configuration of an interface started at once, {report['warmup']:g} s wrk warm-up each, then "
-               f"{report['runs']} run(s) of {report['duration']:g} s per configuration, interleaved in a rotated "
-               "order. req/s is the median with min – max; `÷ fastbase` compares servers in the same placement; "
-               "server CPU is the CPU time of the server's whole process tree (supervisor and workers) over the "
-               "run's wall time, from /proc; wrk CPU likewise from getrusage. `req/s per server core` divides "
-               "each run's req/s by the cores the server used (median over runs): the server's cost per request, "
-               "which other work on the machine disturbs far less than req/s.")
+    out.append(
+        f"- Method: `wrk -t1 -c{report['connections']} --latency` pinned to CPU {report['client_cpu']}; every "
+        f"configuration of an interface started at once, {report['warmup']:g} s wrk warm-up each, then "
+        f"{report['runs']} run(s) of {report['duration']:g} s per configuration, interleaved in a rotated "
+        "order. req/s is the median with min – max; `÷ fastbase` compares servers in the same placement; "
+        "server CPU is the CPU time of the server's whole process tree (supervisor and workers) over the "
+        "run's wall time, from /proc; wrk CPU likewise from getrusage. `req/s per server core` divides "
+        "each run's req/s by the cores the server used (median over runs): the server's cost per request, "
+        "which other work on the machine disturbs far less than req/s."
+    )
     out.append("")
-    out.append("**Read the scaling factors with the machine in mind.** It has 2 cores and wrk needs one: in the "
-               "2-worker runs the two workers and wrk share both cores (wrk pinned to core 0, the workers "
-               "wherever the scheduler puts them), so a factor of 2.0 is impossible here and the ceiling is "
-               "well below it. `2w ÷ 1w pinned` compares against the usual one-core-each setup; `2w ÷ 1w "
-               "unpinned` against one worker under the same scheduling freedom. A factor near 1.0 means the "
-               "second worker only took CPU away from wrk.")
+    out.append(
+        "**Read the scaling factors with the machine in mind.** It has 2 cores and wrk needs one: in the "
+        "2-worker runs the two workers and wrk share both cores (wrk pinned to core 0, the workers "
+        "wherever the scheduler puts them), so a factor of 2.0 is impossible here and the ceiling is "
+        "well below it. `2w ÷ 1w pinned` compares against the usual one-core-each setup; `2w ÷ 1w "
+        "unpinned` against one worker under the same scheduling freedom. A factor near 1.0 means the "
+        "second worker only took CPU away from wrk."
+    )
     out.append("")
     out.append("Servers:")
     out.append("")
@@ -370,8 +469,7 @@ def pinning(args) -> str:
     # Only wrk is pinned to the client core; this script sleeps in between.
     if not loadrun.pin_cores(args, pin_self=False):
         return "none (needs taskset and two distinct CPUs): every placement unpinned"
-    return (f"wrk on CPU {args.client_cpu}; 1-worker-pinned servers on CPU {args.server_cpu}; "
-            "the other placements unpinned")
+    return f"wrk on CPU {args.client_cpu}; 1-worker-pinned servers on CPU {args.server_cpu}; the other placements unpinned"
 
 
 def run_interface(args, interface: str, installed: dict, log_dir: Path) -> dict:
@@ -423,8 +521,11 @@ def run_interface(args, interface: str, installed: dict, log_dir: Path) -> dict:
         if done and entry["status"] == "ok":
             entry["point"] = aggregate(done, args.connections)
             p = entry["point"]
-            print(f"  {server:9} {name:10} {loadrun.fmt_rps(p['rps']['median']):>9} req/s  server "
-                  f"{p['server_cores']:.2f} cores  wrk {p['wrk_cores']:.2f} cores", flush=True)
+            print(
+                f"  {server:9} {name:10} {loadrun.fmt_rps(p['rps']['median']):>9} req/s  server "
+                f"{p['server_cores']:.2f} cores  wrk {p['wrk_cores']:.2f} cores",
+                flush=True,
+            )
         elif entry["status"] == "ok":
             entry.update(status="failed", detail="no run completed")
     return {"interface": interface, "results": results}
@@ -451,8 +552,7 @@ def main(argv=None) -> int:
         "connections": args.connections,
         "client_cpu": args.client_cpu,
         "machine": machine,
-        "versions": {k: info["versions"].get(k, "missing") for k in ("fastbase", "granian", "uvicorn", "httptools",
-                                                                       "uvloop")},
+        "versions": {k: info["versions"].get(k, "missing") for k in ("fastbase", "granian", "uvicorn", "httptools", "uvloop")},
         "servers": args.servers,
         "interfaces": [],
     }

@@ -59,8 +59,20 @@ def one_run(reuseport: str, wrk_extra: list, args) -> dict:
     stats = tempfile.mkdtemp(prefix="fastbase-share-")
     env = dict(os.environ, FASTBASE_BENCH_WORKER_STATS=stats, FASTBASE_WORKER_REUSEPORT=reuseport)
     server = subprocess.Popen(
-        [sys.executable, "-m", "fastbase", "--workers", "2", "--port", str(port), "--log-level", "warning",
-         "--app-dir", str(HERE / "apps"), "hello:wsgi"],
+        [
+            sys.executable,
+            "-m",
+            "fastbase",
+            "--workers",
+            "2",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--app-dir",
+            str(HERE / "apps"),
+            "hello:wsgi",
+        ],
         env=env,
     )
     try:
@@ -68,9 +80,20 @@ def one_run(reuseport: str, wrk_extra: list, args) -> dict:
         # Both workers up: each answers once the supervisor started it.
         time.sleep(1.0)
         wrk = subprocess.run(
-            ["taskset", "-c", args.client_cpu, "wrk", "-t1", f"-c{args.connections}", f"-d{args.duration}s",
-             *wrk_extra, f"http://127.0.0.1:{port}/"],
-            capture_output=True, text=True, check=True,
+            [
+                "taskset",
+                "-c",
+                args.client_cpu,
+                "wrk",
+                "-t1",
+                f"-c{args.connections}",
+                f"-d{args.duration}s",
+                *wrk_extra,
+                f"http://127.0.0.1:{port}/",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout
     finally:
         server.send_signal(signal.SIGTERM)

@@ -87,6 +87,7 @@ def raise_nofile() -> None:
     if soft < target:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
+
 HOST = loadrun.HOST
 RESULTS = loadrun.RESULTS
 CHARTS = loadrun.CHARTS
@@ -118,44 +119,99 @@ class WsServer:
 
 def _uvicorn(ws):
     def argv(python, port):
-        return [python, "-m", "uvicorn", APP, "--host", HOST, "--port", str(port), "--interface", "asgi3",
-                "--http", "httptools", "--loop", "uvloop", "--ws", ws, "--log-level", "warning", "--no-access-log"]
+        return [
+            python,
+            "-m",
+            "uvicorn",
+            APP,
+            "--host",
+            HOST,
+            "--port",
+            str(port),
+            "--interface",
+            "asgi3",
+            "--http",
+            "httptools",
+            "--loop",
+            "uvloop",
+            "--ws",
+            ws,
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ]
 
     return argv
 
 
 _ARGV = {
     CEILING: lambda python, port: [python, str(TRIVIAL_SCRIPT), str(port)],
-    "fastbase": lambda python, port: [python, "-m", "fastbase", APP, "--host", HOST, "--port", str(port),
-                                      "--interface", "asgi", "--log-level", "warning"],
+    "fastbase": lambda python, port: [
+        python,
+        "-m",
+        "fastbase",
+        APP,
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--interface",
+        "asgi",
+        "--log-level",
+        "warning",
+    ],
     "uvicorn-websockets": _uvicorn("websockets"),
     "uvicorn-websockets-sansio": _uvicorn("websockets-sansio"),
     "uvicorn-wsproto": _uvicorn("wsproto"),
     "daphne": lambda python, port: [python, "-m", "daphne", "-b", HOST, "-p", str(port), "-v", "0", APP],
-    "granian": lambda python, port: [python, "-m", "granian", "--interface", "asgi", "--host", HOST, "--port",
-                                     str(port), "--workers", "1", "--log-level", "warning", "--no-access-log", APP],
+    "granian": lambda python, port: [
+        python,
+        "-m",
+        "granian",
+        "--interface",
+        "asgi",
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--log-level",
+        "warning",
+        "--no-access-log",
+        APP,
+    ],
 }
 
 SERVERS = {
     s.name: s
     for s in [
-        WsServer(CEILING, "trivial echo (generator ceiling)", ("uvloop",),
-                 "ws_trivial.py: 101 built once, each echo a cached reply; not a server to compare"),
-        WsServer("fastbase", "fastbase", ("fastbase",), "defaults (uvloop, compiled frames; no compression "
-                                                        "offered by the client, so none negotiated)"),
-        WsServer("uvicorn-websockets", "uvicorn (websockets)", ("uvicorn", "websockets"),
-                 "--ws websockets --http httptools --loop uvloop"),
-        WsServer("uvicorn-websockets-sansio", "uvicorn (websockets-sansio)", ("uvicorn", "websockets"),
-                 "--ws websockets-sansio --http httptools --loop uvloop"),
-        WsServer("uvicorn-wsproto", "uvicorn (wsproto)", ("uvicorn", "wsproto"),
-                 "--ws wsproto --http httptools --loop uvloop"),
+        WsServer(
+            CEILING,
+            "trivial echo (generator ceiling)",
+            ("uvloop",),
+            "ws_trivial.py: 101 built once, each echo a cached reply; not a server to compare",
+        ),
+        WsServer(
+            "fastbase",
+            "fastbase",
+            ("fastbase",),
+            "defaults (uvloop, compiled frames; no compression offered by the client, so none negotiated)",
+        ),
+        WsServer("uvicorn-websockets", "uvicorn (websockets)", ("uvicorn", "websockets"), "--ws websockets --http httptools --loop uvloop"),
+        WsServer(
+            "uvicorn-websockets-sansio",
+            "uvicorn (websockets-sansio)",
+            ("uvicorn", "websockets"),
+            "--ws websockets-sansio --http httptools --loop uvloop",
+        ),
+        WsServer("uvicorn-wsproto", "uvicorn (wsproto)", ("uvicorn", "wsproto"), "--ws wsproto --http httptools --loop uvloop"),
         WsServer("daphne", "daphne", ("daphne",), "-v 0 (Twisted + autobahn)"),
         WsServer("granian", "granian", ("granian",), "--interface asgi --workers 1"),
     ]
 }
 
-PACKAGES = ["fastbase", "uvicorn", "websockets", "wsproto", "httptools", "uvloop", "daphne", "autobahn",
-            "Twisted", "granian", "matplotlib"]
+PACKAGES = ["fastbase", "uvicorn", "websockets", "wsproto", "httptools", "uvloop", "daphne", "autobahn", "Twisted", "granian", "matplotlib"]
 
 
 def label(name: str) -> str:
@@ -181,11 +237,15 @@ class WsScenario:
     def describe(self) -> str:
         kind = "binary" if self.binary else "text"
         if self.mode == "echo":
-            return (f"Each connection keeps one {_size(self.size)} {kind} message in flight: send, wait for "
-                    "the echo, send again. Rate = round trips completed per second over all connections.")
-        return (f"Each of the parallel loops opens a TCP connection, does the opening handshake, one "
-                f"{_size(self.size)} {kind} echo and the closing handshake (the client closes TCP once the "
-                "server's close frame arrives), then starts again. Rate = connections completed per second.")
+            return (
+                f"Each connection keeps one {_size(self.size)} {kind} message in flight: send, wait for "
+                "the echo, send again. Rate = round trips completed per second over all connections."
+            )
+        return (
+            f"Each of the parallel loops opens a TCP connection, does the opening handshake, one "
+            f"{_size(self.size)} {kind} echo and the closing handshake (the client closes TCP once the "
+            "server's close frame arrives), then starts again. Rate = connections completed per second."
+        )
 
 
 def _size(n: int) -> str:
@@ -196,10 +256,8 @@ SCENARIOS = {
     s.name: s
     for s in [
         WsScenario("echo-text", "Echo, 32-byte text messages", "echo", 32, False, (1, 16, 64), (16,), "msg/s"),
-        WsScenario("echo-binary-16k", "Echo, 16 KiB binary messages", "echo", 16384, True, (1, 16), (16,),
-                   "msg/s"),
-        WsScenario("connect", "Connection setup: handshake + one echo + close", "connect", 32, False, (1, 16),
-                   (16,), "conn/s"),
+        WsScenario("echo-binary-16k", "Echo, 16 KiB binary messages", "echo", 16384, True, (1, 16), (16,), "msg/s"),
+        WsScenario("connect", "Connection setup: handshake + one echo + close", "connect", 32, False, (1, 16), (16,), "conn/s"),
     ]
 }
 
@@ -212,20 +270,35 @@ QUICK = {"duration": 2.0, "warmup": 1.0, "runs": 1}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="bench/ws_bench.py",
-                                description="WebSocket benchmarks: fastbase against its peers.")
-    p.add_argument("--quick", action="store_true",
-                   help="short single runs, one connection count per scenario: a sanity check")
-    p.add_argument("--scenarios", nargs="+", action="extend", type=_names(SCENARIOS, "scenario"),
-                   metavar="NAME", help="scenarios to run (default: all)")
-    p.add_argument("--servers", nargs="+", action="extend", type=_names(SERVERS, "server"),
-                   metavar="NAME", help="servers to run (default: all); fastbase and the ceiling are always added")
-    p.add_argument("--connections", nargs="+", type=loadrun.positive(int), metavar="N",
-                   help="connection counts for every scenario (default: each scenario's own)")
-    p.add_argument("--duration", type=loadrun.positive(float), metavar="S",
-                   help="seconds measured per run (full 4, quick 2)")
-    p.add_argument("--warmup", type=float, metavar="S", help="seconds of echo and of connect load per server "
-                                                             "before measuring (full 2, quick 1)")
+    p = argparse.ArgumentParser(prog="bench/ws_bench.py", description="WebSocket benchmarks: fastbase against its peers.")
+    p.add_argument("--quick", action="store_true", help="short single runs, one connection count per scenario: a sanity check")
+    p.add_argument(
+        "--scenarios",
+        nargs="+",
+        action="extend",
+        type=_names(SCENARIOS, "scenario"),
+        metavar="NAME",
+        help="scenarios to run (default: all)",
+    )
+    p.add_argument(
+        "--servers",
+        nargs="+",
+        action="extend",
+        type=_names(SERVERS, "server"),
+        metavar="NAME",
+        help="servers to run (default: all); fastbase and the ceiling are always added",
+    )
+    p.add_argument(
+        "--connections",
+        nargs="+",
+        type=loadrun.positive(int),
+        metavar="N",
+        help="connection counts for every scenario (default: each scenario's own)",
+    )
+    p.add_argument("--duration", type=loadrun.positive(float), metavar="S", help="seconds measured per run (full 4, quick 2)")
+    p.add_argument(
+        "--warmup", type=float, metavar="S", help="seconds of echo and of connect load per server before measuring (full 2, quick 1)"
+    )
     p.add_argument("--runs", type=loadrun.positive(int), metavar="N", help="runs per point (full 5, quick 1)")
     p.add_argument("--server-cpu", type=int, default=1, metavar="CPU", help="core the servers are pinned to")
     p.add_argument("--client-cpu", type=int, default=0, metavar="CPU", help="core the load generator is pinned to")
@@ -262,12 +335,23 @@ def connections_for(args, scenario: WsScenario) -> tuple:
     return scenario.quick_connections if args.quick else scenario.connections
 
 
-def load_command(args, scenario: WsScenario, port: int, connections: int, duration: float,
-                 mode: str | None = None) -> list:
+def load_command(args, scenario: WsScenario, port: int, connections: int, duration: float, mode: str | None = None) -> list:
     """The ws_load.py command line of one run, pinned to the client core."""
     argv = loadrun.pin_prefix(args.client_pin) + [
-        args.python, str(LOAD_SCRIPT), mode or scenario.mode, "--host", HOST, "--port", str(port),
-        "-c", str(connections), "-d", f"{duration:g}", "--size", str(scenario.size)]
+        args.python,
+        str(LOAD_SCRIPT),
+        mode or scenario.mode,
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "-c",
+        str(connections),
+        "-d",
+        f"{duration:g}",
+        "--size",
+        str(scenario.size),
+    ]
     if scenario.binary:
         argv.append("--binary")
     return argv
@@ -386,9 +470,18 @@ def fastbase_losses(report: dict) -> list:
                     continue
                 p = point_of(r, connections)
                 if p is not None and p["rate"]["median"] > base["rate"]["median"]:
-                    losses.append((section["scenario"], connections, r["server"], p["rate"]["median"],
-                                   base["rate"]["median"], p["rate"]["median"] / base["rate"]["median"],
-                                   p["rate"]["max"], base["rate"]["max"]))
+                    losses.append(
+                        (
+                            section["scenario"],
+                            connections,
+                            r["server"],
+                            p["rate"]["median"],
+                            base["rate"]["median"],
+                            p["rate"]["median"] / base["rate"]["median"],
+                            p["rate"]["max"],
+                            base["rate"]["max"],
+                        )
+                    )
     return losses
 
 
@@ -408,22 +501,19 @@ def scenario_table(scenario: WsScenario, results: list, connections: tuple) -> s
     CLIENT_BOUND_SHARE of the generator's capacity is marked †."""
     unit = scenario.unit
     op = "msg" if scenario.mode == "echo" else "conn"
-    head = ["server", "conns", f"{unit} (median)", "min – max", "÷ fastbase", "p50 ms", "p99 ms",
-            f"server µs/{op}", "client CPU", "errors"]
+    head = ["server", "conns", f"{unit} (median)", "min – max", "÷ fastbase", "p50 ms", "p99 ms", f"server µs/{op}", "client CPU", "errors"]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|"]
     for result in results:
         name = result["server"]
         if result["status"] != "ok":
-            lines.append("| " + " | ".join([label(name), "", loadrun.status_cell(result)]
-                                           + [""] * (len(head) - 3)) + " |")
+            lines.append("| " + " | ".join([label(name), "", loadrun.status_cell(result)] + [""] * (len(head) - 3)) + " |")
             continue
         for c in connections:
             point = point_of(result, c)
             if point is None:
                 failure = result.get("failed_points", {}).get(str(c))
                 if failure:
-                    lines.append("| " + " | ".join([label(name), str(c), f"failed ({failure})"]
-                                                   + [""] * (len(head) - 3)) + " |")
+                    lines.append("| " + " | ".join([label(name), str(c), f"failed ({failure})"] + [""] * (len(head) - 3)) + " |")
                 continue
             ratio = ratio_to_fastbase(results, name, c)
             cap = client_capacity(results, c)
@@ -431,7 +521,8 @@ def scenario_table(scenario: WsScenario, results: list, connections: tuple) -> s
             if name != CEILING and cap and point["rate"]["median"] >= CLIENT_BOUND_SHARE * cap:
                 mark = " †"
             cells = [
-                label(name), str(c),
+                label(name),
+                str(c),
                 loadrun.fmt_rps(point["rate"]["median"]) + mark,
                 f"{loadrun.fmt_rps(point['rate']['min'])} – {loadrun.fmt_rps(point['rate']['max'])}",
                 loadrun.fmt_ratio(ratio) if ratio is not None else "–",
@@ -454,36 +545,47 @@ def capacity_line(scenario: WsScenario, results: list, connections: tuple) -> st
     if not parts:
         return ""
     what = "round trips" if scenario.mode == "echo" else "connections"
-    return (f"Generator capacity ({what} per CPU-second of the client, median against the trivial server): "
-            + ", ".join(parts) + f". † marks a server at ≥ {CLIENT_BOUND_SHARE:.0%} of it (possibly client-bound).")
+    return (
+        f"Generator capacity ({what} per CPU-second of the client, median against the trivial server): "
+        + ", ".join(parts)
+        + f". † marks a server at ≥ {CLIENT_BOUND_SHARE:.0%} of it (possibly client-bound)."
+    )
 
 
 def render_markdown(report: dict) -> str:
     machine = report["machine"]
     out = [f"# fastbase WebSocket benchmarks — {report['date']}", ""]
-    out.append(f"Command: `{report['command']}` ({'quick' if report['quick'] else 'full'} run, "
-               f"took {loadrun.format_duration(report['elapsed_s'])}).")
+    out.append(
+        f"Command: `{report['command']}` ({'quick' if report['quick'] else 'full'} run, "
+        f"took {loadrun.format_duration(report['elapsed_s'])})."
+    )
     out.append("")
-    out.append(f"- Machine: {machine['cpu']}, {machine['cores']} cores, Linux {machine['kernel']}, "
-               f"{machine['memory']}; Python {machine['python']}; load generator `ws_load.py` on "
-               f"{report.get('client_loop', 'uvloop')}.")
-    out.append(f"- Load average (1/5/15 min) at start: {machine['load_start']}; at end: {machine['load_end']}. "
-               "The machine is shared with other work: compare ratios within this file, not absolute numbers "
-               "across files.")
+    out.append(
+        f"- Machine: {machine['cpu']}, {machine['cores']} cores, Linux {machine['kernel']}, "
+        f"{machine['memory']}; Python {machine['python']}; load generator `ws_load.py` on "
+        f"{report.get('client_loop', 'uvloop')}."
+    )
+    out.append(
+        f"- Load average (1/5/15 min) at start: {machine['load_start']}; at end: {machine['load_end']}. "
+        "The machine is shared with other work: compare ratios within this file, not absolute numbers "
+        "across files."
+    )
     out.append(f"- Pinning: {machine['pinning']}.")
     out.append("- Versions: " + ", ".join(f"{k} {v}" for k, v in report["versions"].items()) + ".")
-    out.append(f"- Method: every server started once and left running, all on the server core (idle between "
-               f"their runs); per server {report['warmup']:g} s of echo and {report['warmup']:g} s of connect "
-               f"load as warm-up; then for each point {report['runs']} run(s) of {report['duration']:g} s, "
-               "interleaved across servers in a rotated order. Echo runs open and verify every connection "
-               "(one message echoed byte for byte) before the clock starts. Rates are medians with min – max "
-               "over the runs; p50/p99 are medians of each run's percentiles (every round trip or connection "
-               "timed); `÷ fastbase` is the server's median over fastbase's; `server µs/msg` (or `/conn`) is "
-               "the CPU time of the server's process tree during a run divided by what the run completed "
-               "(median over runs): its cost per operation, which other work on the machine disturbs far less "
-               "than the rate; `client CPU` is the generator's "
-               "CPU time over the run's wall time (median); `errors` counts connections that failed during "
-               "the measured runs. The client offers no extension, so nothing is compressed.")
+    out.append(
+        f"- Method: every server started once and left running, all on the server core (idle between "
+        f"their runs); per server {report['warmup']:g} s of echo and {report['warmup']:g} s of connect "
+        f"load as warm-up; then for each point {report['runs']} run(s) of {report['duration']:g} s, "
+        "interleaved across servers in a rotated order. Echo runs open and verify every connection "
+        "(one message echoed byte for byte) before the clock starts. Rates are medians with min – max "
+        "over the runs; p50/p99 are medians of each run's percentiles (every round trip or connection "
+        "timed); `÷ fastbase` is the server's median over fastbase's; `server µs/msg` (or `/conn`) is "
+        "the CPU time of the server's process tree during a run divided by what the run completed "
+        "(median over runs): its cost per operation, which other work on the machine disturbs far less "
+        "than the rate; `client CPU` is the generator's "
+        "CPU time over the run's wall time (median); `errors` counts connections that failed during "
+        "the measured runs. The client offers no extension, so nothing is compressed."
+    )
     out.append("")
     out.append("Servers (all on `apps/ws_echo.py`, the same raw ASGI echo app):")
     out.append("")
@@ -505,10 +607,12 @@ def render_markdown(report: dict) -> str:
     if losses:
         for scenario, c, name, rate, base, ratio, best, base_best in losses:
             unit = SCENARIOS[scenario].unit
-            out.append(f"- {scenario}, {c} conn{'s' if c != 1 else ''}: {label(name)} "
-                       f"{loadrun.fmt_rps(rate)} {unit} against fastbase's {loadrun.fmt_rps(base)} "
-                       f"({loadrun.fmt_ratio(ratio)}, medians); best runs {loadrun.fmt_rps(best)} against "
-                       f"{loadrun.fmt_rps(base_best)} ({loadrun.fmt_ratio(best / base_best)}).")
+            out.append(
+                f"- {scenario}, {c} conn{'s' if c != 1 else ''}: {label(name)} "
+                f"{loadrun.fmt_rps(rate)} {unit} against fastbase's {loadrun.fmt_rps(base)} "
+                f"({loadrun.fmt_ratio(ratio)}, medians); best runs {loadrun.fmt_rps(best)} against "
+                f"{loadrun.fmt_rps(base_best)} ({loadrun.fmt_ratio(best / base_best)})."
+            )
     else:
         out.append("Nowhere in this run: fastbase's median is the highest at every point.")
     out.append("")
@@ -631,8 +735,7 @@ print(json.dumps(out))
 
 def probe(python: str) -> dict:
     mods = sorted({m for s in SERVERS.values() for m in s.modules})
-    proc = subprocess.run([python, "-c", _PROBE, json.dumps([mods, PACKAGES])], capture_output=True, text=True,
-                          cwd=loadrun.APPS)
+    proc = subprocess.run([python, "-c", _PROBE, json.dumps([mods, PACKAGES])], capture_output=True, text=True, cwd=loadrun.APPS)
     if proc.returncode:
         raise SystemExit(f"cannot probe {python}: {proc.stderr.strip()}")
     return json.loads(proc.stdout)
@@ -718,15 +821,24 @@ def run_scenario(args, scenario: WsScenario, live: dict) -> dict:
             done = runs[(name, c)]
             if done:
                 rate = statistics.median(r["rate"] for r in done)
-                print(f"  {name:26} c={c:<3} {loadrun.fmt_rps(rate):>9} {scenario.unit}  client CPU "
-                      f"{fmt_pct(statistics.median(r['client_cpu'] for r in done))}", flush=True)
+                print(
+                    f"  {name:26} c={c:<3} {loadrun.fmt_rps(rate):>9} {scenario.unit}  client CPU "
+                    f"{fmt_pct(statistics.median(r['client_cpu'] for r in done))}",
+                    flush=True,
+                )
             else:
                 print(f"  {name:26} c={c:<3} failed: {failures.get((name, c), '?')}", flush=True)
     results = []
     for name in args.servers:
         entry = live[name]
-        result = {"server": name, "status": entry["status"], "detail": entry["detail"], "points": [],
-                  "command": entry["command"], "failed_points": {}}
+        result = {
+            "server": name,
+            "status": entry["status"],
+            "detail": entry["detail"],
+            "points": [],
+            "command": entry["command"],
+            "failed_points": {},
+        }
         if entry["status"] == "ok":
             for c in connections:
                 if runs[(name, c)]:

@@ -128,8 +128,7 @@ class FrameReader:
     case each whole message is appended to ``payloads``.
     """
 
-    __slots__ = ("collect", "payloads", "_head", "_remaining", "_opcode", "_fin", "_parts", "_control",
-                 "_in_message")
+    __slots__ = ("collect", "payloads", "_head", "_remaining", "_opcode", "_fin", "_parts", "_control", "_in_message")
 
     def __init__(self, collect: bool = False):
         self.collect = collect
@@ -184,9 +183,9 @@ class FrameReader:
                 if take <= 0:
                     break
                 if self._opcode >= OP_CLOSE:
-                    self._control.append(data[pos:pos + take])
+                    self._control.append(data[pos : pos + take])
                 elif self.collect:
-                    self._parts.append(data[pos:pos + take])
+                    self._parts.append(data[pos : pos + take])
                 pos += take
                 self._remaining -= take
                 if self._remaining:
@@ -201,8 +200,7 @@ class FrameReader:
                 self._control = []
             elif opcode in (OP_TEXT, OP_BINARY, OP_CONT):
                 if (opcode == OP_CONT) != self._in_message:
-                    raise LoadError("unexpected continuation frame" if opcode == OP_CONT
-                                    else "new message inside a fragmented one")
+                    raise LoadError("unexpected continuation frame" if opcode == OP_CONT else "new message inside a fragmented one")
                 if self._fin:
                     messages += 1
                     self._in_message = False
@@ -269,8 +267,8 @@ class _Client(asyncio.Protocol):
                     if len(self.head) > MAX_HEAD:
                         raise LoadError("response head too large")
                     return
-                check_upgrade_response(self.head[:end + 4])
-                data = self.head[end + 4:]
+                check_upgrade_response(self.head[: end + 4])
+                data = self.head[end + 4 :]
                 self.head = b""
                 self.opened()
                 if not data:
@@ -447,8 +445,8 @@ async def run_echo(host, port, path, connections, duration, size, binary, timeou
         ready = loop.create_future()
         try:
             transport, _ = await asyncio.wait_for(
-                loop.create_connection(lambda r=ready: EchoClient(run, request, frame, payload, r), host, port),
-                timeout)
+                loop.create_connection(lambda r=ready: EchoClient(run, request, frame, payload, r), host, port), timeout
+            )
         except (OSError, asyncio.TimeoutError) as exc:
             raise LoadError(f"cannot connect: {exc!r}") from None
         readies.append(ready)
@@ -493,8 +491,7 @@ async def run_connect(host, port, path, connections, duration, size, binary, tim
             timer = loop.call_later(timeout, expire, done)
             transport = None
             try:
-                transport, _ = await loop.create_connection(
-                    lambda d=done: ConnectClient(request, frame, close, d), host, port)
+                transport, _ = await loop.create_connection(lambda d=done: ConnectClient(request, frame, close, d), host, port)
                 await done
             except (OSError, LoadError, asyncio.TimeoutError) as exc:
                 if transport is not None:
@@ -572,8 +569,7 @@ def loop_factory(name: str):
 def main(argv=None) -> int:
     args = parse_args(argv)
     factory, loop_name = loop_factory(args.loop)
-    coro = MODES[args.mode](args.host, args.port, args.path, args.connections, args.duration, args.size,
-                            args.binary, args.timeout)
+    coro = MODES[args.mode](args.host, args.port, args.path, args.connections, args.duration, args.size, args.binary, args.timeout)
     loop = factory()
     try:
         result = loop.run_until_complete(coro)
@@ -582,8 +578,7 @@ def main(argv=None) -> int:
         return 1
     finally:
         loop.close()
-    result.update(mode=args.mode, connections=args.connections, size=args.size, binary=args.binary,
-                  loop=loop_name)
+    result.update(mode=args.mode, connections=args.connections, size=args.size, binary=args.binary, loop=loop_name)
     print(json.dumps(result))
     return 0
 

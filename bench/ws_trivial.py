@@ -25,10 +25,10 @@ import sys
 
 from ws_load import ACCEPT, KEY, OP_CLOSE, OP_PING, OP_PONG, accept_value, mask, server_frame
 
-RESPONSE_101 = (b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                b"Sec-WebSocket-Accept: " + ACCEPT + b"\r\n\r\n")
-HELLO = (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\nConnection: close\r\n\r\n"
-         b"Hello, World!")
+RESPONSE_101 = (
+    b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " + ACCEPT + b"\r\n\r\n"
+)
+HELLO = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\nConnection: close\r\n\r\nHello, World!"
 CLOSE_REPLY = server_frame(OP_CLOSE, b"\x03\xe8")
 
 _REPLIES: dict = {}
@@ -40,7 +40,7 @@ def reply_for(frame: bytes, header_len: int) -> bytes:
     key = frame[:header_len]
     reply = _REPLIES.get(key)
     if reply is None:
-        payload = mask(frame[header_len:], frame[header_len - 4:header_len])
+        payload = mask(frame[header_len:], frame[header_len - 4 : header_len])
         opcode = frame[0] & 0x0F
         reply = server_frame(OP_PONG if opcode == OP_PING else opcode, payload)
         _REPLIES[key] = reply
@@ -71,10 +71,10 @@ class Trivial(asyncio.Protocol):
                 self.transport.write(RESPONSE_101)
             else:
                 key = head.split(b"sec-websocket-key:", 1)[1].split(b"\r\n", 1)[0].strip()
-                original = buffer[buffer.lower().find(key):][:len(key)]
+                original = buffer[buffer.lower().find(key) :][: len(key)]
                 self.transport.write(RESPONSE_101.replace(ACCEPT, accept_value(original)))
             self.open = True
-            buffer = buffer[end + 4:]
+            buffer = buffer[end + 4 :]
         replies = []
         pos, n = 0, len(buffer)
         while n - pos >= 6:
@@ -83,12 +83,12 @@ class Trivial(asyncio.Protocol):
             if length == 126:
                 if n - pos < 8:
                     break
-                length = int.from_bytes(buffer[pos + 2:pos + 4], "big")
+                length = int.from_bytes(buffer[pos + 2 : pos + 4], "big")
                 header = 8
             elif length == 127:
                 if n - pos < 14:
                     break
-                length = int.from_bytes(buffer[pos + 2:pos + 10], "big")
+                length = int.from_bytes(buffer[pos + 2 : pos + 10], "big")
                 header = 14
             stop = pos + header + length
             if stop > n:

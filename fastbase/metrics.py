@@ -280,7 +280,7 @@ def render(values: List[Any], restarts: Optional[int] = None, workers: Optional[
     family(
         "fastbase_requests_total",
         "counter",
-        "HTTP requests answered, by method and status class (status \"none\": the client left before a response).",
+        'HTTP requests answered, by method and status class (status "none": the client left before a response).',
     )
     for m, method in enumerate(METHODS):
         for column in range(STATUS_COLUMNS):
@@ -299,7 +299,11 @@ def render(values: List[Any], restarts: Optional[int] = None, workers: Optional[
     lines.append(f"fastbase_request_duration_seconds_count {_number(cumulative)}")
     family("fastbase_received_bytes_total", "counter", "Bytes received on HTTP connections, as the kernel counts them (TCP, Linux).")
     lines.append(f"fastbase_received_bytes_total {_number(values[RECEIVED])}")
-    family("fastbase_sent_bytes_total", "counter", "Bytes sent on HTTP connections and acknowledged by the client, as the kernel counts them (TCP, Linux).")
+    family(
+        "fastbase_sent_bytes_total",
+        "counter",
+        "Bytes sent on HTTP connections and acknowledged by the client, as the kernel counts them (TCP, Linux).",
+    )
     lines.append(f"fastbase_sent_bytes_total {_number(values[SENT])}")
     family("fastbase_parser_rejections_total", "counter", "Requests refused before reaching the app, by the status answered.")
     for i, status in enumerate(REJECTED):
@@ -352,8 +356,7 @@ def answer(head: bytes, render_body: Callable[[], bytes]) -> bytes:
 
 def _response(status: bytes, content_type: bytes, body: bytes, extra: bytes = b"") -> bytes:
     return (
-        b"HTTP/1.1 %s\r\ncontent-type: %s\r\ncontent-length: %d\r\nconnection: close\r\n%s\r\n"
-        % (status, content_type, len(body), extra)
+        b"HTTP/1.1 %s\r\ncontent-type: %s\r\ncontent-length: %d\r\nconnection: close\r\n%s\r\n" % (status, content_type, len(body), extra)
         + body
     )
 
@@ -586,5 +589,3 @@ class SupervisorMetrics:
         for sock in list(self._clients):
             self._close(sock)
         self.sock.close()
-
-

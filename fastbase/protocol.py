@@ -102,9 +102,7 @@ class ServerState:
         #: A future the server awaits during shutdown; set when a connection closes.
         self.on_connection_closed: Optional[asyncio.Future] = None
         self._sweeper: Optional[asyncio.TimerHandle] = None
-        self.sweep_interval = min(
-            1.0, config.timeout_keep_alive / 4, config.timeout_request_header / 4
-        )
+        self.sweep_interval = min(1.0, config.timeout_keep_alive / 4, config.timeout_request_header / 4)
 
     def limit_requests(self, limit: int, on_reached: Callable[[], None]) -> None:
         """Call on_reached when the limit-th request starts (--max-requests)."""
@@ -491,12 +489,7 @@ class HttpProtocol(Connection):
         ):
             return False
         request = queue[0]
-        if (
-            request.method not in (b"GET", b"HEAD")
-            or not request.keep_alive
-            or request.upgrade is not None
-            or request.expect_continue
-        ):
+        if request.method not in (b"GET", b"HEAD") or not request.keep_alive or request.upgrade is not None or request.expect_continue:
             return False
         queue.popleft()
         queue.popleft()
@@ -848,4 +841,3 @@ def address_tuple(value: Any) -> Optional[tuple]:
     if isinstance(value, tuple) and len(value) >= 2:
         return (str(value[0]), int(value[1]))
     return None
-

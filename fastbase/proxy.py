@@ -268,9 +268,7 @@ class ProxyHeaders:
             return True
         return any(ip in network for network in self.networks)
 
-    def resolve(
-        self, peer: Address, headers: Sequence[Tuple[bytes, bytes]], scheme: str, server: Address
-    ) -> Tuple[Address, str, Address]:
+    def resolve(self, peer: Address, headers: Sequence[Tuple[bytes, bytes]], scheme: str, server: Address) -> Tuple[Address, str, Address]:
         unchanged = (peer, scheme, server)
         if peer is not None and not self.is_trusted(peer[0]):
             return unchanged
@@ -340,9 +338,7 @@ class ProxyHeaders:
         new_scheme = _scheme(aligned(xfp)) or scheme
         return client, new_scheme, _server(_host(aligned(xfh)), _port(aligned(xfport)), new_scheme, server)
 
-    def _from_forwarded(
-        self, values: List[bytes], peer: Address, scheme: str, server: Address
-    ) -> Tuple[Address, str, Address]:
+    def _from_forwarded(self, values: List[bytes], peer: Address, scheme: str, server: Address) -> Tuple[Address, str, Address]:
         elements = parse_forwarded(b",".join(values).decode("latin-1"))
         if not elements:
             return peer, scheme, server

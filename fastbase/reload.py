@@ -342,8 +342,6 @@ def _describe(paths: Set[str]) -> str:
     return shown + (f" and {len(names) - 3} more" if len(names) > 3 else "")
 
 
-
-
 # -- the server process -------------------------------------------------------
 
 

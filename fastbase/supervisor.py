@@ -234,9 +234,7 @@ class Supervisor:
                     if other != slot:
                         for sock in group:
                             sock.close()
-                code = _worker_main(
-                    self.config, [*self.sockets, *own], self.beats, beat, limit, (self._wake_r, self._wake_w), supervisor
-                )
+                code = _worker_main(self.config, [*self.sockets, *own], self.beats, beat, limit, (self._wake_r, self._wake_w), supervisor)
             finally:
                 sys.stdout.flush()
                 sys.stderr.flush()
@@ -332,8 +330,6 @@ def _kill(pid: int, sig: int) -> None:
         os.kill(pid, sig)
     except ProcessLookupError:
         pass
-
-
 
 
 def _worker_main(

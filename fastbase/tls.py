@@ -76,4 +76,3 @@ def _feed(protocol: Any, data: bytes) -> None:
             view = view[n:]
     else:
         protocol.data_received(data)
-

@@ -314,7 +314,9 @@ def _access_log_enabled(log: Any) -> bool:
     if enabled is not None:
         return bool(enabled)
     cfg = log.cfg
-    return bool(cfg.accesslog or cfg.logconfig or getattr(cfg, "logconfig_dict", None) or (cfg.syslog and not cfg.disable_redirect_access_to_syslog))
+    return bool(
+        cfg.accesslog or cfg.logconfig or getattr(cfg, "logconfig_dict", None) or (cfg.syslog and not cfg.disable_redirect_access_to_syslog)
+    )
 
 
 def _custom_hook(cfg: Any, name: str) -> Any:
@@ -336,9 +338,7 @@ class _Response:
         self.status_code = status
         self.status = f"{status} {_reason(status)}".rstrip()
         self.sent = self.response_length = sent
-        self.headers: List[tuple] = [
-            (_text(name), _text(value)) for name, value in headers or ()
-        ]
+        self.headers: List[tuple] = [(_text(name), _text(value)) for name, value in headers or ()]
 
 
 def _reason(status: int) -> str:

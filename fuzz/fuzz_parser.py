@@ -143,7 +143,7 @@ def check(data: bytes) -> None:
 BUILTIN_SEEDS = [
     b"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
     b"POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello",
-    b"POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5;a=\"b\"\r\nhello\r\n0\r\nT: 1\r\n\r\n",
+    b'POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5;a="b"\r\nhello\r\n0\r\nT: 1\r\n\r\n',
     b"GET http://a:80/p?q HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
     b"GET /c HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n\x81\x00",
     b"OPTIONS * HTTP/1.1\r\nHost: [::1]:8000\r\nExpect: 100-continue\r\n\r\n",
@@ -205,9 +205,31 @@ def fuzz_with_hypothesis(runs, seconds, base):
     from hypothesis import strategies as st
 
     seeds = load_seeds()
-    interesting = [b"\r", b"\n", b"\r\n", b"\x00", b" ", b"\t", b":", b";", b"=", b'"', b"\\", b"0", b"f",
-                   b"\x80", b"\xff", b",", b"chunked", b"Content-Length: 3\r\n", b"Transfer-Encoding: chunked\r\n",
-                   b"HTTP/1.0", b"\r\n\r\n", b"ffffffffffffffff", b"Connection: close\r\n"]
+    interesting = [
+        b"\r",
+        b"\n",
+        b"\r\n",
+        b"\x00",
+        b" ",
+        b"\t",
+        b":",
+        b";",
+        b"=",
+        b'"',
+        b"\\",
+        b"0",
+        b"f",
+        b"\x80",
+        b"\xff",
+        b",",
+        b"chunked",
+        b"Content-Length: 3\r\n",
+        b"Transfer-Encoding: chunked\r\n",
+        b"HTTP/1.0",
+        b"\r\n\r\n",
+        b"ffffffffffffffff",
+        b"Connection: close\r\n",
+    ]
 
     @st.composite
     def inputs(draw):
@@ -246,8 +268,7 @@ def fuzz_with_hypothesis(runs, seconds, base):
         size = batch if runs is None else min(batch, runs - done)
 
         @seed(base + round_no)
-        @settings(max_examples=size, deadline=None, database=None, derandomize=False,
-                  suppress_health_check=list(HealthCheck))
+        @settings(max_examples=size, deadline=None, database=None, derandomize=False, suppress_health_check=list(HealthCheck))
         @given(inputs())
         def one_batch(data):
             check(data)

@@ -34,8 +34,20 @@ def _source(cache: str) -> str:
     if not os.path.isdir(os.path.join(unpacked, "tests", "asgi")):
         os.makedirs(cache, exist_ok=True)
         subprocess.run(
-            [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:",
-             "--ignore-requires-python", "-d", cache, f"django=={version}"],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "-q",
+                "--no-deps",
+                "--no-binary",
+                ":all:",
+                "--ignore-requires-python",
+                "-d",
+                cache,
+                f"django=={version}",
+            ],
             check=True,
         )
         archives = glob.glob(os.path.join(cache, f"[dD]jango-{version}.tar.gz"))
@@ -54,12 +66,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Django's tests/asgi suite against fastbase's ASGI handler.")
     parser.add_argument("--source", metavar="PATH", help="an unpacked Django sdist of the installed version (default: download it)")
     parser.add_argument(
-        "--cache", metavar="PATH", default=os.path.join(tempfile.gettempdir(), "fastbase-django-sdist"),
+        "--cache",
+        metavar="PATH",
+        default=os.path.join(tempfile.gettempdir(), "fastbase-django-sdist"),
         help="where a downloaded sdist is unpacked (default: %(default)s)",
     )
     parser.add_argument("--django", action="store_true", help="run on Django's own handler, for comparison (default: off)")
-    parser.add_argument("labels", nargs="*", metavar="LABEL", default=["asgi", "handlers"],
-                        help="test labels for runtests.py (default: asgi handlers)")
+    parser.add_argument(
+        "labels", nargs="*", metavar="LABEL", default=["asgi", "handlers"], help="test labels for runtests.py (default: asgi handlers)"
+    )
     args = parser.parse_args()
 
     tests = os.path.join(args.source or _source(args.cache), "tests")

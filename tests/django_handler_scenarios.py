@@ -301,8 +301,12 @@ def scope(path_: str, method: str = "GET", headers: list[tuple[bytes, bytes]] | 
 
 
 async def call(
-    handler, scope_: dict, body: list[bytes] | None = None, disconnect: asyncio.Event | None = None,
-    truncated: bool = False, sent: asyncio.Event | None = None,
+    handler,
+    scope_: dict,
+    body: list[bytes] | None = None,
+    disconnect: asyncio.Event | None = None,
+    truncated: bool = False,
+    sent: asyncio.Event | None = None,
 ) -> dict:
     """One request; ``truncated``: the client disconnects after ``body``
     with more_body still true; ``sent`` is set once the response is out."""
@@ -418,8 +422,7 @@ async def scenarios(handler) -> dict:
     await sent.wait()
     following = asyncio.ensure_future(call(handler, {**keep_alive, "path": "/sync", "raw_path": b"/sync"}))
     statuses = [(await previous)["status"], (await following)["status"]]
-    results["keep-alive, next request started once the response is out"] = {
-        "statuses": statuses, "calls": take_events()}
+    results["keep-alive, next request started once the response is out"] = {"statuses": statuses, "calls": take_events()}
 
     # A client that goes away while an async view waits forever.
     FOREVER_STARTED = asyncio.Event()
@@ -452,8 +455,13 @@ async def scenarios(handler) -> dict:
     gone = asyncio.Event()
     gone.set()
     response = await asyncio.wait_for(
-        call(handler, scope("/body", method="POST", headers=[(b"content-length", b"100")]), body=[b"partial"],
-             disconnect=gone, truncated=True),
+        call(
+            handler,
+            scope("/body", method="POST", headers=[(b"content-length", b"100")]),
+            body=[b"partial"],
+            disconnect=gone,
+            truncated=True,
+        ),
         10,
     )
     results["disconnect mid-body"] = {"response": response, "events": take_events()}

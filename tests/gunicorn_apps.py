@@ -62,9 +62,7 @@ async def asgi(scope, receive, send):
         deadline = time.monotonic() + HOLD_LIMIT
         while not os.path.exists(scope["query_string"].decode()) and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
-    body = json.dumps(
-        {"pid": os.getpid(), "client": scope["client"][0], "booted_by": scope["state"].get("booted_by")}
-    ).encode()
+    body = json.dumps({"pid": os.getpid(), "client": scope["client"][0], "booted_by": scope["state"].get("booted_by")}).encode()
     await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
     await send({"type": "http.response.body", "body": body})
 

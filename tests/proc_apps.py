@@ -66,9 +66,7 @@ def upload(environ, start_response):
             hold = False
             _announce("upload hold")
             sys.stdin.buffer.readline()
-    body = json.dumps(
-        {"bytes": total, "crc32": crc, "largest_read": largest, "content_length": environ.get("CONTENT_LENGTH")}
-    ).encode()
+    body = json.dumps({"bytes": total, "crc32": crc, "largest_read": largest, "content_length": environ.get("CONTENT_LENGTH")}).encode()
     return _reply(start_response, "200 OK", body, "application/json")
 
 

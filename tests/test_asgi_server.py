@@ -164,7 +164,7 @@ def test_expect_continue_sent_on_first_receive():
         buffered = bytearray()
         assert read_response(sock, buffered)[0] == 100
         sock.sendall(b"data")
-        assert read_response(sock, buffered)[1:] [1] == b"data"
+        assert read_response(sock, buffered)[1:][1] == b"data"
 
 
 def test_disconnect_after_response_and_on_client_close():
@@ -228,10 +228,20 @@ def test_head_sends_no_body():
     "messages, expected",
     [
         pytest.param([{"type": "http.response.body", "body": b"x"}], "expected ASGI message 'http.response.start'", id="body-first"),
-        pytest.param([{"type": "http.response.start", "status": 200}, {"type": "http.response.start", "status": 200}], "expected ASGI message 'http.response.body'", id="start-twice"),
+        pytest.param(
+            [{"type": "http.response.start", "status": 200}, {"type": "http.response.start", "status": 200}],
+            "expected ASGI message 'http.response.body'",
+            id="start-twice",
+        ),
         pytest.param([{"type": "http.response.start", "status": "200"}], "integer 'status'", id="status-str"),
-        pytest.param([{"type": "http.response.start", "status": 200, "headers": [(b"x", b"a\r\nb")]}, {"type": "http.response.body"}], "invalid ASGI response", id="header-crlf"),
-        pytest.param([{"type": "http.response.start", "status": 200}, {"type": "http.response.body", "body": "text"}], "must be bytes", id="body-str"),
+        pytest.param(
+            [{"type": "http.response.start", "status": 200, "headers": [(b"x", b"a\r\nb")]}, {"type": "http.response.body"}],
+            "invalid ASGI response",
+            id="header-crlf",
+        ),
+        pytest.param(
+            [{"type": "http.response.start", "status": 200}, {"type": "http.response.body", "body": "text"}], "must be bytes", id="body-str"
+        ),
         pytest.param([{"no": "type"}], "'type' key", id="no-type"),
     ],
 )
@@ -529,10 +539,14 @@ def test_unsafe_or_closing_pipelined_requests_wait_their_turn():
         assert [read_response(sock, buffered)[2] for _ in range(4)] == [b"/a", b"abc", b"xy", b"/d"]
     starts_and_ends = [(kind, path) for kind, _, path in events]
     assert starts_and_ends == [
-        ("start", "/a"), ("end", "/a"),
-        ("start", "/b"), ("end", "/b"),
-        ("start", "/c"), ("end", "/c"),
-        ("start", "/d"), ("end", "/d"),
+        ("start", "/a"),
+        ("end", "/a"),
+        ("start", "/b"),
+        ("end", "/b"),
+        ("start", "/c"),
+        ("end", "/c"),
+        ("start", "/d"),
+        ("end", "/d"),
     ]
 
 
@@ -634,6 +648,7 @@ def test_max_requests_does_not_drop_the_pipelined_get_that_reaches_it():
     """The request that reaches --max-requests switches the server to
     shutting down: started early, the response in progress would close the
     connection without it."""
+
     async def app(scope, receive, send):
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": scope["path"].encode()})

@@ -54,8 +54,12 @@ def assert_one_error_line(result, *fragments: str, code: int) -> str:
         pytest.param(["--port", "http", "proc_apps:app"], ["--port", "'http'"], EXIT_USAGE, id="port-not-a-number"),
         pytest.param(["--port", "70000", "proc_apps:app"], ["--port", "70000"], EXIT_USAGE, id="port-out-of-range"),
         pytest.param(["--threads", "-1", "proc_apps:app"], ["--threads", "'-1'"], EXIT_USAGE, id="negative-threads"),
-        pytest.param(["--timeout-graceful-shutdown", "0", "proc_apps:app"], ["--timeout-graceful-shutdown", "'0'"], EXIT_USAGE, id="zero-timeout"),
-        pytest.param(["--app-dir", "/nonexistent/dir", "proc_apps:app"], ["--app-dir", "/nonexistent/dir"], EXIT_USAGE, id="missing-app-dir"),
+        pytest.param(
+            ["--timeout-graceful-shutdown", "0", "proc_apps:app"], ["--timeout-graceful-shutdown", "'0'"], EXIT_USAGE, id="zero-timeout"
+        ),
+        pytest.param(
+            ["--app-dir", "/nonexistent/dir", "proc_apps:app"], ["--app-dir", "/nonexistent/dir"], EXIT_USAGE, id="missing-app-dir"
+        ),
         pytest.param(["--fd", "3", "--uds", "/tmp/x.sock", "proc_apps:app"], ["--uds", "--fd"], EXIT_USAGE, id="uds-and-fd"),
         pytest.param(["nosuchmodule:app"], ["'nosuchmodule'"], EXIT_FAILURE, id="no-such-module"),
         pytest.param(["proc_apps"], ["module:attribute", "'proc_apps'"], EXIT_FAILURE, id="no-attribute-given"),
@@ -63,7 +67,9 @@ def assert_one_error_line(result, *fragments: str, code: int) -> str:
         pytest.param(["proc_apps:NOT_CALLABLE"], ["not callable"], EXIT_FAILURE, id="not-callable"),
         pytest.param(["proc_apps:app", "--factory"], ["factory"], EXIT_FAILURE, id="factory-needs-arguments"),
         pytest.param(["proc_apps:app", "--fd", "987"], ["fd://987"], EXIT_FAILURE, id="fd-not-open"),
-        pytest.param(["proc_apps:app", "--uds", "/nonexistent/dir/fb.sock"], ["unix:/nonexistent/dir/fb.sock"], EXIT_FAILURE, id="uds-dir-missing"),
+        pytest.param(
+            ["proc_apps:app", "--uds", "/nonexistent/dir/fb.sock"], ["unix:/nonexistent/dir/fb.sock"], EXIT_FAILURE, id="uds-dir-missing"
+        ),
     ],
 )
 def test_errors_are_one_line(args, fragments, code):
@@ -79,7 +85,11 @@ def test_errors_are_one_line(args, fragments, code):
             id="raises",
         ),
         pytest.param("def app(environ, start_response)\n    pass\n", ["SyntaxError", "brokenapp.py, line 1"], id="syntax-error"),
-        pytest.param("import not_installed_dependency\n", ["no module named 'not_installed_dependency'", "brokenapp.py, line 1"], id="missing-dependency"),
+        pytest.param(
+            "import not_installed_dependency\n",
+            ["no module named 'not_installed_dependency'", "brokenapp.py, line 1"],
+            id="missing-dependency",
+        ),
     ],
 )
 def test_app_module_failing_on_import_is_one_line(tmp_path, source, fragments):
@@ -114,7 +124,9 @@ def test_import_error_traceback_at_debug_level(tmp_path, level):
     assert "in helper" in result.stderr and "RuntimeError: the database is down" in result.stderr
     assert lines[-1].startswith("fastbase: error: importing 'brokenapp' raised RuntimeError"), result.stderr
     # Below debug, the one line alone (test_app_module_failing_on_import_is_one_line).
-    assert_one_error_line(run_fastbase("--app-dir", str(tmp_path), "--log-level", "info", "brokenapp:app"), "RuntimeError", code=EXIT_FAILURE)
+    assert_one_error_line(
+        run_fastbase("--app-dir", str(tmp_path), "--log-level", "info", "brokenapp:app"), "RuntimeError", code=EXIT_FAILURE
+    )
 
 
 def test_taken_port_is_one_line():
@@ -193,7 +205,9 @@ def _entry_points():
 
 
 @pytest.mark.parametrize("command", _entry_points())
-@pytest.mark.parametrize("args", [["--version"], ["--bad-flag", "x:y"], ["nosuchmodule:app"], ["proc_apps:NOT_CALLABLE"]], ids=lambda a: a[0])
+@pytest.mark.parametrize(
+    "args", [["--version"], ["--bad-flag", "x:y"], ["nosuchmodule:app"], ["proc_apps:NOT_CALLABLE"]], ids=lambda a: a[0]
+)
 def test_entry_points_behave_the_same(command, args):
     reference = run_fastbase(*args)
     result = run_fastbase(argv=command + args)
@@ -253,7 +267,9 @@ def test_uds(tmp_path):
         assert environ["PATH_INFO"] == "/environ"
         assert environ["HTTP_HOST"] == "local"
         assert environ["REMOTE_ADDR"] == ""
-        status, headers, body = _unix_request(path, b"POST /upload HTTP/1.1\r\nHost: local\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n")
+        status, headers, body = _unix_request(
+            path, b"POST /upload HTTP/1.1\r\nHost: local\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+        )
         assert status == 200 and json.loads(body)["bytes"] == 3
         server.send_signal(signal.SIGTERM)
         assert server.wait(20) == 0, server.output()
@@ -387,4 +403,3 @@ def test_second_sigint_forces_exit():
             server.send_signal(signal.SIGINT)
             assert server.wait(20) == 0, server.output()
     assert time.monotonic() - started < 20, "the second SIGINT did not cut the 60 s grace period short"
-

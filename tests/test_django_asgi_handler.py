@@ -33,8 +33,13 @@ try:
 except ImportError:  # pragma: no cover - platforms without uvloop
     LOOPS = ["asyncio"]
 
-RUNS = [(handler, middleware, loop) for middleware in ("default", "mixed") for loop in LOOPS
-        for handler in ("django", "fastbase") if middleware == "default" or loop == "asyncio"]
+RUNS = [
+    (handler, middleware, loop)
+    for middleware in ("default", "mixed")
+    for loop in LOOPS
+    for handler in ("django", "fastbase")
+    if middleware == "default" or loop == "asyncio"
+]
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +50,10 @@ def observed() -> dict:
         env = dict(os.environ, FASTBASE_SCENARIO_MIDDLEWARE=middleware)
         processes[(handler, middleware, loop)] = subprocess.Popen(
             [sys.executable, os.path.join(HERE, "django_handler_scenarios.py"), handler, loop],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=HERE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            cwd=HERE,
         )
     results = {}
     for key, process in processes.items():
@@ -146,8 +154,7 @@ def test_disconnect_cancels_the_view_and_finishes_the_request(observed, middlewa
     blocked = fastbase["disconnect while a sync view blocks"]
     assert blocked == django["disconnect while a sync view blocks"]
     assert blocked["response"]["status"] is None
-    assert [e for e, _ in blocked["events"]][-3:] == [
-        "blocking_view", "blocking_view returns", "request_finished ASGIHandler ['signal']"]
+    assert [e for e, _ in blocked["events"]][-3:] == ["blocking_view", "blocking_view returns", "request_finished ASGIHandler ['signal']"]
     mid_body = fastbase["disconnect mid-body"]
     assert mid_body == django["disconnect mid-body"]
     assert mid_body["response"]["status"] is None and mid_body["events"] == []
@@ -169,8 +176,7 @@ def test_specific_outcomes(observed):
     assert fastbase["orm in async view"]["response"]["status"] == 500  # SynchronousOnlyOperation
     assert "got_request_exception NoneType /aorm" in [e for e, _ in fastbase["orm in async view"]["events"]]
     assert json.loads(fastbase["orm in sync view again"]["response"]["body"]) == {"closed_at_start": True}
-    assert json.loads(fastbase["body in three messages"]["response"]["body"]) == {
-        "length": 9, "rolled": False, "head": "abcdefghi"}
+    assert json.loads(fastbase["body in three messages"]["response"]["body"]) == {"length": 9, "rolled": False, "head": "abcdefghi"}
     assert json.loads(fastbase["body spooled to disk"]["response"]["body"])["rolled"] is True
     assert fastbase["file response"]["response"]["body_length"] == 150_000
     assert fastbase["streaming, sync iterator"]["response"]["body"] == "one,two"
@@ -198,8 +204,15 @@ def test_the_private_names_fastbase_relies_on():
     assert callable(asgiref.sync._restore_context)
     live = request_started._live_receivers(object)
     assert isinstance(live, tuple) and len(live) == 2  # (sync, async)
-    for name in ("_get_response_async", "adapt_method_mode", "resolve_request", "make_view_atomic",
-                 "process_exception_by_middleware", "check_response", "get_response_async"):
+    for name in (
+        "_get_response_async",
+        "adapt_method_mode",
+        "resolve_request",
+        "make_view_atomic",
+        "process_exception_by_middleware",
+        "check_response",
+        "get_response_async",
+    ):
         assert callable(getattr(base.BaseHandler, name)), name
     for name in ("handle", "run_get_response", "read_body", "create_request", "send_response"):
         assert callable(getattr(asgi.ASGIHandler, name)), name

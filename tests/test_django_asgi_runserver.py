@@ -53,9 +53,11 @@ def test_setting_goes_back_to_djangos_handler():
 def test_bad_setting_is_a_one_line_error():
     result = subprocess.run(
         [sys.executable, "manage.py", "runserver", "0", "--noreload", "--asgi"],
-        cwd=PROJECT, capture_output=True, text=True, timeout=60,
-        env={**__import__("os").environ, "DJANGO_SETTINGS_MODULE": "mysite.settings",
-             "FASTBASE_TEST_ASGI_HANDLER": "fast"},
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**__import__("os").environ, "DJANGO_SETTINGS_MODULE": "mysite.settings", "FASTBASE_TEST_ASGI_HANDLER": "fast"},
     )
     assert result.returncode != 0
     assert "CommandError: FASTBASE_ASGI_HANDLER must be one of 'fastbase', 'django', not 'fast'." in result.stderr

@@ -250,14 +250,16 @@ def test_autoreloader_serves_edited_code(tmp_path):
 
 def test_check_flags_fastbase_after_staticfiles():
     env = dict(os.environ, DJANGO_SETTINGS_MODULE="mysite.settings", FASTBASE_TEST_APPS_ORDER="late")
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check"], cwd=PROJECT, env=env, capture_output=True, text=True, timeout=60
-    )
+    result = subprocess.run([sys.executable, "manage.py", "check"], cwd=PROJECT, env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
     assert "fastbase.E001" in result.stderr
     result = subprocess.run(
-        [sys.executable, "manage.py", "check"], cwd=PROJECT, env=dict(env, FASTBASE_TEST_APPS_ORDER=""),
-        capture_output=True, text=True, timeout=60,
+        [sys.executable, "manage.py", "check"],
+        cwd=PROJECT,
+        env=dict(env, FASTBASE_TEST_APPS_ORDER=""),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stderr
 
@@ -269,7 +271,11 @@ def test_live_server_test_cases():
     env.pop("PYTHONWARNINGS", None)
     result = subprocess.run(
         [sys.executable, "manage.py", "test", "mysite", "-v", "2"],
-        cwd=PROJECT, env=env, capture_output=True, text=True, timeout=120,
+        cwd=PROJECT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     assert "Ran 4 tests" in result.stderr
@@ -485,13 +491,15 @@ def test_request_log_with_django_default_logging_writes_what_logging_would(monke
     try:
         # DEFAULT_LOGGING's part for this logger (its admin mail handler
         # needs settings this test process does not have).
-        logging.config.dictConfig({
-            "version": 1,
-            "disable_existing_loggers": False,
-            "formatters": {"django.server": DEFAULT_LOGGING["formatters"]["django.server"]},
-            "handlers": {"django.server": DEFAULT_LOGGING["handlers"]["django.server"]},
-            "loggers": {"django.server": DEFAULT_LOGGING["loggers"]["django.server"]},
-        })
+        logging.config.dictConfig(
+            {
+                "version": 1,
+                "disable_existing_loggers": False,
+                "formatters": {"django.server": DEFAULT_LOGGING["formatters"]["django.server"]},
+                "handlers": {"django.server": DEFAULT_LOGGING["handlers"]["django.server"]},
+                "loggers": {"django.server": DEFAULT_LOGGING["loggers"]["django.server"]},
+            }
+        )
         (handler,) = logger.handlers
         stream = io.StringIO()
         handler.setStream(stream)

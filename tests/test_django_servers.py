@@ -23,7 +23,11 @@ def test_server_surface_handler_classes_and_quiet_live_server():
     env.pop("PYTHONWARNINGS", None)
     result = subprocess.run(
         [sys.executable, "manage.py", "test", "mysite.server_surface", "-v", "2"],
-        cwd=PROJECT, env=env, capture_output=True, text=True, timeout=120,
+        cwd=PROJECT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     assert "Ran 8 tests" in result.stderr and "\nOK" in result.stderr, result.stderr

@@ -75,7 +75,7 @@ def test_set_variables_win_over_the_file(tmp_path):
         load_env_file(str(tmp_path), {})
 
 
-ENV_APP = '''
+ENV_APP = """
 import os
 
 # Read at import time: the env file must be loaded before the app is imported.
@@ -85,7 +85,7 @@ GREETING = os.environ["FASTBASE_TEST_GREETING"].encode()
 def app(environ, start_response):
     start_response("200 OK", [("Content-Length", str(len(GREETING)))])
     return [GREETING]
-'''
+"""
 
 
 def get(port: int) -> bytes:

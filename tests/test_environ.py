@@ -162,13 +162,8 @@ def test_environ_corpus(environ_impl, data, root_path, expected, absent):
         "wsgi.input",
     }
     extra = set(environ) - set(BASE) - request_keys
-    assert all(
-        key.startswith("HTTP_") or key in ("CONTENT_TYPE", "CONTENT_LENGTH")
-        for key in extra
-    )
-    assert all(
-        type(value) is str for key, value in environ.items() if key != "wsgi.input"
-    )
+    assert all(key.startswith("HTTP_") or key in ("CONTENT_TYPE", "CONTENT_LENGTH") for key in extra)
+    assert all(type(value) is str for key, value in environ.items() if key != "wsgi.input")
 
 
 def test_twins_agree_beyond_the_name_cache(environ_impl):
@@ -177,9 +172,7 @@ def test_twins_agree_beyond_the_name_cache(environ_impl):
     module, parser_module = environ_impl
     count = module.MAX_CACHED_NAMES + 200
     for start in range(0, count, 50):
-        fields = b"".join(
-            b"X-Name-%d: v%d\r\n" % (i, i) for i in range(start, start + 50)
-        )
+        fields = b"".join(b"X-Name-%d: v%d\r\n" % (i, i) for i in range(start, start + 50))
         methods = b"M%d" % start
         environ = module.wsgi_environ(
             {},
@@ -202,9 +195,7 @@ def test_twin_caches_stay_bounded():
     from fastbase.http import _parser_py
 
     for i in range(_environ_py.MAX_CACHED_NAMES + 10):
-        request = head(
-            _parser_py, b"M%d / HTTP/1.1\r\nHost: h\r\nX-Bound-%d: 1\r\n\r\n" % (i, i)
-        )
+        request = head(_parser_py, b"M%d / HTTP/1.1\r\nHost: h\r\nX-Bound-%d: 1\r\n\r\n" % (i, i))
         environ = _environ_py.wsgi_environ({}, request, "", None)
         assert environ["HTTP_X_BOUND_%d" % i] == "1"
     assert len(_environ_py._header_keys) <= _environ_py.MAX_CACHED_NAMES
@@ -309,7 +300,9 @@ def test_scope_corpus(environ_impl, data, root_path, expected):
     assert list(scope) == list(SCOPE_BASE)  # every entry, in the base's order
     assert scope["type"] == "http" and scope["asgi"] == {"version": "3.0", "spec_version": "2.4"}
     assert (scope["server"], scope["client"], scope["scheme"]) == (
-        SCOPE_BASE["server"], SCOPE_BASE["client"], SCOPE_BASE["scheme"],
+        SCOPE_BASE["server"],
+        SCOPE_BASE["client"],
+        SCOPE_BASE["scheme"],
     )
     for key, value in expected.items():
         assert scope[key] == value, key

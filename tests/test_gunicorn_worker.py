@@ -34,11 +34,17 @@ NO_CONTROL_SOCKET = ["--no-control-socket"] if "control_socket_disable" in gunic
 
 def gunicorn_argv(app: str, *options: str) -> list:
     return [
-        sys.executable, "-m", "gunicorn",
-        "--worker-class", "fastbase.workers.FastbaseWorker",
-        "--bind", "127.0.0.1:0",
-        "--workers", "1",
-        "--graceful-timeout", "20",
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--worker-class",
+        "fastbase.workers.FastbaseWorker",
+        "--bind",
+        "127.0.0.1:0",
+        "--workers",
+        "1",
+        "--graceful-timeout",
+        "20",
         *NO_CONTROL_SOCKET,
         *options,
         f"gunicorn_apps:{app}",
@@ -315,7 +321,7 @@ def test_access_log_in_gunicorn_default_format():
 
 
 def test_access_log_custom_format_with_forwarded_client():
-    fmt = '%(h)s|%(m)s|%(U)s|%(q)s|%(H)s|%(s)s|%(B)s|%({x-trace}i)s|%(p)s|%(D)s|%({wsgi.url_scheme}e)s'
+    fmt = "%(h)s|%(m)s|%(U)s|%(q)s|%(H)s|%(s)s|%(B)s|%({x-trace}i)s|%(p)s|%(D)s|%({wsgi.url_scheme}e)s"
     with gunicorn("asgi", "--access-logfile", "-", "--access-logformat", fmt) as master:
         status, _, seen = get(master.port, "/x?y=2", {"X-Trace": "abc123", "X-Forwarded-For": "198.51.100.7", "X-Forwarded-Proto": "https"})
         assert status == 200
@@ -352,9 +358,14 @@ def test_gunicorn_tls_settings(tmp_path):
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
     now = datetime.datetime.now(datetime.timezone.utc)
     cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256())
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
     )
     certfile, keyfile = tmp_path / "cert.pem", tmp_path / "key.pem"
     certfile.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
@@ -374,13 +385,13 @@ def test_gunicorn_tls_settings(tmp_path):
 
 @pytest.mark.parametrize("app", ["wsgi", "asgi"])
 def test_access_log_response_header_atoms(app):
-    fmt = '%(s)s ctype=%({content-type}o)s missing=%({x-none}o)s'
+    fmt = "%(s)s ctype=%({content-type}o)s missing=%({x-none}o)s"
     with gunicorn(app, "--access-logfile", "-", "--access-logformat", fmt) as master:
         assert get(master.port, "/")[0] == 200
         master.wait_for_line(r"^200 ctype=application/json missing=-$")
 
 
-HOOKS_CONFIG = '''
+HOOKS_CONFIG = """
 import sys
 
 def pre_request(worker, req):
@@ -391,7 +402,7 @@ def post_request(worker, req, environ, resp):
     print(f"hook: post {req.method} {req.path} {resp.status} {resp.status_code} {resp.sent} "
           f"{ {k.lower(): v for k, v in resp.headers}.get('content-type')} {environ['REQUEST_METHOD']} {environ['REMOTE_ADDR']}",
           file=sys.stderr, flush=True)
-'''
+"""
 
 
 @pytest.mark.parametrize("app", ["wsgi", "asgi"])
@@ -408,8 +419,10 @@ def test_pre_and_post_request_hooks(tmp_path, app):
 
 def test_a_failing_hook_is_logged_and_the_request_served(tmp_path):
     config = tmp_path / "hooks.py"
-    config.write_text("def pre_request(worker, req):\n    raise ValueError('hook broke')\n\n"
-                      "def post_request(worker, req):\n    raise ValueError('post hook broke')\n")
+    config.write_text(
+        "def pre_request(worker, req):\n    raise ValueError('hook broke')\n\n"
+        "def post_request(worker, req):\n    raise ValueError('post hook broke')\n"
+    )
     with gunicorn("wsgi", "--config", str(config)) as master:
         assert get(master.port, "/")[0] == 200
         master.wait_for_line("Exception in pre_request hook")

@@ -143,8 +143,19 @@ def test_the_core_loads_no_other_part_of_fastbase():
 # rest). fastbase/parser.py is still there: a re-export of fastbase.http.parser.
 OLD_COMPILED = {"_parser": "http/_parser", "_websocket": "websocket/_frames", "_environ": "environ/_environ"}
 OLD_PYTHON = [
-    "_parser_py", "_websocket_py", "_environ_py", "_select", "errors", "limits", "status", "threads",
-    "websocket_frames", "websocket_deflate", "websocket_errors", "websocket_handshake", "websocket_limits",
+    "_parser_py",
+    "_websocket_py",
+    "_environ_py",
+    "_select",
+    "errors",
+    "limits",
+    "status",
+    "threads",
+    "websocket_frames",
+    "websocket_deflate",
+    "websocket_errors",
+    "websocket_handshake",
+    "websocket_limits",
 ]
 
 
@@ -162,7 +173,7 @@ def test_modules_left_at_old_layout_paths_are_never_imported(tmp_path):
     for old, new in OLD_COMPILED.items():
         built = [p for suffix in importlib.machinery.EXTENSION_SUFFIXES for p in copy.glob(new + suffix)]
         if built:
-            suffix = built[0].name[len(Path(new).name):]
+            suffix = built[0].name[len(Path(new).name) :]
             shutil.copy2(built[0], copy / (old + suffix))
             planted.append(old + suffix)
         else:

@@ -19,7 +19,7 @@ from wsclient import frame, TEXT, CLOSE
 
 METRICS_AT = re.compile(r"Metrics at http://127\.0\.0\.1:(\d+)/metrics")
 SERVING = re.compile(r"serving (?:WSGI|ASGI) on http://127\.0\.0\.1:(\d+) ")
-SAMPLE = re.compile(r'^([a-z_]+)(?:\{([^}]*)\})? (\S+)$')
+SAMPLE = re.compile(r"^([a-z_]+)(?:\{([^}]*)\})? (\S+)$")
 
 Samples = Dict[Tuple[str, Tuple[Tuple[str, str], ...]], float]
 
@@ -118,7 +118,11 @@ def ports(proc) -> Tuple[int, int]:
 
 def histogram_is_consistent(samples: Samples) -> None:
     buckets = sorted(
-        ((float("inf") if labels[0][1] == "+Inf" else float(labels[0][1]), count) for (name, labels), count in samples.items() if name == "fastbase_request_duration_seconds_bucket"),
+        (
+            (float("inf") if labels[0][1] == "+Inf" else float(labels[0][1]), count)
+            for (name, labels), count in samples.items()
+            if name == "fastbase_request_duration_seconds_bucket"
+        ),
     )
     counts = [count for _, count in buckets]
     assert counts == sorted(counts), "buckets must be cumulative"

@@ -99,11 +99,19 @@ def test_log_config_files_configure_the_server_loggers(tmp_path, kind):
 @pytest.mark.parametrize(
     "name, content, message",
     [
-        ("bad.json", "{not json", r"--log-config .*bad\.json: not valid JSON \(Expecting property name enclosed in double quotes, line 1\)"),
+        (
+            "bad.json",
+            "{not json",
+            r"--log-config .*bad\.json: not valid JSON \(Expecting property name enclosed in double quotes, line 1\)",
+        ),
         ("list.json", "[1, 2]", r"--log-config .*list\.json: expected a dictConfig mapping, got list"),
         ("bad.ini", "[loggers]\nkeys=root\n", r"--log-config .*bad\.ini: .+"),
         ("broken.ini", "this is not ini", r"--log-config .*broken\.ini: .+"),
-        ("unknown-handler.json", json.dumps({"version": 1, "handlers": {"h": {"class": "no.such.Handler"}}}), r"--log-config .*unknown-handler\.json: .+"),
+        (
+            "unknown-handler.json",
+            json.dumps({"version": 1, "handlers": {"h": {"class": "no.such.Handler"}}}),
+            r"--log-config .*unknown-handler\.json: .+",
+        ),
     ],
 )
 def test_a_log_config_that_does_not_parse_is_one_line(tmp_path, name, content, message):
@@ -150,7 +158,11 @@ def test_yaml_without_pyyaml_is_a_clear_error(tmp_path):
     env = child_env({"PYTHONPATH": os.pathsep.join([str(blocker), os.environ.get("PYTHONPATH", "")])})
     result = subprocess.run(
         [sys.executable, "-m", "fastbase", "--port", "0", "--log-config", str(path), "ops_apps:wsgi"],
-        cwd=TESTS_DIR, env=env, capture_output=True, text=True, timeout=60,
+        cwd=TESTS_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode != 0
     assert result.stderr.strip() == f"fastbase: error: --log-config {path}: YAML files need PyYAML (pip install pyyaml)"
@@ -159,7 +171,7 @@ def test_yaml_without_pyyaml_is_a_clear_error(tmp_path):
 # -- --access-log-format -------------------------------------------------------------
 
 EVERY_ATOM = (
-    "h=%(h)s l=%(l)s u=%(u)s t=%(t)s r=\"%(r)s\" m=%(m)s U=%(U)s q=%(q)s H=%(H)s s=%(s)s b=%(b)s B=%(B)s "
+    'h=%(h)s l=%(l)s u=%(u)s t=%(t)s r="%(r)s" m=%(m)s U=%(U)s q=%(q)s H=%(H)s s=%(s)s b=%(b)s B=%(B)s '
     "f=%(f)s a=%(a)s T=%(T)s D=%(D)s M=%(M)s L=%(L)s p=%(p)s i=%({x-trace}i)s o=%({content-type}o)s "
     "e=%({remote_addr}e)s missing=%({x-none}i)s"
 )
@@ -202,7 +214,10 @@ def test_a_rejected_request_is_logged_with_dashes():
     [
         ("%(h)s %(zz)s", "fastbase: error: --access-log-format: unknown atom %(zz)s (see fastbase --help and docs/deployment.md)"),
         ("%(h)s %({x}z)s", "fastbase: error: --access-log-format: unknown atom %({x}z)s (see fastbase --help and docs/deployment.md)"),
-        ("%(h)s %(s)q", "fastbase: error: --access-log-format: '%(h)s %(s)q' is not a valid format (unsupported format character 'q' (0x71) at index 10)"),
+        (
+            "%(h)s %(s)q",
+            "fastbase: error: --access-log-format: '%(h)s %(s)q' is not a valid format (unsupported format character 'q' (0x71) at index 10)",
+        ),
     ],
 )
 def test_a_bad_access_log_format_is_one_line(fmt, message):
@@ -224,7 +239,12 @@ def test_the_default_access_line_is_unchanged():
 @pytest.mark.parametrize("interface", ["wsgi", "asgi"])
 def test_default_headers_are_added_unless_the_app_sets_them(interface):
     with server_process(
-        "--port", "0", "--header", "X-Frame-Options: DENY", "--header", "Strict-Transport-Security:max-age=63072000",
+        "--port",
+        "0",
+        "--header",
+        "X-Frame-Options: DENY",
+        "--header",
+        "Strict-Transport-Security:max-age=63072000",
         f"ops_apps:{interface}",
     ) as proc:
         port = int(proc.wait_for_line(SERVING).group(1))

@@ -105,12 +105,7 @@ CHUNKED_REQ = req(b"POST", b"/upload", CHUNKED_HEADERS, chunked=True)
 
 
 def post_cl(length, payload=b"", extra=b""):
-    return (
-        b"POST /form HTTP/1.1\r\nHost: example.com\r\nContent-Length: %s\r\n" % length
-        + extra
-        + b"\r\n"
-        + payload
-    )
+    return b"POST /form HTTP/1.1\r\nHost: example.com\r\nContent-Length: %s\r\n" % length + extra + b"\r\n" + payload
 
 
 def cl_req(n, value=None, extra=()):

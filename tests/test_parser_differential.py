@@ -155,9 +155,7 @@ chunk_ext = st.one_of(
     st.just(b""),
     token.map(lambda n: b";" + n.encode()),
     st.tuples(token, token).map(lambda t: b";%s=%s" % (t[0].encode(), t[1].encode())),
-    st.tuples(token, st.text(alphabet=PCHAR + " \t", max_size=10)).map(
-        lambda t: b';%s="%s"' % (t[0].encode(), t[1].encode())
-    ),
+    st.tuples(token, st.text(alphabet=PCHAR + " \t", max_size=10)).map(lambda t: b';%s="%s"' % (t[0].encode(), t[1].encode())),
 )
 
 
@@ -259,9 +257,33 @@ def test_valid_requests_match_h11_and_the_model(impls, items, cuts):
 
 # --- arbitrary and mutated bytes ------------------------------------------------------------
 
-INTERESTING = [b"\r", b"\n", b"\r\n", b"\x00", b" ", b"\t", b":", b";", b"=", b'"', b"0", b"f", b"a", b"\x80",
-               b"\x7f", b"#", b"?", b"/", b",", b"chunked", b"\r\n\r\n", b"Content-Length: 1\r\n",
-               b"Transfer-Encoding: chunked\r\n", b"HTTP/1.1", b"ffffffffffffffffff"]
+INTERESTING = [
+    b"\r",
+    b"\n",
+    b"\r\n",
+    b"\x00",
+    b" ",
+    b"\t",
+    b":",
+    b";",
+    b"=",
+    b'"',
+    b"0",
+    b"f",
+    b"a",
+    b"\x80",
+    b"\x7f",
+    b"#",
+    b"?",
+    b"/",
+    b",",
+    b"chunked",
+    b"\r\n\r\n",
+    b"Content-Length: 1\r\n",
+    b"Transfer-Encoding: chunked\r\n",
+    b"HTTP/1.1",
+    b"ffffffffffffffffff",
+]
 
 
 POST_CHUNKED = b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -304,9 +326,10 @@ def test_random_bytes_after_a_valid_prefix(impls, prefix, data, cuts):
 
 
 @DIFF
-@given(data=st.lists(st.sampled_from(INTERESTING + [b"GET", b"/", b"HTTP/1.0", b"Host: a", b"1", b"5"]),
-                     max_size=40).map(b"".join),
-       cuts=st.lists(st.integers(min_value=0), max_size=8))
+@given(
+    data=st.lists(st.sampled_from(INTERESTING + [b"GET", b"/", b"HTTP/1.0", b"Host: a", b"1", b"5"]), max_size=40).map(b"".join),
+    cuts=st.lists(st.integers(min_value=0), max_size=8),
+)
 def test_token_soup(impls, data, cuts):
     agree(impls, POST_CHUNKED + data, cuts)
     agree(impls, data, cuts)

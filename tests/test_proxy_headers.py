@@ -42,84 +42,216 @@ def H(**fields):
 CASES = [
     # -- who is believed ---------------------------------------------------------
     ("no-forwarding-headers", "127.0.0.1", PEER, H(host="example.com"), UNCHANGED),
-    ("untrusted-peer-spoofs-xff", "127.0.0.1", ("203.0.113.9", 4000), H(x_forwarded_for="6.6.6.6", x_forwarded_proto="https"),
-     (("203.0.113.9", 4000), "http", SERVER)),
-    ("untrusted-peer-spoofs-forwarded", "127.0.0.1", ("203.0.113.9", 4000), H(forwarded="for=6.6.6.6;proto=https;host=evil.example"),
-     (("203.0.113.9", 4000), "http", SERVER)),
+    (
+        "untrusted-peer-spoofs-xff",
+        "127.0.0.1",
+        ("203.0.113.9", 4000),
+        H(x_forwarded_for="6.6.6.6", x_forwarded_proto="https"),
+        (("203.0.113.9", 4000), "http", SERVER),
+    ),
+    (
+        "untrusted-peer-spoofs-forwarded",
+        "127.0.0.1",
+        ("203.0.113.9", 4000),
+        H(forwarded="for=6.6.6.6;proto=https;host=evil.example"),
+        (("203.0.113.9", 4000), "http", SERVER),
+    ),
     ("untrusted-peer-spoofs-host-and-port", "10.0.0.0/8", PEER, H(x_forwarded_host="evil.example", x_forwarded_port="1"), UNCHANGED),
     ("trusted-peer-single-hop", "127.0.0.1", PEER, H(x_forwarded_for="198.51.100.7"), (("198.51.100.7", 0), "http", SERVER)),
-    ("ipv4-mapped-peer-is-its-ipv4", "127.0.0.1", ("::ffff:127.0.0.1", 1), H(x_forwarded_for="198.51.100.7"), (("198.51.100.7", 0), "http", SERVER)),
-    ("unix-socket-peer-is-trusted", "127.0.0.1", None, H(x_forwarded_for="198.51.100.7", x_forwarded_proto="https"), (("198.51.100.7", 0), "https", SERVER)),
+    (
+        "ipv4-mapped-peer-is-its-ipv4",
+        "127.0.0.1",
+        ("::ffff:127.0.0.1", 1),
+        H(x_forwarded_for="198.51.100.7"),
+        (("198.51.100.7", 0), "http", SERVER),
+    ),
+    (
+        "unix-socket-peer-is-trusted",
+        "127.0.0.1",
+        None,
+        H(x_forwarded_for="198.51.100.7", x_forwarded_proto="https"),
+        (("198.51.100.7", 0), "https", SERVER),
+    ),
     ("unix-socket-peer-without-headers", "127.0.0.1", None, [], (None, "http", SERVER)),
     # -- the rightmost untrusted hop ------------------------------------------------
     ("client-spoofs-leftmost", "127.0.0.1", PEER, H(x_forwarded_for="6.6.6.6, 198.51.100.7"), (("198.51.100.7", 0), "http", SERVER)),
-    ("chain-through-trusted-cidr", "127.0.0.1, 10.0.0.0/8", PEER, H(x_forwarded_for="6.6.6.6, 198.51.100.7, 10.0.0.5,10.1.2.3"),
-     (("198.51.100.7", 0), "http", SERVER)),
-    ("all-trusted-means-leftmost", "127.0.0.1,10.0.0.0/8", PEER, H(x_forwarded_for="10.0.0.1, 10.0.0.2"), (("10.0.0.1", 0), "http", SERVER)),
+    (
+        "chain-through-trusted-cidr",
+        "127.0.0.1, 10.0.0.0/8",
+        PEER,
+        H(x_forwarded_for="6.6.6.6, 198.51.100.7, 10.0.0.5,10.1.2.3"),
+        (("198.51.100.7", 0), "http", SERVER),
+    ),
+    (
+        "all-trusted-means-leftmost",
+        "127.0.0.1,10.0.0.0/8",
+        PEER,
+        H(x_forwarded_for="10.0.0.1, 10.0.0.2"),
+        (("10.0.0.1", 0), "http", SERVER),
+    ),
     ("star-trusts-everyone", "*", ("203.0.113.9", 4000), H(x_forwarded_for="6.6.6.6, 198.51.100.7"), (("6.6.6.6", 0), "http", SERVER)),
     ("star-passes-unknown-hops", "*", PEER, H(forwarded="for=6.6.6.6, for=_hidden, for=unknown"), (("6.6.6.6", 0), "http", SERVER)),
-    ("several-xff-lines-are-one-list", "127.0.0.1,10.0.0.0/8", PEER, H(x_forwarded_for=["6.6.6.6", "198.51.100.7", "10.0.0.5"]),
-     (("198.51.100.7", 0), "http", SERVER)),
+    (
+        "several-xff-lines-are-one-list",
+        "127.0.0.1,10.0.0.0/8",
+        PEER,
+        H(x_forwarded_for=["6.6.6.6", "198.51.100.7", "10.0.0.5"]),
+        (("198.51.100.7", 0), "http", SERVER),
+    ),
     ("empty-list-items-skipped", "127.0.0.1", PEER, H(x_forwarded_for=" , 198.51.100.7 ,, "), (("198.51.100.7", 0), "http", SERVER)),
     ("xff-entry-with-port", "127.0.0.1", PEER, H(x_forwarded_for="198.51.100.7:4711"), (("198.51.100.7", 4711), "http", SERVER)),
     # -- IPv6 ------------------------------------------------------------------------
     ("ipv6-peer-and-hop", "::1", ("::1", 1), H(x_forwarded_for="2001:DB8::1"), (("2001:db8::1", 0), "http", SERVER)),
-    ("ipv6-bracketed-with-port-in-xff", "127.0.0.1", PEER, H(x_forwarded_for="[2001:db8::1]:4711"), (("2001:db8::1", 4711), "http", SERVER)),
-    ("ipv6-trusted-cidr", "2001:db8::/32", ("2001:db8::9", 1), H(x_forwarded_for="198.51.100.7, 2001:db8:0:1::5"),
-     (("198.51.100.7", 0), "http", SERVER)),
+    (
+        "ipv6-bracketed-with-port-in-xff",
+        "127.0.0.1",
+        PEER,
+        H(x_forwarded_for="[2001:db8::1]:4711"),
+        (("2001:db8::1", 4711), "http", SERVER),
+    ),
+    (
+        "ipv6-trusted-cidr",
+        "2001:db8::/32",
+        ("2001:db8::9", 1),
+        H(x_forwarded_for="198.51.100.7, 2001:db8:0:1::5"),
+        (("198.51.100.7", 0), "http", SERVER),
+    ),
     ("ipv6-untrusted-peer", "127.0.0.1", ("2001:db8::9", 1), H(x_forwarded_for="198.51.100.7"), (("2001:db8::9", 1), "http", SERVER)),
     # -- scheme, host and port, aligned with the chosen hop -------------------------------
     ("proto-https", "127.0.0.1", PEER, H(x_forwarded_proto="HTTPS"), (PEER, "https", SERVER)),
     ("proto-not-http-ignored", "127.0.0.1", PEER, H(x_forwarded_proto="gopher"), UNCHANGED),
-    ("proto-aligned-with-hop", "127.0.0.1,10.0.0.0/8", PEER,
-     H(x_forwarded_for="6.6.6.6, 198.51.100.7, 10.0.0.5", x_forwarded_proto="http, https, http"), (("198.51.100.7", 0), "https", SERVER)),
-    ("proto-unaligned-takes-rightmost", "127.0.0.1,10.0.0.0/8", PEER,
-     H(x_forwarded_for="6.6.6.6, 198.51.100.7, 10.0.0.5", x_forwarded_proto="http, https"), (("198.51.100.7", 0), "https", SERVER)),
-    ("one-proxy-sets-proto-many-append-xff", "127.0.0.1,10.0.0.0/8", PEER,
-     H(x_forwarded_for="198.51.100.7, 10.0.0.5", x_forwarded_proto="https"), (("198.51.100.7", 0), "https", SERVER)),
-    ("host-gives-server-with-scheme-port", "127.0.0.1", PEER, H(x_forwarded_host="Example.COM", x_forwarded_proto="https"),
-     (PEER, "https", ("example.com", 443))),
+    (
+        "proto-aligned-with-hop",
+        "127.0.0.1,10.0.0.0/8",
+        PEER,
+        H(x_forwarded_for="6.6.6.6, 198.51.100.7, 10.0.0.5", x_forwarded_proto="http, https, http"),
+        (("198.51.100.7", 0), "https", SERVER),
+    ),
+    (
+        "proto-unaligned-takes-rightmost",
+        "127.0.0.1,10.0.0.0/8",
+        PEER,
+        H(x_forwarded_for="6.6.6.6, 198.51.100.7, 10.0.0.5", x_forwarded_proto="http, https"),
+        (("198.51.100.7", 0), "https", SERVER),
+    ),
+    (
+        "one-proxy-sets-proto-many-append-xff",
+        "127.0.0.1,10.0.0.0/8",
+        PEER,
+        H(x_forwarded_for="198.51.100.7, 10.0.0.5", x_forwarded_proto="https"),
+        (("198.51.100.7", 0), "https", SERVER),
+    ),
+    (
+        "host-gives-server-with-scheme-port",
+        "127.0.0.1",
+        PEER,
+        H(x_forwarded_host="Example.COM", x_forwarded_proto="https"),
+        (PEER, "https", ("example.com", 443)),
+    ),
     ("host-with-port", "127.0.0.1", PEER, H(x_forwarded_host="example.com:8443"), (PEER, "http", ("example.com", 8443))),
-    ("host-and-forwarded-port", "127.0.0.1", PEER, H(x_forwarded_host="example.com", x_forwarded_port="8080"), (PEER, "http", ("example.com", 8080))),
+    (
+        "host-and-forwarded-port",
+        "127.0.0.1",
+        PEER,
+        H(x_forwarded_host="example.com", x_forwarded_port="8080"),
+        (PEER, "http", ("example.com", 8080)),
+    ),
     ("port-alone", "127.0.0.1", PEER, H(x_forwarded_port="8443"), (PEER, "http", ("127.0.0.1", 8443))),
     ("host-ipv6-literal", "127.0.0.1", PEER, H(x_forwarded_host="[2001:db8::1]:8080"), (PEER, "http", ("2001:db8::1", 8080))),
-    ("host-aligned-with-hop", "127.0.0.1,10.0.0.0/8", PEER,
-     H(x_forwarded_for="198.51.100.7, 10.0.0.5", x_forwarded_host="public.example, internal.example"),
-     (("198.51.100.7", 0), "http", ("public.example", 80))),
+    (
+        "host-aligned-with-hop",
+        "127.0.0.1,10.0.0.0/8",
+        PEER,
+        H(x_forwarded_for="198.51.100.7, 10.0.0.5", x_forwarded_host="public.example, internal.example"),
+        (("198.51.100.7", 0), "http", ("public.example", 80)),
+    ),
     ("bad-host-ignored", "127.0.0.1", PEER, H(x_forwarded_host="exa mple.com"), UNCHANGED),
     ("bad-port-ignored", "127.0.0.1", PEER, H(x_forwarded_port="99999"), UNCHANGED),
     # -- RFC 7239 Forwarded ------------------------------------------------------------------
-    ("forwarded-simple", "127.0.0.1", PEER, H(forwarded="for=198.51.100.7;proto=https;host=example.com"),
-     (("198.51.100.7", 0), "https", ("example.com", 443))),
-    ("forwarded-names-case-insensitive", "127.0.0.1", PEER, H(forwarded="For=198.51.100.7;PROTO=https"), (("198.51.100.7", 0), "https", SERVER)),
+    (
+        "forwarded-simple",
+        "127.0.0.1",
+        PEER,
+        H(forwarded="for=198.51.100.7;proto=https;host=example.com"),
+        (("198.51.100.7", 0), "https", ("example.com", 443)),
+    ),
+    (
+        "forwarded-names-case-insensitive",
+        "127.0.0.1",
+        PEER,
+        H(forwarded="For=198.51.100.7;PROTO=https"),
+        (("198.51.100.7", 0), "https", SERVER),
+    ),
     ("forwarded-quoted-ipv4-port", "127.0.0.1", PEER, H(forwarded='for="198.51.100.7:4711"'), (("198.51.100.7", 4711), "http", SERVER)),
-    ("forwarded-quoted-ipv6-port", "127.0.0.1", PEER, H(forwarded='for="[2001:db8:cafe::17]:4711"'), (("2001:db8:cafe::17", 4711), "http", SERVER)),
+    (
+        "forwarded-quoted-ipv6-port",
+        "127.0.0.1",
+        PEER,
+        H(forwarded='for="[2001:db8:cafe::17]:4711"'),
+        (("2001:db8:cafe::17", 4711), "http", SERVER),
+    ),
     ("forwarded-quoted-ipv6", "127.0.0.1", PEER, H(forwarded='for="[2001:db8:cafe::17]"'), (("2001:db8:cafe::17", 0), "http", SERVER)),
-    ("forwarded-quoted-host-with-port", "127.0.0.1", PEER, H(forwarded='for=198.51.100.7;host="example.com:8443"'),
-     (("198.51.100.7", 0), "http", ("example.com", 8443))),
+    (
+        "forwarded-quoted-host-with-port",
+        "127.0.0.1",
+        PEER,
+        H(forwarded='for=198.51.100.7;host="example.com:8443"'),
+        (("198.51.100.7", 0), "http", ("example.com", 8443)),
+    ),
     ("forwarded-quoted-pair-escapes", "127.0.0.1", PEER, H(forwarded=r'for="\_hid\den"'), (("_hidden", 0), "http", SERVER)),
     ("forwarded-obfuscated-node", "127.0.0.1", PEER, H(forwarded="for=_hidden"), (("_hidden", 0), "http", SERVER)),
     ("forwarded-obfuscated-port", "127.0.0.1", PEER, H(forwarded='for="_gazonk:_port"'), (("_gazonk", 0), "http", SERVER)),
     ("forwarded-unknown-node", "127.0.0.1", PEER, H(forwarded="for=unknown;proto=https"), (("unknown", 0), "https", SERVER)),
-    ("forwarded-chain", "127.0.0.1,10.0.0.0/8", PEER,
-     H(forwarded="for=6.6.6.6;proto=http, for=198.51.100.7;proto=https;host=a.example, for=10.0.0.5;proto=http;host=b.example"),
-     (("198.51.100.7", 0), "https", ("a.example", 443))),
-    ("forwarded-several-lines", "127.0.0.1,10.0.0.0/8", PEER, H(forwarded=["for=6.6.6.6", "for=198.51.100.7;proto=https", "for=10.0.0.5"]),
-     (("198.51.100.7", 0), "https", SERVER)),
-    ("forwarded-proto-from-the-right-never-the-left", "127.0.0.1,10.0.0.0/8", PEER,
-     H(forwarded="for=6.6.6.6;proto=http, for=198.51.100.7, for=10.0.0.5;proto=https"), (("198.51.100.7", 0), "https", SERVER)),
-    ("forwarded-element-without-for", "127.0.0.1", PEER, H(forwarded="proto=https;host=example.com"), (PEER, "https", ("example.com", 443))),
+    (
+        "forwarded-chain",
+        "127.0.0.1,10.0.0.0/8",
+        PEER,
+        H(forwarded="for=6.6.6.6;proto=http, for=198.51.100.7;proto=https;host=a.example, for=10.0.0.5;proto=http;host=b.example"),
+        (("198.51.100.7", 0), "https", ("a.example", 443)),
+    ),
+    (
+        "forwarded-several-lines",
+        "127.0.0.1,10.0.0.0/8",
+        PEER,
+        H(forwarded=["for=6.6.6.6", "for=198.51.100.7;proto=https", "for=10.0.0.5"]),
+        (("198.51.100.7", 0), "https", SERVER),
+    ),
+    (
+        "forwarded-proto-from-the-right-never-the-left",
+        "127.0.0.1,10.0.0.0/8",
+        PEER,
+        H(forwarded="for=6.6.6.6;proto=http, for=198.51.100.7, for=10.0.0.5;proto=https"),
+        (("198.51.100.7", 0), "https", SERVER),
+    ),
+    (
+        "forwarded-element-without-for",
+        "127.0.0.1",
+        PEER,
+        H(forwarded="proto=https;host=example.com"),
+        (PEER, "https", ("example.com", 443)),
+    ),
     ("forwarded-by-ignored", "127.0.0.1", PEER, H(forwarded="by=203.0.113.43;for=198.51.100.7"), (("198.51.100.7", 0), "http", SERVER)),
     ("forwarded-empty-elements", "127.0.0.1", PEER, H(forwarded=" , ;, for=198.51.100.7 ;"), (("198.51.100.7", 0), "http", SERVER)),
-    ("forwarded-wins-over-x-forwarded", "127.0.0.1", PEER, H(forwarded="for=198.51.100.7", x_forwarded_for="6.6.6.6", x_forwarded_proto="https"),
-     (("198.51.100.7", 0), "http", SERVER)),
+    (
+        "forwarded-wins-over-x-forwarded",
+        "127.0.0.1",
+        PEER,
+        H(forwarded="for=198.51.100.7", x_forwarded_for="6.6.6.6", x_forwarded_proto="https"),
+        (("198.51.100.7", 0), "http", SERVER),
+    ),
     # -- malformed values are ignored, never half-believed -------------------------------------
     ("forwarded-unterminated-quote", "127.0.0.1", PEER, H(forwarded='for="198.51.100.7;proto=https', x_forwarded_for="6.6.6.6"), UNCHANGED),
     ("forwarded-duplicate-parameter", "127.0.0.1", PEER, H(forwarded="for=6.6.6.6;for=198.51.100.7"), UNCHANGED),
     ("forwarded-unquoted-ipv6", "127.0.0.1", PEER, H(forwarded="for=[2001:db8::1]"), UNCHANGED),
     ("forwarded-garbage", "127.0.0.1", PEER, H(forwarded="<script>alert(1)</script>"), UNCHANGED),
     ("forwarded-bad-node-keeps-peer", "127.0.0.1", PEER, H(forwarded="for=999.1.1.1;proto=https"), (PEER, "https", SERVER)),
-    ("xff-garbage-ends-the-walk", "127.0.0.1,10.0.0.0/8", PEER, H(x_forwarded_for="6.6.6.6, not-an-ip, 10.0.0.5"), (("10.0.0.5", 0), "http", SERVER)),
+    (
+        "xff-garbage-ends-the-walk",
+        "127.0.0.1,10.0.0.0/8",
+        PEER,
+        H(x_forwarded_for="6.6.6.6, not-an-ip, 10.0.0.5"),
+        (("10.0.0.5", 0), "http", SERVER),
+    ),
     ("xff-only-garbage", "127.0.0.1", PEER, H(x_forwarded_for="<script>"), UNCHANGED),
     ("xff-bad-port", "127.0.0.1", PEER, H(x_forwarded_for="198.51.100.7:99999"), UNCHANGED),
     ("xff-hostname-is-not-an-address", "127.0.0.1", PEER, H(x_forwarded_for="evil.example"), UNCHANGED),
@@ -192,7 +324,12 @@ def test_cli_flags():
 
 
 # Both families on one request: --forwarded-headers picks the one believed.
-BOTH = H(forwarded="for=203.0.113.9;proto=http;host=client.example", x_forwarded_for="198.51.100.7", x_forwarded_proto="https", x_forwarded_host="shop.example")
+BOTH = H(
+    forwarded="for=203.0.113.9;proto=http;host=client.example",
+    x_forwarded_for="198.51.100.7",
+    x_forwarded_proto="https",
+    x_forwarded_host="shop.example",
+)
 FAMILY_CASES = [
     ("auto", BOTH, (("203.0.113.9", 0), "http", ("client.example", 80))),
     ("forwarded", BOTH, (("203.0.113.9", 0), "http", ("client.example", 80))),
@@ -266,9 +403,7 @@ def test_parse_forwarded_rfc7239_examples():
     # RFC 7239 section 4 and 7.1 examples.
     assert parse_forwarded('for="_gazonk"') == [{"for": "_gazonk"}]
     assert parse_forwarded('For="[2001:db8:cafe::17]:4711"') == [{"for": "[2001:db8:cafe::17]:4711"}]
-    assert parse_forwarded("for=192.0.2.60;proto=http;by=203.0.113.43") == [
-        {"for": "192.0.2.60", "proto": "http", "by": "203.0.113.43"}
-    ]
+    assert parse_forwarded("for=192.0.2.60;proto=http;by=203.0.113.43") == [{"for": "192.0.2.60", "proto": "http", "by": "203.0.113.43"}]
     assert parse_forwarded("for=192.0.2.43, for=198.51.100.17") == [{"for": "192.0.2.43"}, {"for": "198.51.100.17"}]
     assert parse_forwarded('for=a;host="x,y"') == [{"for": "a", "host": "x,y"}]  # a comma inside quotes
     assert parse_forwarded("for=a b") is None
@@ -338,7 +473,9 @@ def test_forwarded_values_reach_the_app_per_request(app_options):
     with serve(app, proxy_headers=True, **options) as server, connect_from(server) as sock:
         here = [sock.getsockname()[0], str(sock.getsockname()[1])]
         buffered = bytearray()
-        seen = ask(sock, buffered, b"X-Forwarded-For: 6.6.6.6, 198.51.100.7\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: example.com\r\n")
+        seen = ask(
+            sock, buffered, b"X-Forwarded-For: 6.6.6.6, 198.51.100.7\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: example.com\r\n"
+        )
         assert seen["client"] == ["198.51.100.7", "0"]
         assert (seen["scheme"], seen["server"]) == ("https", ["example.com", "443"])
         assert seen["xff"] == "6.6.6.6, 198.51.100.7"  # the header itself is left as sent
@@ -398,9 +535,9 @@ def test_access_log_shows_the_forwarded_client(caplog):
     with caplog.at_level(logging.INFO, logger="fastbase.access"):
         with serve(Seen.wsgi, proxy_headers=True, access_log=True) as server, connect_from(server) as sock:
             ask(sock, bytearray(), b"X-Forwarded-For: 198.51.100.7\r\n")
-            ask(sock, bytearray(), b"Forwarded: for=\"[2001:db8::7]:4711\"\r\n")
+            ask(sock, bytearray(), b'Forwarded: for="[2001:db8::7]:4711"\r\n')
     lines = [r.getMessage() for r in caplog.records if r.name == "fastbase.access"]
-    assert lines[0].startswith("198.51.100.7:0 - \"GET / HTTP/1.1\" 200 ")
+    assert lines[0].startswith('198.51.100.7:0 - "GET / HTTP/1.1" 200 ')
     assert lines[1].startswith("[2001:db8::7]:4711 - ")
 
 
@@ -412,7 +549,9 @@ def test_access_log_of_pipelined_requests_names_each_client(app_options, caplog)
     clients = [f"198.51.100.{i}" for i in range(1, 9)]
     with caplog.at_level(logging.INFO, logger="fastbase.access"):
         with serve(app, proxy_headers=True, access_log=True, **options) as server, connect_from(server) as sock:
-            sock.sendall(b"".join(b"GET /%d HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: %s\r\n\r\n" % (i, c.encode()) for i, c in enumerate(clients)))
+            sock.sendall(
+                b"".join(b"GET /%d HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: %s\r\n\r\n" % (i, c.encode()) for i, c in enumerate(clients))
+            )
             buffered = bytearray()
             seen = [json.loads(read_response(sock, buffered)[2])["client"][0] for _ in clients]
             assert seen == clients
@@ -465,7 +604,7 @@ def guide_snippets():
     locations = [loc for block in blocks for loc in nginx_statements(block, "location")]
     maps = [m for block in blocks for m in nginx_statements(block, "map")]
     xff = [loc for loc in locations if "X-Forwarded-For $proxy_add_x_forwarded_for" in loc]
-    forwarded = [loc for loc in locations if "proxy_set_header Forwarded \"$" in loc]
+    forwarded = [loc for loc in locations if 'proxy_set_header Forwarded "$' in loc]
     assert len(xff) == 1 and len(forwarded) == 1 and len(maps) == 2, "the guide's nginx snippets changed shape"
     return xff[0], forwarded[0], maps
 
@@ -527,9 +666,26 @@ def make_certificate(directory):
     openssl = shutil.which("openssl")
     if openssl:
         result = subprocess.run(
-            [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-             "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=localhost"],
-            capture_output=True, timeout=60,
+            [
+                openssl,
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-keyout",
+                str(key),
+                "-out",
+                str(cert),
+                "-days",
+                "1",
+                "-subj",
+                "/CN=localhost",
+            ],
+            capture_output=True,
+            timeout=60,
         )
         if result.returncode == 0:
             return cert, key
@@ -546,9 +702,14 @@ def make_certificate(directory):
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
     now = datetime.datetime.now(datetime.timezone.utc)
     certificate = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(private.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1)).sign(private, hashes.SHA256())
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(private.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(private, hashes.SHA256())
     )
     cert.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
     key.write_bytes(private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))

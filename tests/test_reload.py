@@ -16,12 +16,12 @@ from fastbase.reload import FileFilter, PollingWatcher
 from subprocess_server import loop_params, run_fastbase, server_process
 
 DEADLINE = 30.0
-APP = '''
+APP = """
 def app(environ, start_response):
     body = {body!r}
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
     return [body]
-'''
+"""
 
 try:
     import watchfiles  # noqa: F401
@@ -123,7 +123,7 @@ def test_edit_restarts_without_refusing_a_connection(tmp_path, watcher, loop):
         assert hammer.failures == [], hammer.failures[:5]
         assert b"one" in hammer.bodies and b"two" in hammer.bodies
         # Once the new code answered, the old never does again.
-        assert b"one" not in hammer.bodies[hammer.bodies.index(b"two"):]
+        assert b"one" not in hammer.bodies[hammer.bodies.index(b"two") :]
         stop(server)
 
 
@@ -179,8 +179,18 @@ def test_reload_include_exclude_patterns(tmp_path):
         "    return [BODY]\n"
     )
     args = (
-        "--reload", "--port", "0", "--app-dir", str(tmp_path), "--reload-dir", str(tmp_path),
-        "--reload-include", "*.html", "--reload-exclude", "skipme", "reloadapp:app",
+        "--reload",
+        "--port",
+        "0",
+        "--app-dir",
+        str(tmp_path),
+        "--reload-dir",
+        str(tmp_path),
+        "--reload-include",
+        "*.html",
+        "--reload-exclude",
+        "skipme",
+        "reloadapp:app",
     )
     with server_process(*args, cwd=str(tmp_path), env=reload_env("polling")) as server:
         port = server.wait_serving()

@@ -84,7 +84,10 @@ def test_a_file_with_its_type_validators_and_body(tree, app, loop):
         assert fields["etag"].startswith('"') and fields["etag"].endswith('"')
         mtime = os.stat(tree / "css" / "site.css").st_mtime
         assert fields["last-modified"] == email.utils.formatdate(int(mtime), usegmt=True)
-        assert request(server.port, b"/static/app.js")[1]["content-type"] in ("text/javascript; charset=utf-8", "application/javascript; charset=utf-8")
+        assert request(server.port, b"/static/app.js")[1]["content-type"] in (
+            "text/javascript; charset=utf-8",
+            "application/javascript; charset=utf-8",
+        )
         assert request(server.port, b"/static/logo.png")[1]["content-type"] == "image/png"
         assert request(server.port, b"/static/with%20space.txt")[2] == b"spaced\n"
         status, fields, body = request(server.port, b"/static/empty.txt")
@@ -114,7 +117,7 @@ def test_conditional_requests_answer_304(tree, app):
         etag, modified = fields["etag"].encode(), fields["last-modified"].encode()
         for headers in (
             b"If-None-Match: " + etag + b"\r\n",
-            b"If-None-Match: \"other\", W/" + etag + b"\r\n",
+            b'If-None-Match: "other", W/' + etag + b"\r\n",
             b"If-None-Match: *\r\n",
             b"If-Modified-Since: " + modified + b"\r\n",
             b"If-Modified-Since: " + email.utils.formatdate(2**31, usegmt=True).encode() + b"\r\n",
@@ -124,9 +127,9 @@ def test_conditional_requests_answer_304(tree, app):
             assert got["etag"] == fields["etag"]
         # A stale validator gets the file; If-None-Match outranks If-Modified-Since.
         for headers in (
-            b"If-None-Match: \"other\"\r\n",
+            b'If-None-Match: "other"\r\n',
             b"If-Modified-Since: Mon, 01 Jan 2001 00:00:00 GMT\r\n",
-            b"If-None-Match: \"other\"\r\nIf-Modified-Since: " + modified + b"\r\n",
+            b'If-None-Match: "other"\r\nIf-Modified-Since: ' + modified + b"\r\n",
             b"If-Modified-Since: not a date\r\n",
         ):
             status, _, body = request(server.port, b"/static/css/site.css", headers=headers)
@@ -162,9 +165,11 @@ def test_ranges_unsatisfiable_several_or_stale(tree, app):
             assert (status, body) == (200, CSS), spec
             assert "content-range" not in fields
         _, fields, _ = request(server.port, b"/static/css/site.css")
-        status, _, body = request(server.port, b"/static/css/site.css", headers=b"Range: bytes=0-3\r\nIf-Range: \"stale\"\r\n")
+        status, _, body = request(server.port, b"/static/css/site.css", headers=b'Range: bytes=0-3\r\nIf-Range: "stale"\r\n')
         assert (status, body) == (200, CSS)
-        status, _, body = request(server.port, b"/static/css/site.css", headers=b"Range: bytes=0-3\r\nIf-Range: " + fields["etag"].encode() + b"\r\n")
+        status, _, body = request(
+            server.port, b"/static/css/site.css", headers=b"Range: bytes=0-3\r\nIf-Range: " + fields["etag"].encode() + b"\r\n"
+        )
         assert (status, body) == (206, CSS[:4])
         # HEAD ignores Range.
         status, fields, _ = request(server.port, b"/static/css/site.css", b"HEAD", b"Range: bytes=0-3\r\n")
@@ -301,19 +306,27 @@ def test_django_collectstatic_output_is_served(tmp_path):
     root = tmp_path / "collected"
     (project / "site_settings.py").write_text(DJANGO_SETTINGS.format(root=str(root)))
     (project / "site_urls.py").write_text("urlpatterns = []\n")
-    (project / "site_wsgi.py").write_text(
-        "from django.core.wsgi import get_wsgi_application\napplication = get_wsgi_application()\n"
-    )
+    (project / "site_wsgi.py").write_text("from django.core.wsgi import get_wsgi_application\napplication = get_wsgi_application()\n")
     env = child_env({"DJANGO_SETTINGS_MODULE": "site_settings", "PYTHONPATH": str(project)})
     subprocess.run(
         [sys.executable, "-m", "django", "collectstatic", "--noinput", "--verbosity", "0"],
-        cwd=project, env=env, check=True, timeout=120,
+        cwd=project,
+        env=env,
+        check=True,
+        timeout=120,
     )
     css = root / "admin" / "css" / "base.css"
     assert css.is_file(), f"collectstatic wrote no admin CSS (Django {django.__version__})"
     with server_process(
-        "--port", "0", "--static", f"/static/={root}", "--app-dir", str(project), "site_wsgi:application",
-        cwd=str(project), env={"DJANGO_SETTINGS_MODULE": "site_settings"},
+        "--port",
+        "0",
+        "--static",
+        f"/static/={root}",
+        "--app-dir",
+        str(project),
+        "site_wsgi:application",
+        cwd=str(project),
+        env={"DJANGO_SETTINGS_MODULE": "site_settings"},
     ) as proc:
         port = proc.wait_serving()
         status, fields, body = request(port, b"/static/admin/css/base.css")

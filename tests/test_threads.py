@@ -34,9 +34,11 @@ def test_jobs_blocked_together_each_get_a_worker():
     async def body(loop, pool, caller):
         done = [loop.create_future() for _ in range(4)]
         for future in done:
+
             def job(future=future):
                 barrier.wait()
                 caller.call(future.set_result, threading.current_thread().name)
+
             pool.submit(job)
         return await asyncio.gather(*done)
 
@@ -54,10 +56,12 @@ def test_a_quick_batch_runs_on_one_worker(monkeypatch):
         names = []
         finished = loop.create_future()
         for i in range(50):
+
             def job(i=i):
                 names.append(threading.current_thread().name)
                 if i == 49:
                     caller.defer(finished.set_result, None)
+
             pool.submit(job)
         await finished
         return names
@@ -98,10 +102,12 @@ def test_slow_jobs_switch_the_pool_to_waking_a_worker_per_job():
         started = []
         done = [loop.create_future() for _ in range(3)]
         for future in done:
+
             def job(future=future):
                 started.append(1)
                 release.wait(5)
                 caller.call(future.set_result, None)
+
             pool.submit(job)
         while len(started) < 3:
             await asyncio.sleep(0.01)

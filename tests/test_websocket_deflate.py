@@ -118,9 +118,7 @@ def test_disabled():
 def test_server_may_ask_for_no_context_takeover():
     # RFC 7692 7.1.1.1/7.1.1.2: the server MAY include either parameter even
     # when the offer did not.
-    value, deflate = negotiate_deflate(
-        "permessage-deflate", server_no_context_takeover=True, client_no_context_takeover=True
-    )
+    value, deflate = negotiate_deflate("permessage-deflate", server_no_context_takeover=True, client_no_context_takeover=True)
     assert value == b"permessage-deflate; server_no_context_takeover; client_no_context_takeover"
     assert deflate.server_no_context_takeover and deflate.client_no_context_takeover
 

@@ -271,7 +271,8 @@ case(
 )
 case(
     "utf8-valid-one-byte-per-fragment",
-    frame(TEXT, GREEK[:1], fin=False) + b"".join(frame(CONTINUATION, GREEK[i : i + 1], fin=i == len(GREEK) - 1) for i in range(1, len(GREEK))),
+    frame(TEXT, GREEK[:1], fin=False)
+    + b"".join(frame(CONTINUATION, GREEK[i : i + 1], fin=i == len(GREEK) - 1) for i in range(1, len(GREEK))),
     T("κόσμε"),
 )
 # Fail fast (Autobahn 6.4.x): the fragment holding the invalid byte fails
@@ -333,7 +334,13 @@ case(
 )
 case("limit-zero-allows-empty", text("") + binary(b""), T(""), B(b""), max_message_size=0)
 case("limit-zero-refuses-one-byte", binary(b"x"), error=1009, max_message_size=0)
-case("limit-does-not-count-control-frames", frame(PING, b"p" * 125) + close(1000, b"r" * 100), PI(b"p" * 125), CL(1000, "r" * 100), max_message_size=0)
+case(
+    "limit-does-not-count-control-frames",
+    frame(PING, b"p" * 125) + close(1000, b"r" * 100),
+    PI(b"p" * 125),
+    CL(1000, "r" * 100),
+    max_message_size=0,
+)
 case("limit-per-message", text("x" * 8) + text("y" * 8), T("x" * 8), T("y" * 8), max_message_size=10)
 case("limit-none-waits-for-huge", frame(BINARY, b"", length=1 << 40, form=64)[:14], max_message_size=None)
 case(
@@ -426,7 +433,12 @@ case(
     B(b"abc" * 100),
     **DEFLATE,
 )
-case("deflate-rsv1-on-continuation", frame(TEXT, HELLO_DEFLATED[:3], fin=False, rsv1=True) + frame(CONTINUATION, HELLO_DEFLATED[3:], rsv1=True), error=1002, **DEFLATE)
+case(
+    "deflate-rsv1-on-continuation",
+    frame(TEXT, HELLO_DEFLATED[:3], fin=False, rsv1=True) + frame(CONTINUATION, HELLO_DEFLATED[3:], rsv1=True),
+    error=1002,
+    **DEFLATE,
+)
 case("deflate-rsv1-on-ping", frame(PING, b"", rsv1=True), error=1002, **DEFLATE)
 case("deflate-rsv1-on-close", close(1000, rsv1=True), error=1002, **DEFLATE)
 case("deflate-rsv2", frame(TEXT, HELLO_DEFLATED, rsv1=True, rsv2=True), error=1002, **DEFLATE)
@@ -478,8 +490,7 @@ case(
 # such a message would never end.
 case(
     "deflate-limit-wire-bytes-of-empty-blocks",
-    frame(BINARY, b"\x00\x00\x00\xff\xff" * 150, fin=False, rsv1=True)
-    + frame(CONTINUATION, b"\x00\x00\x00\xff\xff" * 101, fin=False),
+    frame(BINARY, b"\x00\x00\x00\xff\xff" * 150, fin=False, rsv1=True) + frame(CONTINUATION, b"\x00\x00\x00\xff\xff" * 101, fin=False),
     error=1009,
     max_message_size=1250,
     deflate={},
@@ -639,9 +650,35 @@ def test_utf8_fails_at_the_first_invalid_byte(ws_impl, payload, bad):
 
 # Bytes that start, continue, or break UTF-8 sequences at their edges.
 _UTF8_PIECES = [
-    b"a", b"\x7f", b"\x80", b"\x8f", b"\x90", b"\x9f", b"\xa0", b"\xbf", b"\xc0", b"\xc1", b"\xc2",
-    b"\xdf", b"\xe0", b"\xe1", b"\xec", b"\xed", b"\xee", b"\xef", b"\xf0", b"\xf1", b"\xf3", b"\xf4",
-    b"\xf5", b"\xff", "é".encode(), "€".encode(), "\U0001f600".encode(), "\ud7ff".encode(), "\ue000".encode(),
+    b"a",
+    b"\x7f",
+    b"\x80",
+    b"\x8f",
+    b"\x90",
+    b"\x9f",
+    b"\xa0",
+    b"\xbf",
+    b"\xc0",
+    b"\xc1",
+    b"\xc2",
+    b"\xdf",
+    b"\xe0",
+    b"\xe1",
+    b"\xec",
+    b"\xed",
+    b"\xee",
+    b"\xef",
+    b"\xf0",
+    b"\xf1",
+    b"\xf3",
+    b"\xf4",
+    b"\xf5",
+    b"\xff",
+    "é".encode(),
+    "€".encode(),
+    "\U0001f600".encode(),
+    "\ud7ff".encode(),
+    "\ue000".encode(),
 ]
 
 
@@ -651,9 +688,7 @@ def test_utf8_validation_matches_python_and_fails_at_the_same_byte(pieces, cuts)
     payload = b"".join(pieces)
     bounds = [0, *sorted(c for c in cuts if c < len(payload)), len(payload)]
     fragments = [payload[a:b] for a, b in zip(bounds, bounds[1:])] or [b""]
-    data = b"".join(
-        frame(TEXT if i == 0 else CONTINUATION, f, fin=i == len(fragments) - 1) for i, f in enumerate(fragments)
-    )
+    data = b"".join(frame(TEXT if i == 0 else CONTINUATION, f, fin=i == len(fragments) - 1) for i, f in enumerate(fragments))
     try:
         payload.decode("utf-8")
         valid = True

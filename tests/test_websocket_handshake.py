@@ -167,7 +167,9 @@ def test_is_websocket_upgrade():
 def read_with_h11(head):
     """The response head as an HTTP/1.1 client reads it."""
     client = h11.Connection(h11.CLIENT)
-    client.send(h11.Request(method="GET", target="/chat", headers=[("Host", "example.com"), ("Connection", "Upgrade"), ("Upgrade", "websocket")]))
+    client.send(
+        h11.Request(method="GET", target="/chat", headers=[("Host", "example.com"), ("Connection", "Upgrade"), ("Upgrade", "websocket")])
+    )
     client.send(h11.EndOfMessage())
     client.receive_data(head)
     event = client.next_event()

@@ -55,9 +55,7 @@ def test_two_workers_serve_and_a_killed_one_is_replaced():
 
 
 def test_max_requests_recycles_workers_without_failing_requests():
-    with server_process(
-        "worker_apps:pid", "--workers", "2", "--port", "0", "--max-requests", "5", "--log-level", "info"
-    ) as proc:
+    with server_process("worker_apps:pid", "--workers", "2", "--port", "0", "--max-requests", "5", "--log-level", "info") as proc:
         port = proc.wait_serving()
         seen = [int(get(port)) for _ in range(40)]
         # 40 requests over 2 workers recycling every 5: at least 6 distinct pids.
@@ -113,8 +111,17 @@ def test_sigterm_lets_in_flight_request_finish(tmp_path):
 
 def test_blocked_worker_is_killed_and_replaced():
     with server_process(
-        "worker_apps:pid", "--workers", "2", "--port", "0", "--threads", "0",
-        "--timeout-worker", "1", "--log-level", "info",
+        "worker_apps:pid",
+        "--workers",
+        "2",
+        "--port",
+        "0",
+        "--threads",
+        "0",
+        "--timeout-worker",
+        "1",
+        "--log-level",
+        "info",
     ) as proc:
         port = proc.wait_serving()
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=DEADLINE)
@@ -128,9 +135,7 @@ def test_blocked_worker_is_killed_and_replaced():
 
 
 def test_workers_that_cannot_boot_stop_the_supervisor():
-    with server_process(
-        "worker_apps:pid", "--workers", "2", "--port", "0", env={"WORKER_APPS_FAIL": "1"}
-    ) as proc:
+    with server_process("worker_apps:pid", "--workers", "2", "--port", "0", env={"WORKER_APPS_FAIL": "1"}) as proc:
         code = proc.wait(DEADLINE)
         output = proc.output()
     assert code == 1

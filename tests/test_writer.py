@@ -46,17 +46,9 @@ def names(head):
 
 
 def test_head_layout_is_exact(impl):
-    head, framing, length, keep_alive = impl.encode_head(
-        200, [(b"Content-Type", b"text/plain"), (b"X-A", b"1")], body_length=5
-    )
+    head, framing, length, keep_alive = impl.encode_head(200, [(b"Content-Type", b"text/plain"), (b"X-A", b"1")], body_length=5)
     assert normalise_date(head) == (
-        b"HTTP/1.1 200 OK\r\n"
-        b"Content-Type: text/plain\r\n"
-        b"X-A: 1\r\n"
-        b"content-length: 5\r\n"
-        b"date: <DATE>\r\n"
-        b"server: fastbase\r\n"
-        b"\r\n"
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-A: 1\r\ncontent-length: 5\r\ndate: <DATE>\r\nserver: fastbase\r\n\r\n"
     )
     assert (framing, length, keep_alive) == (impl.LENGTH, 5, True)
 
@@ -74,57 +66,143 @@ CL5 = [(b"Content-Length", b"5")]
 
 FRAMING = [
     # id, status, headers, kwargs, framing, content_length, keep_alive, present, absent
-    ("head-with-body-length", 200, [], dict(head_request=True, body_length=7), "NO_BODY", -1, True,
-     [(b"content-length", b"7")], [b"transfer-encoding"]),
-    ("head-with-app-length", 200, CL5, dict(head_request=True, body_length=9), "NO_BODY", -1, True,
-     [(b"content-length", b"5")], [b"transfer-encoding"]),
-    ("head-unknown-length", 200, [], dict(head_request=True), "NO_BODY", -1, True,
-     [], [b"content-length", b"transfer-encoding"]),
+    (
+        "head-with-body-length",
+        200,
+        [],
+        dict(head_request=True, body_length=7),
+        "NO_BODY",
+        -1,
+        True,
+        [(b"content-length", b"7")],
+        [b"transfer-encoding"],
+    ),
+    (
+        "head-with-app-length",
+        200,
+        CL5,
+        dict(head_request=True, body_length=9),
+        "NO_BODY",
+        -1,
+        True,
+        [(b"content-length", b"5")],
+        [b"transfer-encoding"],
+    ),
+    ("head-unknown-length", 200, [], dict(head_request=True), "NO_BODY", -1, True, [], [b"content-length", b"transfer-encoding"]),
     ("100-continue", 100, [], {}, "NO_BODY", -1, True, [], [b"content-length", b"transfer-encoding"]),
     ("103-drops-content-length", 103, CL5, {}, "NO_BODY", -1, True, [], [b"content-length"]),
-    ("204-drops-content-length", 204, CL5, dict(body_length=5), "NO_BODY", -1, True, [],
-     [b"content-length", b"transfer-encoding"]),
+    ("204-drops-content-length", 204, CL5, dict(body_length=5), "NO_BODY", -1, True, [], [b"content-length", b"transfer-encoding"]),
     ("204-unknown-length", 204, [], {}, "NO_BODY", -1, True, [], [b"transfer-encoding"]),
-    ("304-keeps-content-length", 304, CL5, {}, "NO_BODY", -1, True, [(b"content-length", b"5")],
-     [b"transfer-encoding"]),
-    ("app-content-length", 200, CL5, {}, "LENGTH", 5, True, [(b"content-length", b"5")],
-     [b"transfer-encoding"]),
-    ("app-content-length-beats-hint", 200, CL5, dict(body_length=9), "LENGTH", 5, True,
-     [(b"content-length", b"5")], []),
-    ("app-content-length-ows-trimmed", 200, [(b"Content-Length", b" 5\t")], {}, "LENGTH", 5, True,
-     [(b"content-length", b"5")], []),
-    ("app-content-length-duplicate-same", 200, CL5 + [(b"content-length", b"5")], {}, "LENGTH", 5, True,
-     [(b"content-length", b"5")], []),
-    ("app-content-length-zero", 200, [(b"Content-Length", b"0")], {}, "LENGTH", 0, True,
-     [(b"content-length", b"0")], []),
-    ("body-length-hint", 200, [], dict(body_length=12), "LENGTH", 12, True, [(b"content-length", b"12")],
-     [b"transfer-encoding"]),
+    ("304-keeps-content-length", 304, CL5, {}, "NO_BODY", -1, True, [(b"content-length", b"5")], [b"transfer-encoding"]),
+    ("app-content-length", 200, CL5, {}, "LENGTH", 5, True, [(b"content-length", b"5")], [b"transfer-encoding"]),
+    ("app-content-length-beats-hint", 200, CL5, dict(body_length=9), "LENGTH", 5, True, [(b"content-length", b"5")], []),
+    ("app-content-length-ows-trimmed", 200, [(b"Content-Length", b" 5\t")], {}, "LENGTH", 5, True, [(b"content-length", b"5")], []),
+    ("app-content-length-duplicate-same", 200, CL5 + [(b"content-length", b"5")], {}, "LENGTH", 5, True, [(b"content-length", b"5")], []),
+    ("app-content-length-zero", 200, [(b"Content-Length", b"0")], {}, "LENGTH", 0, True, [(b"content-length", b"0")], []),
+    ("body-length-hint", 200, [], dict(body_length=12), "LENGTH", 12, True, [(b"content-length", b"12")], [b"transfer-encoding"]),
     ("body-length-zero", 200, [], dict(body_length=0), "LENGTH", 0, True, [(b"content-length", b"0")], []),
-    ("chunked-on-1.1", 200, [], {}, "CHUNKED", -1, True, [(b"transfer-encoding", b"chunked")],
-     [b"content-length", b"connection"]),
-    ("close-delimited-on-1.0", 200, [], dict(http11=False), "CLOSE_DELIMITED", -1, False,
-     [(b"connection", b"close")], [b"transfer-encoding", b"content-length"]),
-    ("1.0-keep-alive-with-length", 200, [], dict(http11=False, body_length=3), "LENGTH", 3, True,
-     [(b"connection", b"keep-alive"), (b"content-length", b"3")], []),
-    ("1.0-close-with-length", 200, [], dict(http11=False, keep_alive=False, body_length=3), "LENGTH", 3, False,
-     [(b"connection", b"close")], []),
-    ("1.1-caller-closes", 200, [], dict(keep_alive=False, body_length=1), "LENGTH", 1, False,
-     [(b"connection", b"close")], []),
-    ("app-connection-close-honoured", 200, [(b"Connection", b"close")], dict(body_length=1), "LENGTH", 1, False,
-     [(b"connection", b"close")], []),
-    ("app-connection-close-in-list", 200, [(b"Connection", b"foo, CLOSE")], dict(body_length=1), "LENGTH", 1,
-     False, [(b"connection", b"close")], []),
-    ("app-connection-keep-alive-dropped", 200, [(b"Connection", b"keep-alive")], dict(body_length=1), "LENGTH",
-     1, True, [], [b"connection"]),
-    ("app-keep-alive-dropped", 200, [(b"Keep-Alive", b"timeout=5")], dict(body_length=1), "LENGTH", 1, True,
-     [], [b"keep-alive"]),
-    ("app-transfer-encoding-dropped", 200, [(b"Transfer-Encoding", b"gzip, chunked")], dict(body_length=4),
-     "LENGTH", 4, True, [(b"content-length", b"4")], [b"transfer-encoding"]),
-    ("app-transfer-encoding-rederived", 200, [(b"transfer-encoding", b"identity")], {}, "CHUNKED", -1, True,
-     [(b"transfer-encoding", b"chunked")], []),
-    ("101-keeps-connection-and-upgrade", 101, [(b"Connection", b"Upgrade"), (b"Upgrade", b"websocket")],
-     dict(keep_alive=False), "NO_BODY", -1, True, [(b"connection", b"Upgrade"), (b"upgrade", b"websocket")],
-     [b"content-length", b"transfer-encoding"]),
+    ("chunked-on-1.1", 200, [], {}, "CHUNKED", -1, True, [(b"transfer-encoding", b"chunked")], [b"content-length", b"connection"]),
+    (
+        "close-delimited-on-1.0",
+        200,
+        [],
+        dict(http11=False),
+        "CLOSE_DELIMITED",
+        -1,
+        False,
+        [(b"connection", b"close")],
+        [b"transfer-encoding", b"content-length"],
+    ),
+    (
+        "1.0-keep-alive-with-length",
+        200,
+        [],
+        dict(http11=False, body_length=3),
+        "LENGTH",
+        3,
+        True,
+        [(b"connection", b"keep-alive"), (b"content-length", b"3")],
+        [],
+    ),
+    (
+        "1.0-close-with-length",
+        200,
+        [],
+        dict(http11=False, keep_alive=False, body_length=3),
+        "LENGTH",
+        3,
+        False,
+        [(b"connection", b"close")],
+        [],
+    ),
+    ("1.1-caller-closes", 200, [], dict(keep_alive=False, body_length=1), "LENGTH", 1, False, [(b"connection", b"close")], []),
+    (
+        "app-connection-close-honoured",
+        200,
+        [(b"Connection", b"close")],
+        dict(body_length=1),
+        "LENGTH",
+        1,
+        False,
+        [(b"connection", b"close")],
+        [],
+    ),
+    (
+        "app-connection-close-in-list",
+        200,
+        [(b"Connection", b"foo, CLOSE")],
+        dict(body_length=1),
+        "LENGTH",
+        1,
+        False,
+        [(b"connection", b"close")],
+        [],
+    ),
+    (
+        "app-connection-keep-alive-dropped",
+        200,
+        [(b"Connection", b"keep-alive")],
+        dict(body_length=1),
+        "LENGTH",
+        1,
+        True,
+        [],
+        [b"connection"],
+    ),
+    ("app-keep-alive-dropped", 200, [(b"Keep-Alive", b"timeout=5")], dict(body_length=1), "LENGTH", 1, True, [], [b"keep-alive"]),
+    (
+        "app-transfer-encoding-dropped",
+        200,
+        [(b"Transfer-Encoding", b"gzip, chunked")],
+        dict(body_length=4),
+        "LENGTH",
+        4,
+        True,
+        [(b"content-length", b"4")],
+        [b"transfer-encoding"],
+    ),
+    (
+        "app-transfer-encoding-rederived",
+        200,
+        [(b"transfer-encoding", b"identity")],
+        {},
+        "CHUNKED",
+        -1,
+        True,
+        [(b"transfer-encoding", b"chunked")],
+        [],
+    ),
+    (
+        "101-keeps-connection-and-upgrade",
+        101,
+        [(b"Connection", b"Upgrade"), (b"Upgrade", b"websocket")],
+        dict(keep_alive=False),
+        "NO_BODY",
+        -1,
+        True,
+        [(b"connection", b"Upgrade"), (b"upgrade", b"websocket")],
+        [b"content-length", b"transfer-encoding"],
+    ),
 ]
 
 
@@ -151,9 +229,7 @@ def test_101_keeps_exactly_the_app_connection(impl):
     assert [f for f in header_lines(head)[1] if f[0] == b"connection"] == [(b"connection", b"Upgrade")]
 
 
-@pytest.mark.parametrize(
-    "value", [b"abc", b"-1", b"+5", b"1e3", b"0x10", b"5, 5", b"", b"1 0", b"1" * 19], ids=repr
-)
+@pytest.mark.parametrize("value", [b"abc", b"-1", b"+5", b"1e3", b"0x10", b"5, 5", b"", b"1 0", b"1" * 19], ids=repr)
 def test_invalid_app_content_length(impl, value):
     with pytest.raises(InvalidResponse):
         impl.encode_head(200, [(b"Content-Length", value)])
@@ -165,9 +241,7 @@ def test_conflicting_app_content_lengths(impl):
 
 
 def test_app_date_and_server_are_kept(impl):
-    head, *_ = impl.encode_head(
-        200, [(b"Date", b"Tue, 15 Nov 1994 08:12:31 GMT"), (b"Server", b"app/1")], body_length=0
-    )
+    head, *_ = impl.encode_head(200, [(b"Date", b"Tue, 15 Nov 1994 08:12:31 GMT"), (b"Server", b"app/1")], body_length=0)
     fields = header_lines(head)[1]
     assert [v for n, v in fields if n == b"date"] == [b"Tue, 15 Nov 1994 08:12:31 GMT"]
     assert [v for n, v in fields if n == b"server"] == [b"app/1"]
@@ -256,12 +330,8 @@ def test_reason_phrases(impl):
 
 
 def test_str_and_bytes_give_the_same_bytes(impl):
-    as_str = impl.encode_head(
-        200, [("Content-Type", "text/html; charset=utf-8"), ("X-L1", "caf\u00e9")], reason="Fine", body_length=3
-    )
-    as_bytes = impl.encode_head(
-        200, [(b"Content-Type", b"text/html; charset=utf-8"), (b"X-L1", b"caf\xe9")], reason=b"Fine", body_length=3
-    )
+    as_str = impl.encode_head(200, [("Content-Type", "text/html; charset=utf-8"), ("X-L1", "caf\u00e9")], reason="Fine", body_length=3)
+    as_bytes = impl.encode_head(200, [(b"Content-Type", b"text/html; charset=utf-8"), (b"X-L1", b"caf\xe9")], reason=b"Fine", body_length=3)
     assert normalise_date(as_str[0]) == normalise_date(as_bytes[0])
     assert as_str[1:] == as_bytes[1:]
     assert impl.encode_trailers([("X-T", "v")]) == impl.encode_trailers([(b"X-T", b"v")])
@@ -432,9 +502,7 @@ DECLINED = [
 ]
 
 
-@pytest.mark.parametrize(
-    "status, headers, body, head_request", [pytest.param(*row[1:], id=row[0]) for row in DECLINED]
-)
+@pytest.mark.parametrize("status, headers, body, head_request", [pytest.param(*row[1:], id=row[0]) for row in DECLINED])
 def test_encode_response_declines_other_framings(impl, status, headers, body, head_request):
     assert impl.ONE_WRITE_LIMIT == 16384
     assert impl.encode_response(status, headers, body, None, True, True, head_request, b"fastbase") is None
@@ -495,8 +563,7 @@ def test_implementations_agree_on_helpers(both):
     assert c.encode_trailers([(b"A", b"1")]) == py.encode_trailers([(b"A", b"1")])
     for status in (400, 413, 505, 599):
         assert normalise_date(c.encode_error(status, "x")) == normalise_date(py.encode_error(status, "x"))
-    for name in ("NO_BODY", "LENGTH", "CHUNKED", "CLOSE_DELIMITED", "LAST_CHUNK", "CONTINUE_RESPONSE",
-                 "ONE_WRITE_LIMIT"):
+    for name in ("NO_BODY", "LENGTH", "CHUNKED", "CLOSE_DELIMITED", "LAST_CHUNK", "CONTINUE_RESPONSE", "ONE_WRITE_LIMIT"):
         assert getattr(c, name) == getattr(py, name)
 
 
@@ -506,18 +573,46 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 NAME_BYTES = st.one_of(
-    st.sampled_from([b"Content-Length", b"content-length", b"Connection", b"Transfer-Encoding", b"Keep-Alive",
-                     b"Date", b"Server", b"Upgrade", b"X-A", b"Set-Cookie", b"", b"X A", b"X\r\nY"]),
+    st.sampled_from(
+        [
+            b"Content-Length",
+            b"content-length",
+            b"Connection",
+            b"Transfer-Encoding",
+            b"Keep-Alive",
+            b"Date",
+            b"Server",
+            b"Upgrade",
+            b"X-A",
+            b"Set-Cookie",
+            b"",
+            b"X A",
+            b"X\r\nY",
+        ]
+    ),
     st.binary(max_size=8),
 )
 VALUE_BYTES = st.one_of(
-    st.sampled_from([b"close", b"keep-alive", b"Upgrade", b"chunked", b"5", b" 5 ", b"05", b"-1", b"x\r\ny",
-                     b"a\x00b", b"", b"caf\xe9", b"99999999999999999999"]),
+    st.sampled_from(
+        [
+            b"close",
+            b"keep-alive",
+            b"Upgrade",
+            b"chunked",
+            b"5",
+            b" 5 ",
+            b"05",
+            b"-1",
+            b"x\r\ny",
+            b"a\x00b",
+            b"",
+            b"caf\xe9",
+            b"99999999999999999999",
+        ]
+    ),
     st.binary(max_size=12),
 )
-HEADER = st.tuples(NAME_BYTES, VALUE_BYTES).flatmap(
-    lambda h: st.sampled_from([h, (h[0].decode("latin-1"), h[1].decode("latin-1"))])
-)
+HEADER = st.tuples(NAME_BYTES, VALUE_BYTES).flatmap(lambda h: st.sampled_from([h, (h[0].decode("latin-1"), h[1].decode("latin-1"))]))
 
 
 def written(impl, status, headers, kwargs):
@@ -528,8 +623,7 @@ def written(impl, status, headers, kwargs):
     return normalise_date(head), *rest
 
 
-@settings(max_examples=300, deadline=None, derandomize=True, database=None,
-          suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     status=st.one_of(st.sampled_from([100, 101, 103, 200, 204, 206, 304, 404, 500, 599]), st.integers(0, 1100)),
     headers=st.lists(HEADER, max_size=6),
@@ -540,8 +634,7 @@ def written(impl, status, headers, kwargs):
     body_length=st.sampled_from([-1, 0, 5, 1 << 40]),
 )
 def test_generated_heads_identical(status, headers, reason, http11, keep_alive, head_request, body_length):
-    kwargs = dict(reason=reason, http11=http11, keep_alive=keep_alive, head_request=head_request,
-                  body_length=body_length)
+    kwargs = dict(reason=reason, http11=http11, keep_alive=keep_alive, head_request=head_request, body_length=body_length)
     py = importlib.import_module("fastbase.http._parser_py")
     out_py = written(py, status, headers, kwargs)
     if out_py != "InvalidResponse":

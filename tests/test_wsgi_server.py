@@ -432,9 +432,19 @@ def test_input_stream_of_a_bodiless_request(threads, request_bytes):
         stream = environ["wsgi.input"]
         with stream as entered:
             seen.append(
-                (entered.read(), stream.read(10), stream.read(None), stream.readline(), stream.readline(5),
-                 stream.readlines(), list(stream), stream.readable(), stream.seek(0), stream.tell(),
-                 stream.closed)
+                (
+                    entered.read(),
+                    stream.read(10),
+                    stream.read(None),
+                    stream.readline(),
+                    stream.readline(5),
+                    stream.readlines(),
+                    list(stream),
+                    stream.readable(),
+                    stream.seek(0),
+                    stream.tell(),
+                    stream.closed,
+                )
             )
         stream.close()
         start_response("200 OK", [("Content-Length", "2")])
@@ -777,9 +787,7 @@ def test_connection_environ_base_has_room_for_a_request():
     roomy = with_room(plain)
     assert roomy == plain and list(roomy) == list(plain)
     assert with_room({}) == {}
-    request = RequestParser().feed(
-        b"GET /p?q=1 HTTP/1.1\r\nHost: h\r\n" + b"".join(b"X-F%d: v\r\n" % i for i in range(10)) + b"\r\n"
-    )[0]
+    request = RequestParser().feed(b"GET /p?q=1 HTTP/1.1\r\nHost: h\r\n" + b"".join(b"X-F%d: v\r\n" % i for i in range(10)) + b"\r\n")[0]
     environ = wsgi_environ(roomy, request, "", None)
     assert environ["HTTP_X_F9"] == "v" and roomy == plain
     if roomy is not plain:

@@ -51,9 +51,7 @@ def frame(
     # for small payloads and with int arithmetic for large ones.
     if len(payload) > 4096:
         repeated = (key * (len(payload) // 4 + 1))[: len(payload)]
-        masked = (int.from_bytes(payload, "little") ^ int.from_bytes(repeated, "little")).to_bytes(
-            len(payload), "little"
-        )
+        masked = (int.from_bytes(payload, "little") ^ int.from_bytes(repeated, "little")).to_bytes(len(payload), "little")
         return head + key + masked
     return head + key + mask(payload, key)
 

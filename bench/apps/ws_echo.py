@@ -29,8 +29,9 @@ async def app(scope, receive, send):
             elif message["type"] == "websocket.disconnect":
                 return
     elif kind == "http":
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", b"text/plain"), (b"content-length", b"13")]})
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain"), (b"content-length", b"13")]}
+        )
         await send({"type": "http.response.body", "body": HELLO})
     elif kind == "lifespan":
         # Answered properly so no server logs a warning per start.

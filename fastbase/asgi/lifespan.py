@@ -42,9 +42,7 @@ class Lifespan:
         if self._failed is not None:
             raise LifespanError(f"ASGI lifespan startup failed: {self._failed}")
         if self._error is not None and self.mode == "on":
-            raise LifespanError(
-                f"ASGI lifespan startup failed: {type(self._error).__name__}: {self._error}"
-            )
+            raise LifespanError(f"ASGI lifespan startup failed: {type(self._error).__name__}: {self._error}")
         self._active = self._error is None
 
     async def _main(self) -> None:

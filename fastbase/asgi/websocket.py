@@ -283,9 +283,7 @@ class WebSocketCycle:
             extensions, deflate = negotiate_deflate(self.handshake.extensions)
         headers = message.get("headers") or ()
         try:
-            head = encode_accept(
-                self.handshake, message.get("subprotocol"), extensions, headers, server=self.bridge.server
-            )
+            head = encode_accept(self.handshake, message.get("subprotocol"), extensions, headers, server=self.bridge.server)
         except InvalidResponse as exc:
             raise RuntimeError(f"invalid websocket.accept: {exc}") from None
         protocol = self.protocol

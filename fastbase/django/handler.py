@@ -123,8 +123,14 @@ class _Outcome:
             waiter.set_result(self.value)
 
 
-def _run_on_lane(func: Any, args: tuple[Any, ...], loop: asyncio.AbstractEventLoop, context: contextvars.Context,
-                 task_context: list[Any], outcome: _Outcome) -> Any:
+def _run_on_lane(
+    func: Any,
+    args: tuple[Any, ...],
+    loop: asyncio.AbstractEventLoop,
+    context: contextvars.Context,
+    task_context: list[Any],
+    outcome: _Outcome,
+) -> Any:
     # What SyncToAsync.thread_handler and its ``func`` do on the worker thread.
     _threadlocal.main_event_loop = loop
     _threadlocal.main_event_loop_pid = os.getpid()
@@ -402,9 +408,7 @@ class ASGIHandler(django_asgi.ASGIHandler):
 
     def __init__(self) -> None:
         if not SUPPORTED:
-            raise ImproperlyConfigured(
-                f"fastbase.django.ASGIHandler needs Django 5.0 or later (this is {django.get_version()})."
-            )
+            raise ImproperlyConfigured(f"fastbase.django.ASGIHandler needs Django 5.0 or later (this is {django.get_version()}).")
         super().__init__()
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -473,9 +477,7 @@ class ASGIHandler(django_asgi.ASGIHandler):
             middleware_can_sync = getattr(middleware, "sync_capable", True)
             middleware_can_async = getattr(middleware, "async_capable", False)
             if not middleware_can_sync and not middleware_can_async:
-                raise RuntimeError(
-                    "Middleware %s must have at least one of sync_capable/async_capable set to True." % middleware_path
-                )
+                raise RuntimeError("Middleware %s must have at least one of sync_capable/async_capable set to True." % middleware_path)
             elif not handler_is_async and middleware_can_sync:
                 middleware_is_async = False
             else:
@@ -559,7 +561,6 @@ class ASGIHandler(django_asgi.ASGIHandler):
         if len(methods) == 1:
             return self.adapt_method_mode(True, methods[0])
         return _ViewMiddlewareRun(methods)
-
 
     async def handle(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         """Django's ASGIHandler.handle; with the whole chain one run of plain
@@ -768,9 +769,7 @@ def handler_setting() -> str:
     """settings.FASTBASE_ASGI_HANDLER: "fastbase" (the default) or "django"."""
     choice = getattr(settings, "FASTBASE_ASGI_HANDLER", "fastbase")
     if choice not in HANDLER_CHOICES:
-        raise ImproperlyConfigured(
-            f"FASTBASE_ASGI_HANDLER must be one of {', '.join(map(repr, HANDLER_CHOICES))}, not {choice!r}."
-        )
+        raise ImproperlyConfigured(f"FASTBASE_ASGI_HANDLER must be one of {', '.join(map(repr, HANDLER_CHOICES))}, not {choice!r}.")
     return choice
 
 

@@ -58,9 +58,7 @@ def access_log(protocol: Any, request: Optional[Any], status: int, size: int, se
     if request is None:
         line = "-"
     else:
-        line = escape(
-            f"{request.method.decode('latin-1')} {request.target.decode('latin-1')} HTTP/{request.http_version}"
-        )
+        line = escape(f"{request.method.decode('latin-1')} {request.target.decode('latin-1')} HTTP/{request.http_version}")
     args = (line, str(status), str(size))
     handler = _default_handler(level)
     template = _line_template(handler.formatter, status) if handler is not None else None
@@ -83,7 +81,15 @@ def access_log(protocol: Any, request: Optional[Any], status: int, size: int, se
     # caller is always this function): same record factory, filters and
     # handlers, so LOGGING configs see the same records.
     record = logger.makeRecord(
-        logger.name, level, _PATHNAME, _LINENO, '"%s" %s %s', args, None, "access_log", _extra(protocol, status),
+        logger.name,
+        level,
+        _PATHNAME,
+        _LINENO,
+        '"%s" %s %s',
+        args,
+        None,
+        "access_log",
+        _extra(protocol, status),
     )
     logger.handle(record)
 
@@ -107,11 +113,7 @@ def _default_handler(level: int) -> Optional[logging.StreamHandler]:
     if type(handler) is not logging.StreamHandler or handler.filters or level < handler.level:
         return None
     formatter: Any = handler.formatter
-    if (
-        type(formatter) is not ServerFormatter
-        or formatter._fmt != _DEFAULT_FORMAT
-        or type(formatter._style) is not logging.StrFormatStyle
-    ):
+    if type(formatter) is not ServerFormatter or formatter._fmt != _DEFAULT_FORMAT or type(formatter._style) is not logging.StrFormatStyle:
         return None
     return handler
 
@@ -132,9 +134,7 @@ def _line_template(formatter: Any, status: int) -> Optional[str]:
         _templates, _templates_for = {}, formatter
     template = _templates.get(status, "")
     if template == "":
-        record = logging.LogRecord(
-            logger.name, logging.INFO, _PATHNAME, _LINENO, '"%s" %s %s', _PROBES[1:], None, "access_log"
-        )
+        record = logging.LogRecord(logger.name, logging.INFO, _PATHNAME, _LINENO, '"%s" %s %s', _PROBES[1:], None, "access_log")
         record.server_time = _PROBES[0]
         record.status_code = status
         text = formatter.format(record).replace("%", "%%")

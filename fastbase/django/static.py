@@ -18,11 +18,7 @@ from django.http import FileResponse
 
 class StreamingASGIStaticFilesHandler(ASGIStaticFilesHandler):
     async def __call__(self, scope: dict, receive: Any, send: Any) -> Any:
-        if (
-            scope["type"] != "http"
-            or not self._should_handle(scope["path"])
-            or "http.response.pathsend" not in scope.get("extensions", {})
-        ):
+        if scope["type"] != "http" or not self._should_handle(scope["path"]) or "http.response.pathsend" not in scope.get("extensions", {}):
             return await super().__call__(scope, receive, send)
         request = ASGIRequest(scope, _EmptyBody())
         response = await self.get_response_async(request)

@@ -51,9 +51,7 @@ class Lane(Executor):
 
     def __init__(self, pool: LanePool) -> None:
         self._pool = pool
-        self._queue: SimpleQueue[tuple[Future[Any] | None, Callable[..., Any], tuple[Any, ...], dict[str, Any]] | None] = (
-            SimpleQueue()
-        )
+        self._queue: SimpleQueue[tuple[Future[Any] | None, Callable[..., Any], tuple[Any, ...], dict[str, Any]] | None] = SimpleQueue()
         self._lock = threading.Lock()
         self.pending = 0
         # Set when the request that borrowed the lane has ended while a call

@@ -296,9 +296,7 @@ class RequestParser:
                 self._parse_request_line(line)
                 self._state = _HEADERS
             elif state == _HEADERS or state == _TRAILERS:
-                line = self._take_line(
-                    self.max_field_size, HeaderFieldsTooLarge, "header field too long", self._section_size
-                )
+                line = self._take_line(self.max_field_size, HeaderFieldsTooLarge, "header field too long", self._section_size)
                 if line is None:
                     return
                 self._section_size += len(line) + 2

@@ -92,9 +92,7 @@ class Deflate:
         """The compressed payload of one outgoing message (send it with RSV1)."""
         compressor = self._compressor
         if compressor is None:
-            compressor = self._compressor = zlib.compressobj(
-                self.level, zlib.DEFLATED, -self.server_max_window_bits, self.mem_level
-            )
+            compressor = self._compressor = zlib.compressobj(self.level, zlib.DEFLATED, -self.server_max_window_bits, self.mem_level)
         # RFC 7692 7.2.1: "Compress all the octets of the payload of the
         # message using DEFLATE. If the resulting data does not end with an
         # empty DEFLATE block with no compression (the "BTYPE" bits are set to

@@ -72,4 +72,3 @@ else:
     CLOSE = _impl.CLOSE
     PING = _impl.PING
     PONG = _impl.PONG
-

@@ -60,9 +60,7 @@ _OWS = b" \t"
 # application passing them in ``headers`` is a bug (the ASGI spec says of
 # websocket.accept's headers: "Must not include a header named
 # sec-websocket-protocol; use the subprotocol key instead").
-_SERVER_FIELDS = frozenset(
-    {b"upgrade", b"connection", b"sec-websocket-accept", b"sec-websocket-protocol", b"sec-websocket-extensions"}
-)
+_SERVER_FIELDS = frozenset({b"upgrade", b"connection", b"sec-websocket-accept", b"sec-websocket-protocol", b"sec-websocket-extensions"})
 
 
 class HandshakeError(Exception):

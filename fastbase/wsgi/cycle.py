@@ -691,9 +691,7 @@ class WSGICycle:
         # connection usable when the whole request body has arrived (the
         # next request starts right after it); a malformed or unfinished
         # body closes it.
-        self.keep_alive = keep_alive = (
-            self.keep_alive and status == 500 and self._body_complete and not protocol.state.shutting_down
-        )
+        self.keep_alive = keep_alive = self.keep_alive and status == 500 and self._body_complete and not protocol.state.shutting_down
         data = encode_error(status, message, keep_alive, self.request.http_version == "1.1")
         self._bytes = len(data)
         self._post(data, True)

@@ -35,20 +35,16 @@ KNOWN_DIFFERENCES = {
     # A streaming response without a length: Django's server closes the
     # connection after it; fastbase sends it chunked and keeps the
     # connection (RFC 9112 7.1, 9.3).
-    "servers.tests.LiveServerViews.test_closes_connection_without_content_length":
-        "keep-alive for chunked streaming responses",
+    "servers.tests.LiveServerViews.test_closes_connection_without_content_length": "keep-alive for chunked streaming responses",
     # The client sends "Connection: close": Django's server keeps the
     # connection open anyway; fastbase answers with "Connection: close" and
     # closes (RFC 9112 9.6).
-    "servers.tests.LiveServerViews.test_keep_alive_on_connection_with_content_length":
-        "honours a client's Connection: close",
-    "servers.tests.LiveServerViews.test_keep_alive_connection_clears_previous_request_data":
-        "honours a client's Connection: close",
+    "servers.tests.LiveServerViews.test_keep_alive_on_connection_with_content_length": "honours a client's Connection: close",
+    "servers.tests.LiveServerViews.test_keep_alive_connection_clears_previous_request_data": "honours a client's Connection: close",
     # Django's single-threaded WSGIServer cannot keep a connection open
     # (it would block every other client); fastbase's event loop can, with
     # or without worker threads.
-    "servers.tests.SingleThreadLiveServerViews.test_closes_connection_with_content_length":
-        "keep-alive without threads",
+    "servers.tests.SingleThreadLiveServerViews.test_closes_connection_with_content_length": "keep-alive without threads",
 }
 
 

@@ -114,9 +114,7 @@ class Command(BaseCommand):
     def announce(self, server: DevServer) -> None:
         host, port = server.server_address[:2]
         shown = f"[{host}]" if ":" in str(host) else host
-        self.stdout.write(
-            f"fastbase {__version__} is serving {server.interface.upper()} at http://{shown}:{port}/ ({server.loop_name})"
-        )
+        self.stdout.write(f"fastbase {__version__} is serving {server.interface.upper()} at http://{shown}:{port}/ ({server.loop_name})")
 
 
 class _Retitled:
