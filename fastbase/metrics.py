@@ -181,7 +181,7 @@ _TCP_BYTES_OFFSET = 120
 _TCP_INFO_SIZE = 136
 
 
-def protocol_class(base: type, row: List[Any]) -> type:
+def protocol_class(base: Any, row: List[Any]) -> type:
     """``base`` (the HTTP connection protocol) counting into ``row``, the
     event loop thread's row: every method below runs on that thread. Nothing
     here runs per request: bytes are the kernel's counts, taken when the
@@ -240,7 +240,7 @@ def read_gauges(state: Any, out: List[Any]) -> None:
             if conn._active is not None:
                 busy += 1
             busy += len(conn._early)
-            if not conn._tallied:  # what open connections moved so far
+            if not getattr(conn, "_tallied", True):  # what open connections moved so far
                 counts = tcp_bytes(conn.transport)
                 if counts is not None:
                     out[SENT] += counts[0]
@@ -306,8 +306,8 @@ def render(values: List[Any], restarts: Optional[int] = None, workers: Optional[
     )
     lines.append(f"fastbase_sent_bytes_total {_number(values[SENT])}")
     family("fastbase_parser_rejections_total", "counter", "Requests refused before reaching the app, by the status answered.")
-    for i, status in enumerate(REJECTED):
-        lines.append(f'fastbase_parser_rejections_total{{status="{status}"}} {_number(values[REJECTIONS + i])}')
+    for i, rejected in enumerate(REJECTED):
+        lines.append(f'fastbase_parser_rejections_total{{status="{rejected}"}} {_number(values[REJECTIONS + i])}')
     if values[_OTHER_REJECTION]:
         lines.append(f'fastbase_parser_rejections_total{{status="other"}} {_number(values[_OTHER_REJECTION])}')
     family("fastbase_connections_total", "counter", "HTTP connections accepted.")

@@ -222,7 +222,7 @@ class StaticCycle:
                 fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
             except OSError:
                 fd = -1
-        if fd < 0:
+        if path is None or fd < 0:
             self._simple(404, b"Not Found\n")
             return
         try:

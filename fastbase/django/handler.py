@@ -266,7 +266,9 @@ def _connection_key(scope: dict[str, Any]) -> Any:
 
 def _park_lane() -> None:
     owner = _current_context.get(None)
-    key = _connection_keys.get(owner) if owner is not None else None
+    if owner is None:
+        return
+    key = _connection_keys.get(owner)
     if key is not None:
         lane = _context_executors.get(owner)
         if type(lane) is Lane:
