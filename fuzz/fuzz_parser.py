@@ -81,11 +81,13 @@ def normalise(impl, events):
     return out
 
 
-def run(impl, chunks, parser_limits, decline_upgrades):
+def run(impl, chunks, parser_limits, decline_upgrades, compare=True):
     """(events, status, paused-buffer); only ProtocolError may escape feed().
 
     With ``decline_upgrades`` every pause is answered with resume(), so the
-    held bytes are parsed as HTTP/1.1 again."""
+    held bytes are parsed as HTTP/1.1 again. Without ``compare`` the events
+    are not normalised: under ASan that Python work costs more than the
+    parsing it would check."""
     parser = impl.RequestParser(**parser_limits)
     events = []
     for chunk in chunks:
@@ -102,9 +104,9 @@ def run(impl, chunks, parser_limits, decline_upgrades):
                     raise AssertionError("the repeated error has another status") from None
             else:
                 raise AssertionError("the parser accepted input after an error")
-            return normalise(impl, events), exc.status, None
+            return (normalise(impl, events) if compare else None), exc.status, None
     held = parser.take_buffer() if parser.paused else None
-    return normalise(impl, events), None, held
+    return (normalise(impl, events) if compare else None), None, held
 
 
 def ways(control, payload, every):
@@ -143,7 +145,7 @@ def test_one(data: bytes) -> None:
     results = {}
     for name, impl in IMPLS:
         for way, chunks in ways(control, payload, instrumented.DIFF).items():
-            results[f"{name}/{way}"] = run(impl, chunks, parser_limits, control & 4)
+            results[f"{name}/{way}"] = run(impl, chunks, parser_limits, control & 4, instrumented.DIFF)
     first_name, first = next(iter(results.items()))
     for name, result in results.items():
         if result != first:
