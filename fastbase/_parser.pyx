@@ -120,7 +120,7 @@ cdef extern from *:
     #ifdef FB_SSE2
         const __m128i ctl = _mm_set1_epi8(0x1F);
         const __m128i del = _mm_set1_epi8(0x7F);
-        while (end - p >= 8) {  /* PLANTED BUG (issue 20 demo): loads 16 bytes when only 8 remain */
+        while (end - p >= 16) {
             __m128i v = _mm_loadu_si128((const __m128i *)p);
             __m128i bad = _mm_or_si128(_mm_cmpeq_epi8(_mm_max_epu8(v, ctl), ctl), _mm_cmpeq_epi8(v, del));
             int m = _mm_movemask_epi8(bad);
