@@ -105,7 +105,10 @@ def build(kind):
     cwd = os.getcwd()
     os.chdir(ROOT)
     try:
-        cythonize(sources, build_dir=str(c_dir.relative_to(ROOT)), compiler_directives=DIRECTIVES, quiet=True)
+        # #line directives (emit_linenums) map the C back to the .pyx lines,
+        # so ASan reports and llvm-cov name .pyx lines, not generated C.
+        cythonize(sources, build_dir=str(c_dir.relative_to(ROOT)), compiler_directives=DIRECTIVES, quiet=True,
+                  emit_linenums=True, force=True)
     finally:
         os.chdir(cwd)
     include = sysconfig.get_paths()["include"]
