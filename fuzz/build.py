@@ -79,15 +79,15 @@ def resource_dir():
 
 def setup_tools():
     """clang + llvm + compiler-rt from Debian, Cython + atheris from PyPI."""
-    if clang_version() is None or shutil.which("llvm-cov") is None and shutil.which("llvm-cov-14") is None:
+    if clang_version() is None or shutil.which("llvm-cov") is None or shutil.which("llvm-profdata") is None:
         run(["apt-get", "update", "-qq"])
         run(["apt-get", "install", "-y", "-qq", "clang", "llvm"])
     version = clang_version()
     if version is None:
         raise SystemExit("clang is still missing after apt-get install clang")
-    if not list((resource_dir() / "lib").rglob("libclang_rt.fuzzer_no_link*")) and not list(
-        (resource_dir() / "lib").rglob("libclang_rt.asan*")
-    ):
+    # The sanitizers' ignore lists (and runtimes) come in libclang-rt-N-dev;
+    # clang refuses -fsanitize=address without asan_ignorelist.txt.
+    if not (resource_dir() / "share" / "asan_ignorelist.txt").exists():
         run(["apt-get", "install", "-y", "-qq", f"libclang-rt-{version}-dev"])
     missing = [name for name in ("Cython", "atheris") if importlib.util.find_spec(name) is None]
     if missing:
@@ -105,8 +105,8 @@ def build(kind):
     cwd = os.getcwd()
     os.chdir(ROOT)
     try:
-        # #line directives (emit_linenums) map the C back to the .pyx lines,
-        # so ASan reports and llvm-cov name .pyx lines, not generated C.
+        # #line directives (emit_linenums): sanitizer reports name .pyx
+        # lines, and fuzz/pyx_coverage.py maps llvm-cov's C lines back.
         cythonize(sources, build_dir=str(c_dir.relative_to(ROOT)), compiler_directives=DIRECTIVES, quiet=True,
                   emit_linenums=True, force=True)
     finally:
