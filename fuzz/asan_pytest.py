@@ -24,4 +24,6 @@ instrumented.modules("_parser", "_websocket", "_environ")
 
 import pytest  # noqa: E402
 
-sys.exit(pytest.main(["-p", "no:cacheprovider", *sys.argv[1:]]))
+# --capture=sys: pytest's default fd capture points fd 2 at a temp file while
+# a test runs, and a sanitizer report written there dies with the process.
+sys.exit(pytest.main(["-p", "no:cacheprovider", "--capture=sys", *sys.argv[1:]]))
