@@ -89,9 +89,15 @@ def _replay(test_one, paths):
     files = []
     for path in map(Path, paths):
         files += sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
+    done = 0
     for file in files:
-        test_one(file.read_bytes())
-    print(f"replayed {len(files)} inputs", file=sys.stderr)
+        try:
+            data = file.read_bytes()
+        except FileNotFoundError:
+            continue  # a running fuzzer replaced it with a smaller one
+        test_one(data)
+        done += 1
+    print(f"replayed {done} inputs", file=sys.stderr)
 
 
 def main(name, test_one, max_len=4096):
