@@ -82,7 +82,8 @@ def normalise(impl, events):
 
 
 def run(impl, chunks, parser_limits, decline_upgrades, compare=True):
-    """(events, status, paused-buffer); only ProtocolError may escape feed().
+    """(events, status, paused-buffer, (idle, in_head, paused)); only
+    ProtocolError may escape feed().
 
     With ``decline_upgrades`` every pause is answered with resume(), so the
     held bytes are parsed as HTTP/1.1 again. Without ``compare`` the events
@@ -104,9 +105,11 @@ def run(impl, chunks, parser_limits, decline_upgrades, compare=True):
                     raise AssertionError("the repeated error has another status") from None
             else:
                 raise AssertionError("the parser accepted input after an error")
-            return (normalise(impl, events) if compare else None), exc.status, None
+            return (normalise(impl, events) if compare else None), exc.status, None, None
+    # Where the input left the parser: the same after any way of feeding it.
+    where = (parser.idle, parser.in_head, parser.paused)
     held = parser.take_buffer() if parser.paused else None
-    return (normalise(impl, events) if compare else None), None, held
+    return (normalise(impl, events) if compare else None), None, held, where
 
 
 def ways(control, payload, every):
