@@ -51,7 +51,9 @@ def text(fdp, pool):
     if kind <= 1:
         return pool[fdp.ConsumeIntInRange(0, len(pool) - 1)]
     if kind == 2:
-        return fdp.ConsumeBytes(fdp.ConsumeIntInRange(0, 40))
+        # Sometimes long: heads over the writer's 2 KiB stack buffer take the
+        # heap (_out_grow's malloc / realloc).
+        return fdp.ConsumeBytes(fdp.ConsumeIntInRange(0, 40)) * (fdp.ConsumeIntInRange(1, 300) if fdp.ConsumeBool() else 1)
     if kind == 3:
         return fdp.ConsumeBytes(fdp.ConsumeIntInRange(0, 40)).decode("latin-1")
     if kind == 4:
@@ -76,9 +78,12 @@ def decode(data):
     headers = [(text(fdp, NAMES), text(fdp, VALUES)) for _ in range(fdp.ConsumeIntInRange(0, 8))]
     flags = fdp.ConsumeIntInRange(0, 15)
     length = fdp.ConsumeIntInRange(-2, 70) if flags & 8 else fdp.ConsumeInt(8)
-    server = [b"fastbase", None, b"x"][fdp.ConsumeIntInRange(0, 2)]
+    server = [b"fastbase", None, b"x", "x", bytearray(b"y")][fdp.ConsumeIntInRange(0, 4)]
     body = fdp.ConsumeBytes(fdp.ConsumeIntInRange(0, 300))
+    if fdp.ConsumeIntInRange(0, 15) == 0:
+        body *= C.ONE_WRITE_LIMIT // max(len(body), 1) + 1  # sent with writev, not copied
     chunk = fdp.ConsumeBytes(fdp.ConsumeIntInRange(0, 300))
+    chunk = [chunk, bytearray(chunk), memoryview(chunk), chunk][fdp.ConsumeIntInRange(0, 3)]
     trailers = [(text(fdp, NAMES), text(fdp, VALUES)) for _ in range(fdp.ConsumeIntInRange(0, 3))]
     return status, reason, headers, bool(flags & 1), bool(flags & 2), bool(flags & 4), length, server, body, \
         chunk, trailers
@@ -112,16 +117,21 @@ def run(impl, args):
     response = outcome(impl.encode_response, status, headers, body, reason, http11, keep_alive, head_request, server)
     if isinstance(response, tuple):
         check_head(response[0][: len(response[0]) - len(body)])
+        if len(body) >= C.ONE_WRITE_LIMIT:
+            raise AssertionError("a body over ONE_WRITE_LIMIT was copied")
         if not response[0].endswith(body):
             raise AssertionError("encode_response lost the body")
     encoded_chunk = outcome(impl.encode_chunk, chunk)
-    if chunk and encoded_chunk != b"%x\r\n%s\r\n" % (len(chunk), chunk):
+    if len(chunk) and encoded_chunk != b"%x\r\n%s\r\n" % (len(chunk), bytes(chunk)):
         raise AssertionError(f"bad chunk {encoded_chunk!r}")
     last = outcome(impl.encode_trailers, trailers)
     if isinstance(last, bytes):
         check_head(b"HTTP/1.1 200 x\r\n" + last[3:])
     error = outcome(impl.encode_error, status, reason if isinstance(reason, str) else "")
-    return [strip(head), strip(response), encoded_chunk, last, strip(error)]
+    if not re.fullmatch(rb"[A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d GMT", impl.date_header_value()):
+        raise AssertionError(f"bad Date value {impl.date_header_value()!r}")
+    return [strip(head), (strip(response), len(response[0])) if isinstance(response, tuple) else response,
+            encoded_chunk, last, strip(error)]
 
 
 def strip(value):
