@@ -7,7 +7,7 @@ instrumented), with and without permessage-deflate.
 The first byte of each input is a control byte: bit 0 negotiates
 permessage-deflate, bit 1 client_no_context_takeover (the parser drops its
 window after each message), bit 2 a small max_message_size (64 bytes, so
-1009 is reachable), bit 3 feeds byte by byte, bit 4 feeds memoryviews, bit 5
+1009 is reachable; with bit 1 too, no limit at all), bit 3 feeds byte by byte, bit 4 feeds memoryviews, bit 5
 picks the encoder round trip instead of raw frames; the high two bits are
 the number of random split points (0, 1, 3 or 7).
 
@@ -16,7 +16,9 @@ FrameParser must return events or raise WebSocketProtocolError (anything
 else is a finding), and refuse input after an error.
 
 Client role (round trip): the rest is a list of messages (an opcode byte, a
-length byte, the payload); each is written by the encoders as the server
+length byte, the payload; the opcode byte's high bits ask for a payload over
+64 KiB, a memoryview payload, arguments of the wrong type, a Close without a
+code); each is written by the encoders as the server
 would (encode_text/encode_binary with the negotiated Deflate, encode_ping,
 encode_pong, encode_close, encode_frame for fragments), checked to be a
 well-formed unmasked frame a client can read, then masked as a client would
@@ -72,7 +74,9 @@ def chunks(data, control):
 
 def parse(impl, control, data):
     deflate = Deflate(client_no_context_takeover=bool(control & 2)) if control & 1 else None
-    parser = impl.FrameParser(max_message_size=64 if control & 4 else 1 << 20, deflate=deflate)
+    # bit 2: a 64-byte limit; with bit 1 too: none at all.
+    limit = (1 << 20 if not control & 4 else None if control & 2 else 64)
+    parser = impl.FrameParser(max_message_size=limit, deflate=deflate)
     events = []
     for chunk in chunks(data, control):
         try:
@@ -87,7 +91,7 @@ def parse(impl, control, data):
             else:
                 raise AssertionError("the parser accepted input after an error")
             return [describe(e) for e in events], (exc.code, exc.reason)
-    return [describe(e) for e in events], parser.closed
+    return [describe(e) for e in events], parser.closed, parser.in_message
 
 
 def frames_of(data):
@@ -136,7 +140,19 @@ def messages(data):
     return out
 
 
-def encode(impl, kind, payload, deflate):
+def encode(impl, kind, payload, deflate, op=0):
+    if op & 0x80 and kind in (1, 5) and payload:
+        # Over 64 KiB: the 8-byte length encoding.
+        payload = payload * (65536 // len(payload) + 1)
+    if op & 0x40 and kind in (1, 2, 3, 6, 7):
+        payload = memoryview(bytearray(payload))  # the buffer-protocol path
+    if op & 0x20 and kind < 5:
+        # Wrong argument types: TypeError from both twins.
+        return [impl.encode_text, impl.encode_binary, impl.encode_ping, impl.encode_pong, impl.encode_close][kind](
+            [b"x", "x", "x", 1.5, "1000"][kind]
+        )
+    if kind == 4 and op & 0x10:
+        return impl.encode_close(None, "")  # no code, no reason
     if kind == 0:
         return impl.encode_text(payload.decode("utf-8", "replace"), deflate)
     if kind == 1:
@@ -166,11 +182,11 @@ def round_trip(impl, control, data):
     sender = Deflate(server_no_context_takeover=bool(control & 2)) if control & 1 else None
     receiver = Deflate(client_no_context_takeover=bool(control & 2)) if control & 1 else None
     parser = impl.FrameParser(deflate=receiver)
-    written, expected, got = [], [], []
+    written, expected, got, states = [], [], [], []
     for op, payload in messages(data):
         kind = op % 8
         try:
-            wire = encode(impl, kind, payload, sender)
+            wire = encode(impl, kind, payload, sender, op)
         except ENCODE_ERRORS as exc:
             written.append(type(exc).__name__)
             continue
@@ -183,14 +199,15 @@ def round_trip(impl, control, data):
         if kind == 0:
             expected.append(("message", 1, payload.decode("utf-8", "replace")))
         elif kind in (1, 5):
-            expected.append(("message", 2, payload))
+            expected.append(("message", 2, payload * (65536 // len(payload) + 1) if op & 0x80 and payload else payload))
         else:
             expected.append(("Ping" if kind == 2 else "Pong", payload))
         for frame_bytes in (wire,) if len(frames) == 1 else split_frames(wire, frames):
             got += [describe(e) for e in parser.feed(mask(frame_bytes))]
+        states.append(parser.in_message)
     if got != expected:
         raise AssertionError(f"round trip changed the messages:\n  sent {expected!r}\n  got  {got!r}")
-    return written, got
+    return written, got, states
 
 
 def split_frames(wire, frames):
