@@ -379,3 +379,40 @@ def test_origin_form_scope_headers_are_the_request_headers(environ_impl):
     module, parser_module = environ_impl
     request = head(parser_module, b"GET /p HTTP/1.1\r\nHost: h\r\n\r\n")
     assert module.request_headers(request) is request.headers
+
+
+# --- bad arguments: both builders refuse them with TypeError ----------------------------
+# (found by fuzz/: the compiled builder took None for the request and crashed
+# the process, and read scope_paths(None, "") as empty bytes)
+
+BAD_ARGUMENTS = [
+    pytest.param(lambda m, r: m.wsgi_environ({}, None, "", None), id="wsgi-none-request"),
+    pytest.param(lambda m, r: m.wsgi_environ({}, "GET /", "", None), id="wsgi-str-request"),
+    pytest.param(lambda m, r: m.wsgi_environ(None, r, "", None), id="wsgi-none-base"),
+    pytest.param(lambda m, r: m.wsgi_environ({}, r, b"/app", None), id="wsgi-bytes-root-path"),
+    pytest.param(lambda m, r: m.http_scope(SCOPE_BASE, None, {}), id="scope-none-request"),
+    pytest.param(lambda m, r: m.http_scope(None, r, {}), id="scope-none-base"),
+    pytest.param(lambda m, r: m.http_scope(SCOPE_BASE, r, None), id="scope-none-state"),
+    pytest.param(lambda m, r: m.http_scope(SCOPE_BASE, r, []), id="scope-list-state"),
+    pytest.param(lambda m, r: m.http_scope(dict(SCOPE_BASE, root_path=b"/x"), r, {}), id="scope-bytes-root-path"),
+    pytest.param(lambda m, r: m.scope_paths(None, ""), id="paths-none"),
+    pytest.param(lambda m, r: m.scope_paths("/a", ""), id="paths-str"),
+    pytest.param(lambda m, r: m.scope_paths(bytearray(b"/a"), ""), id="paths-bytearray"),
+    pytest.param(lambda m, r: m.scope_paths(b"/a", b"/x"), id="paths-bytes-root-path"),
+]
+
+
+@pytest.mark.parametrize("call", BAD_ARGUMENTS)
+def test_bad_arguments_refused_alike(environ_impl, call):
+    module, parser_module = environ_impl
+    request = head(parser_module, b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n")
+    with pytest.raises(Exception) as info:
+        call(module, request)
+    assert type(info.value) is TypeError
+
+
+def test_none_root_path_means_none(environ_impl):
+    module, parser_module = environ_impl
+    request = head(parser_module, b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n")
+    assert module.wsgi_environ({}, request, None, None)["PATH_INFO"] == "/a"
+    assert module.scope_paths(b"/a", None) == ("/a", b"/a")

@@ -1112,3 +1112,48 @@ def test_compressed_text_errors_do_not_depend_on_how_bytes_arrive(ws_impl):
             assert outcome(ws_impl, pieces, True, 1000) == expected, wire
     assert outcome(ws_impl, [cases[0]], True, 1000)[1:] == (1007, "invalid deflate data")
     assert failures > 50  # the corpus does reach the error paths
+
+
+# --- bad arguments: both twins refuse them, with the same exception type -------------
+# (found by fuzz/: the compiled encoder took encode_frame(-1) as opcode 0xF,
+# truncated a float opcode or close code, and raised OverflowError where the
+# twin said "unknown opcode")
+
+BAD_ARGUMENTS = [
+    pytest.param(lambda m: m.encode_frame(-1, b""), ValueError, id="negative-opcode"),
+    pytest.param(lambda m: m.encode_frame(-15, b""), ValueError, id="negative-opcode-low-bits-known"),
+    pytest.param(lambda m: m.encode_frame(16), ValueError, id="opcode-over-4-bits"),
+    pytest.param(lambda m: m.encode_frame(2**31), ValueError, id="opcode-over-c-int"),
+    pytest.param(lambda m: m.encode_frame(2**64), ValueError, id="opcode-over-64-bits"),
+    pytest.param(lambda m: m.encode_frame(1.0), TypeError, id="float-opcode"),
+    pytest.param(lambda m: m.encode_frame(None), TypeError, id="none-opcode"),
+    pytest.param(lambda m: m.encode_frame("1"), TypeError, id="str-opcode"),
+    pytest.param(lambda m: m.encode_frame(1, None), TypeError, id="none-payload"),
+    pytest.param(lambda m: m.encode_frame(1, "x"), TypeError, id="str-payload"),
+    pytest.param(lambda m: m.encode_close(1000.0), TypeError, id="float-close-code"),
+    pytest.param(lambda m: m.encode_close("1000"), TypeError, id="str-close-code"),
+    pytest.param(lambda m: m.encode_close(2**70), ValueError, id="huge-close-code"),
+    pytest.param(lambda m: m.encode_close(1000, None), TypeError, id="none-close-reason"),
+    pytest.param(lambda m: m.encode_ping(None), TypeError, id="none-ping"),
+    pytest.param(lambda m: m.encode_binary(None), TypeError, id="none-binary"),
+    pytest.param(lambda m: m.encode_text(None), TypeError, id="none-text"),
+    pytest.param(lambda m: m.FrameParser(max_message_size=1.5), TypeError, id="float-max-message-size"),
+    pytest.param(lambda m: m.FrameParser(max_message_size="5"), TypeError, id="str-max-message-size"),
+    pytest.param(lambda m: m.FrameParser(max_message_size=-1), ValueError, id="negative-max-message-size"),
+    pytest.param(lambda m: m.FrameParser(max_message_size=2**63), OverflowError, id="max-message-size-over-64-bits"),
+    pytest.param(lambda m: m.FrameParser().feed(None), TypeError, id="feed-none"),
+    pytest.param(lambda m: m.FrameParser().feed("x"), TypeError, id="feed-str"),
+]
+
+
+@pytest.mark.parametrize("call, error", BAD_ARGUMENTS)
+def test_bad_arguments_refused_alike(ws_impl, call, error):
+    with pytest.raises(Exception) as info:
+        call(ws_impl)
+    assert type(info.value) is error
+
+
+def test_largest_arguments_accepted(ws_impl):
+    assert ws_impl.FrameParser(max_message_size=2**63 - 1).max_message_size == 2**63 - 1
+    assert ws_impl.encode_frame(True) == b"\x81\x00"  # bool is an int: opcode 1
+    assert ws_impl.encode_frame(0xA, b"x") == b"\x8a\x01x"

@@ -61,7 +61,7 @@ cdef inline str _method(bytes token):
     return method
 
 
-def wsgi_environ(dict base, Request request, str root_path, body):
+def wsgi_environ(dict base not None, Request request not None, str root_path, body):
     cdef dict environ = PyDict_Copy(base)
     cdef PyObject* found
     cdef bytes path, target, name, value
@@ -110,6 +110,8 @@ def wsgi_environ(dict base, Request request, str root_path, body):
 
 
 cpdef tuple scope_paths(bytes raw_path, str root_path):
+    if raw_path is None:
+        raise TypeError("raw_path must be bytes, not NoneType")
     cdef bytes decoded = unquote_to_bytes(raw_path) if _has(raw_path, b"%") else raw_path
     cdef str path = PyUnicode_DecodeUTF8(PyBytes_AS_STRING(decoded), PyBytes_GET_SIZE(decoded), "replace")
     cdef Py_ssize_t root_len
@@ -143,7 +145,7 @@ cpdef list request_headers(Request request):
     return authority_headers(request.headers, request.host)
 
 
-def http_scope(dict base, Request request, dict state):
+def http_scope(dict base not None, Request request not None, dict state not None):
     cdef dict scope = PyDict_Copy(base)
     cdef tuple paths = scope_paths(request.path, base["root_path"])
     scope["asgi"] = PyDict_Copy(_asgi_versions)

@@ -17,6 +17,9 @@ from __future__ import annotations
 from typing import Any, Optional, Tuple
 from urllib.parse import unquote_to_bytes
 
+from ..http._parser_py import Request as _TwinRequest
+from ..http.parser import Request as _Request
+
 # Bound on the per-name caches below: names are chosen by clients, and a
 # stream of made-up ones must not grow the process.
 MAX_CACHED_NAMES = 1024
@@ -41,6 +44,20 @@ def _header_key(name: bytes) -> Optional[str]:
     return key
 
 
+# The compiled builder's typed arguments refuse anything else with TypeError;
+# the twin refuses the same, rather than failing somewhere inside.
+_REQUESTS = (_TwinRequest, _Request)
+
+
+def _check(base: Any, request: Any, root_path: Any) -> None:
+    if not isinstance(base, dict):
+        raise TypeError(f"base must be a dict, not {type(base).__name__}")
+    if not isinstance(request, _REQUESTS):
+        raise TypeError(f"request must be a Request, not {type(request).__name__}")
+    if root_path is not None and not isinstance(root_path, str):
+        raise TypeError(f"root_path must be str, not {type(root_path).__name__}")
+
+
 def _method(method: bytes) -> str:
     text = method.decode("latin-1")
     if len(_methods) < MAX_CACHED_NAMES:
@@ -49,6 +66,7 @@ def _method(method: bytes) -> str:
 
 
 def wsgi_environ(base: dict, request: Any, root_path: str, body: Any) -> dict:
+    _check(base, request, root_path)
     environ = base.copy()
     try:
         environ["REQUEST_METHOD"] = _methods[request.method]
@@ -95,6 +113,10 @@ def scope_paths(raw_path: bytes, root_path: str) -> Tuple[str, bytes]:
     """``path`` and ``raw_path`` of an ASGI scope (HTTP or WebSocket): the
     percent-decoded path as UTF-8 text and the bytes as sent, both including
     root_path (put back when a proxy stripped it)."""
+    if not isinstance(raw_path, bytes):
+        raise TypeError(f"raw_path must be bytes, not {type(raw_path).__name__}")
+    if root_path is not None and not isinstance(root_path, str):
+        raise TypeError(f"root_path must be str, not {type(root_path).__name__}")
     path = (unquote_to_bytes(raw_path) if raw_path.find(b"%") >= 0 else raw_path).decode("utf-8", "replace")
     if root_path and not (path.startswith(root_path) and path[len(root_path) : len(root_path) + 1] in ("", "/")):
         path = root_path + path
@@ -132,6 +154,9 @@ def request_headers(request: Any) -> list:
 
 
 def http_scope(base: dict, request: Any, state: dict) -> dict:
+    _check(base, request, None)
+    if not isinstance(state, dict):
+        raise TypeError(f"state must be a dict, not {type(state).__name__}")
     scope = base.copy()
     scope["asgi"] = {"version": "3.0", "spec_version": "2.4"}
     scope["http_version"] = request.http_version

@@ -24,7 +24,7 @@ from cpython.bytes cimport (
     PyBytes_FromStringAndSize,
     PyBytes_GET_SIZE,
 )
-from cpython.long cimport PyLong_AsLongAndOverflow
+from cpython.long cimport PyLong_AsLongAndOverflow, PyLong_Check
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_INCREF, Py_XDECREF
 from cpython.unicode cimport (
@@ -731,6 +731,9 @@ cdef class RequestParser:
         self.max_header_size = max_header_size
         self.max_fields = max_fields
         self.max_chunk_extensions = max_chunk_extensions
+        # An int, as the other limits (a float would be truncated silently).
+        if max_body_size is not None and not PyLong_Check(max_body_size):
+            raise TypeError(f"max_body_size must be an int or None, not {type(max_body_size).__name__}")
         self.max_body_size = -1 if max_body_size is None else max_body_size
         self._buffer_clear()
         self._state = S_REQUEST_LINE
@@ -1740,7 +1743,7 @@ cdef int _encode_head(_Out* out, object status, object headers, object reason, b
 
 
 def encode_head(status, headers, *, reason=None, bint http11=True, bint keep_alive=True,
-                bint head_request=False, long long body_length=-1, server=b"fastbase"):
+                bint head_request=False, body_length=-1, server=b"fastbase"):
     """Serialize a response head; decide the body framing.
 
     ``headers`` come from the application (str or bytes pairs). Hop-by-hop
@@ -1758,6 +1761,9 @@ def encode_head(status, headers, *, reason=None, bint http11=True, bint keep_ali
     _out_start(&out, stack, sizeof(stack))
     cdef int framing
     cdef long long length
+    # An int (a float would be truncated into the Content-Length).
+    if not PyLong_Check(body_length):
+        raise TypeError(f"body_length must be an int, not {type(body_length).__name__}")
     try:
         _encode_head(&out, status, headers, reason, http11, keep_alive, head_request,
                      body_length, server, &framing, &length, &keep_alive)

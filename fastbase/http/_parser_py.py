@@ -11,6 +11,7 @@ input produces does not depend on how the input was split into ``feed`` calls.
 
 from __future__ import annotations
 
+import sys
 import time
 from email.utils import formatdate
 from typing import Iterable, List, Optional, Sequence, Tuple, Union
@@ -147,6 +148,20 @@ class EndOfMessage:
 END = EndOfMessage(())
 
 
+# The compiled twin holds the limits in C integers; both refuse what does
+# not fit, and anything but an int, alike.
+_SSIZE_MAX = sys.maxsize
+_LLONG_MAX = 2**63 - 1
+
+
+def _limit(value: int, name: str, largest: int) -> int:
+    if not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    if not -largest - 1 <= value <= largest:
+        raise OverflowError(f"{name} is too large")
+    return value
+
+
 def _is_token(value: Union[bytes, bytearray]) -> bool:
     return bool(value) and all(c in _TCHAR for c in value)
 
@@ -197,12 +212,12 @@ class RequestParser:
         max_chunk_extensions: int = limits.MAX_CHUNK_EXTENSIONS,
         max_body_size: Optional[int] = limits.MAX_BODY_SIZE,
     ) -> None:
-        self.max_request_line = max_request_line
-        self.max_field_size = max_field_size
-        self.max_header_size = max_header_size
-        self.max_fields = max_fields
-        self.max_chunk_extensions = max_chunk_extensions
-        self.max_body_size = -1 if max_body_size is None else max_body_size
+        self.max_request_line = _limit(max_request_line, "max_request_line", _SSIZE_MAX)
+        self.max_field_size = _limit(max_field_size, "max_field_size", _SSIZE_MAX)
+        self.max_header_size = _limit(max_header_size, "max_header_size", _SSIZE_MAX)
+        self.max_fields = _limit(max_fields, "max_fields", _SSIZE_MAX)
+        self.max_chunk_extensions = _limit(max_chunk_extensions, "max_chunk_extensions", _SSIZE_MAX)
+        self.max_body_size = -1 if max_body_size is None else _limit(max_body_size, "max_body_size", _LLONG_MAX)
         self._buf = bytearray()
         self._state = _REQUEST_LINE
         self._error: Optional[ProtocolError] = None
@@ -803,6 +818,10 @@ def encode_head(
     is the declared length for LENGTH (-1 otherwise).
     """
     keep_alive = bool(keep_alive)  # returned as a bool, as the compiled copy does
+    if not isinstance(body_length, int):
+        raise TypeError(f"body_length must be an int, not {type(body_length).__name__}")
+    if not -_LLONG_MAX - 1 <= body_length <= _LLONG_MAX:
+        raise OverflowError("body_length is too large")
     out = [_status_line(status, reason)]
     content_length = -1
     has_date = has_server = False
@@ -897,6 +916,8 @@ def encode_response(
     encode_head. Arguments as for encode_head, all positional: this is the
     common response's path.
     """
+    if not isinstance(body, bytes):
+        raise TypeError(f"body must be bytes, not {type(body).__name__}")
     if len(body) >= ONE_WRITE_LIMIT:
         return None
     head, framing, length, keep_alive = encode_head(

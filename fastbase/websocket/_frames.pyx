@@ -24,6 +24,7 @@ from cpython.bytes cimport (
     PyBytes_FromStringAndSize,
     PyBytes_GET_SIZE,
 )
+from cpython.long cimport PyLong_Check
 from cpython.unicode cimport PyUnicode_Check, PyUnicode_DecodeUTF8
 from libc.stdlib cimport free, realloc
 from libc.string cimport memcpy
@@ -193,7 +194,7 @@ cdef enum:
 
 
 cdef inline bint _known_opcode(int opcode) noexcept nogil:
-    return opcode <= OP_BINARY or OP_CLOSE <= opcode <= OP_PONG
+    return 0 <= opcode <= OP_BINARY or OP_CLOSE <= opcode <= OP_PONG
 
 
 cdef inline object _protocol_error(str reason):
@@ -254,6 +255,8 @@ cdef class FrameParser:
     """Incremental, strict parser of the frames a client sends; one per connection."""
 
     def __init__(self, *, max_message_size=limits.MAX_MESSAGE_SIZE, deflate=None):
+        if max_message_size is not None and not PyLong_Check(max_message_size):
+            raise TypeError(f"max_message_size must be an int or None, not {type(max_message_size).__name__}")
         if max_message_size is not None and max_message_size < 0:
             raise ValueError("max_message_size must be >= 0 or None")
         self.max_message_size = -1 if max_message_size is None else max_message_size
@@ -673,8 +676,14 @@ cdef bytes _check_and_frame(int opcode, bint fin, bint rsv1, int b0, cptr p, Py_
     return _frame(b0, p, n)
 
 
-def encode_frame(int opcode, payload=b"", bint fin=True, bint rsv1=False):
+def encode_frame(opcode, payload=b"", bint fin=True, bint rsv1=False):
     """One unmasked frame (5.1: "A server MUST NOT mask any frames")."""
+    # An int, checked before it becomes a C int: a float would be truncated,
+    # a huge int would overflow, and neither is an opcode (as in the twin).
+    if not PyLong_Check(opcode):
+        raise TypeError(f"an opcode is an int, not {type(opcode).__name__}")
+    if not 0 <= opcode <= 0xF:
+        raise ValueError(f"unknown opcode {opcode!r}")
     return _encode(opcode, payload, fin, rsv1)
 
 
@@ -713,6 +722,8 @@ def encode_close(code=1000, str reason not None=""):
         if reason:
             raise ValueError("a close reason needs a close code")
         return _frame(0x80 | OP_CLOSE, NULL, 0)
+    if not PyLong_Check(code):
+        raise TypeError(f"a close code is an int or None, not {type(code).__name__}")
     # 7.4.1: 1005, 1006 and 1015 are never sent.
     if not is_valid_close_code(code):
         raise ValueError(f"invalid close code {code!r}")

@@ -73,6 +73,7 @@ CLOSE = 0x8
 PING = 0x9
 PONG = 0xA
 _KNOWN_OPCODES = frozenset({CONTINUATION, TEXT, BINARY, CLOSE, PING, PONG})
+_LLONG_MAX = 2**63 - 1
 
 # RFC 6455 5.5: "All control frames MUST have a payload length of 125 bytes
 # or less and MUST NOT be fragmented."
@@ -168,8 +169,13 @@ class FrameParser:
         max_message_size: Optional[int] = limits.MAX_MESSAGE_SIZE,
         deflate: Optional[Deflate] = None,
     ) -> None:
+        # The compiled twin holds the limit in a C long long.
+        if max_message_size is not None and not isinstance(max_message_size, int):
+            raise TypeError(f"max_message_size must be an int or None, not {type(max_message_size).__name__}")
         if max_message_size is not None and max_message_size < 0:
             raise ValueError("max_message_size must be >= 0 or None")
+        if max_message_size is not None and max_message_size > _LLONG_MAX:
+            raise OverflowError("max_message_size is too large")
         self.max_message_size = -1 if max_message_size is None else max_message_size
         self.deflate = deflate
         self._buf = bytearray()
@@ -480,6 +486,8 @@ class FrameParser:
 def encode_frame(opcode: int, payload: Buffer = b"", fin: bool = True, rsv1: bool = False) -> bytes:
     """One unmasked frame (RFC 6455 5.1: "A server MUST NOT mask any frames
     that it sends to the client")."""
+    if not isinstance(opcode, int):
+        raise TypeError(f"an opcode is an int, not {type(opcode).__name__}")
     if opcode not in _KNOWN_OPCODES:
         raise ValueError(f"unknown opcode {opcode!r}")
     if isinstance(payload, str):
@@ -539,6 +547,8 @@ def encode_close(code: Optional[int] = 1000, reason: str = "") -> bytes:
         if reason:
             raise ValueError("a close reason needs a close code")
         return encode_frame(CLOSE, b"")
+    if not isinstance(code, int):
+        raise TypeError(f"a close code is an int or None, not {type(code).__name__}")
     # RFC 6455 7.4.1: 1005, 1006 and 1015 "MUST NOT be set as a status code
     # in a Close control frame by an endpoint".
     if not is_valid_close_code(code):
