@@ -171,7 +171,13 @@ def server_process(
 
 
 def run_fastbase(*args: str, cwd: str = TESTS_DIR, timeout: float = 30.0, argv: Optional[List[str]] = None) -> subprocess.CompletedProcess:
-    """Run a fastbase command to completion (for commands that must exit)."""
+    """Run a fastbase command to completion (for commands that must exit).
+
+    Without an address of its own the command gets ``--port 0``: a command
+    expected to fail may still bind first, and the default port 8000 can be
+    taken by another run of the suite on this machine (CI runs two at once)."""
+    if not any(arg.split("=")[0] in ("--port", "--uds", "--fd") for arg in args):
+        args = ("--port", "0", *args)
     return subprocess.run(
         argv if argv is not None else fastbase_command(*args),
         cwd=cwd,
