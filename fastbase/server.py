@@ -299,6 +299,12 @@ class Server:
         error_log.info("Shutting down: %d connection(s) open, %d request(s) in flight", len(state.connections), busy)
         for server in self.servers:
             server.close()
+        # A connection accepted just before the close gets its protocol a
+        # loop pass or two later (both loops schedule connection_made): let
+        # those run, so it is in state.connections and answered, not dropped
+        # when the process exits with the accept already done.
+        for _ in range(4):
+            await asyncio.sleep(0)
         for conn in list(state.connections):
             conn.shutdown()
         deadline = state.loop.time() + self.config.timeout_graceful_shutdown
