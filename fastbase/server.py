@@ -320,6 +320,7 @@ class Server:
                 conn.shutdown()
         for conn in list(state.connections):
             conn.abort()
+        await self._finish_app_tasks(deadline)
         state.stop_sweeper()
         for server in self.servers:
             with contextlib.suppress(Exception):
@@ -328,6 +329,27 @@ class Server:
         self._remove_uds()
         if self.metrics_stop is not None:
             await self.metrics_stop()
+
+    async def _finish_app_tasks(self, deadline: float) -> None:
+        """An ASGI app's task may outlive its response: Django's handler
+        closes the response and sends request_finished after the last byte
+        is out. Those tasks get what is left of the graceful period, then
+        are cancelled, and never left pending on a loop about to close."""
+        from .asgi.cycle import TASK_NAME
+
+        loop = asyncio.get_running_loop()
+        me = asyncio.current_task()
+        tasks = [task for task in asyncio.all_tasks(loop) if task is not me and task.get_name() == TASK_NAME]
+        if not tasks:
+            return
+        if not self.force_exit:
+            _, pending = await asyncio.wait(tasks, timeout=max(0.0, deadline - loop.time()))
+            tasks = list(pending)
+        if tasks:
+            error_log.warning("Cancelling %d application task(s) still running", len(tasks))
+            for task in tasks:
+                task.cancel()
+            await asyncio.wait(tasks, timeout=1.0)
 
     # -- signals -----------------------------------------------------------
 

@@ -790,6 +790,52 @@ def test_graceful_shutdown_closes_after_the_last_started_pipelined_get():
     assert responses[2][1].get("connection") == ["close"]
 
 
+def test_shutdown_waits_for_app_work_after_the_response():
+    """An app that goes on after its response is out (Django's handler closes
+    the response and sends request_finished then) finishes before the server
+    stops, instead of being left pending on a closed loop."""
+    finished = threading.Event()
+    release = asyncio.Event()
+
+    async def app(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"done"})
+        await release.wait()  # set once the shutdown has begun
+        finished.set()
+
+    with serve(app) as server:
+        with connect(server) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            assert recv_until_closed(sock).endswith(b"done")
+        stopper = threading.Thread(target=server.stop)
+        stopper.start()
+        while not server.state.shutting_down:
+            time.sleep(0.005)
+        server.state.loop.call_soon_threadsafe(release.set)
+        stopper.join()
+    assert finished.is_set()
+
+
+def test_shutdown_cancels_app_work_that_outlives_the_graceful_period(caplog):
+    cancelled = threading.Event()
+
+    async def app(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"done"})
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    with caplog.at_level(logging.WARNING, logger="fastbase.error"):
+        with serve(app, timeout_graceful_shutdown=0.2) as server, connect(server) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            assert recv_until_closed(sock).endswith(b"done")
+    assert cancelled.is_set()
+    assert "Cancelling 1 application task(s) still running" in caplog.text
+
+
 def test_each_request_runs_in_its_own_named_task_and_a_task_factory_is_honoured():
     seen = []
     made = []
