@@ -287,6 +287,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="trusted proxies for --proxy-headers: IPs, CIDRs or '*', comma-separated (default: $FORWARDED_ALLOW_IPS or 127.0.0.1)",
     )
     p.add_argument("--no-server-header", dest="server_header", action="store_false", help="do not send 'server: fastbase' (default: sent)")
+    p.add_argument(
+        "--no-gc-freeze",
+        dest="gc_freeze",
+        action="store_false",
+        default=True,
+        help="do not gc.freeze() the objects that exist once the app is loaded (default: frozen, so the cyclic GC stops rescanning them)",
+    )
     # -- operations: metrics, static files, logging, default headers --
     p.add_argument(
         "--metrics",

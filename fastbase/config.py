@@ -71,6 +71,12 @@ class Config:
     root_path: str = ""
     lifespan: str = "auto"
     server_header: bool = True
+    #: Once the app is loaded (and its lifespan startup done), collect and
+    #: gc.freeze() what exists, so the cyclic GC's full collections no longer
+    #: walk the app's modules, settings and caches on every pass (fastbase's
+    #: command and fastbase.run() turn it on; off for a server embedded in a
+    #: process that is not its own, such as a test's live server).
+    gc_freeze: bool = False
     #: Believe X-Forwarded-* / Forwarded from the trusted proxies below for
     #: the client address, scheme and server (fastbase.proxy).
     proxy_headers: bool = False

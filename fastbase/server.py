@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import signal
 import socket
@@ -180,6 +181,8 @@ class Server:
         if config.headers or config.static:
             self._wrap_bridge(interface)
         await self.bridge.startup()
+        if config.gc_freeze:
+            _freeze_heap()
         state = self.state = ServerState(config, self.bridge, loop)
         if self.max_requests:
 
@@ -395,8 +398,25 @@ def _loop_name(loop: asyncio.AbstractEventLoop) -> str:
     return "uvloop" if type(loop).__module__.startswith("uvloop") else "asyncio"
 
 
+def _freeze_heap() -> None:
+    """Collect what startup left behind, then move every object alive now
+    into the GC's permanent generation (Config.gc_freeze).
+
+    Objects made at import time (modules, classes, Django's settings, URL
+    patterns, templates) live as long as the process, yet every full
+    collection walks them all again. Frozen, they are left out: a Django
+    project over ASGI with 64 connections spent about a third of its CPU in
+    full collections, about half of that with the heap frozen
+    (bench/results/django-asgi-latest.md). What is frozen is still freed by
+    reference counting; only a cycle among frozen objects is never
+    collected, so the collection runs first."""
+    gc.collect()
+    gc.freeze()
+
+
 def run(app: Any, **options: Any) -> None:
     """``fastbase.run(app, host=..., port=...)``: serve until interrupted."""
+    options.setdefault("gc_freeze", True)
     config = Config(app=app, **options)
     if config.reload:
         raise ConfigError("--reload needs the fastbase command (fastbase --reload module:app), not fastbase.run()")

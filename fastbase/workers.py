@@ -173,6 +173,7 @@ class FastbaseWorker(Worker):
             log_level=str(cfg.loglevel).lower(),
             proxy_headers=True,
             forwarded_allow_ips=trusted,
+            gc_freeze=True,  # a gunicorn worker is a process of its own
             **options,
         )
 

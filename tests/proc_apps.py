@@ -170,3 +170,12 @@ async def loop_kind(scope, receive, send):
     body = f"{type(loop).__module__}.{type(loop).__qualname__}".encode()
     await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})
+
+
+def gc_frozen(environ, start_response):
+    """How many objects the server froze out of the cyclic GC's reach
+    (fastbase's --gc-freeze default)."""
+    import gc
+
+    return _reply(start_response, "200 OK", str(gc.get_freeze_count()).encode())
+

@@ -235,6 +235,41 @@ def test_python_m_fastbase_serves_and_exits_0_on_sigterm():
         assert "Traceback" not in server.output()
 
 
+@pytest.mark.parametrize("flag", [None, "--no-gc-freeze"])
+def test_the_command_freezes_the_loaded_app_out_of_the_gcs_reach(flag):
+    """Startup's objects (the app, its modules) go to the GC's permanent
+    generation once the app is loaded; --no-gc-freeze leaves them; a server
+    embedded in another program never freezes that program's heap."""
+    with server_process("proc_apps:gc_frozen", "--port", "0", *([flag] if flag else [])) as server:
+        port = server.wait_serving()
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("GET", "/")
+        frozen = int(conn.getresponse().read())
+        conn.close()
+    if flag is None:
+        assert frozen > 1000  # the interpreter, fastbase and the app module at least
+    else:
+        assert frozen == 0
+
+
+def test_an_embedded_server_does_not_freeze_its_hosts_heap():
+    import gc
+
+    from fastbase.config import Config
+
+    assert Config(app="proc_apps:hello").gc_freeze is False
+    before = gc.get_freeze_count()
+    from servers import serve
+
+    def app(environ, start_response):
+        start_response("200 OK", [])
+        return [b"ok"]
+
+    with serve(app):
+        pass
+    assert gc.get_freeze_count() == before
+
+
 def test_factory():
     with server_process("proc_apps:create_app", "--factory", "--port", "0") as server:
         port = server.wait_serving()
