@@ -12,6 +12,7 @@ import asyncio
 import contextvars
 import json
 import os
+import socket
 import sys
 import tempfile
 import threading
@@ -140,6 +141,7 @@ sync_only.async_capable = False
 
 request_started.connect(lambda sender, **kwargs: event(f"request_started {sender.__name__} {sorted(kwargs)}"), weak=False)
 request_finished.connect(lambda sender, **kwargs: event(f"request_finished {sender.__name__} {sorted(kwargs)}"), weak=False)
+request_finished.connect(lambda sender, **kwargs: FINISHED.set(), weak=False)
 got_request_exception.connect(
     lambda sender, request, **kwargs: event(f"got_request_exception {type(sender).__name__} {request.path}"),
     weak=False,
@@ -236,6 +238,7 @@ async def forever_view(request):
     CANCELLED.clear()
     try:
         FOREVER_STARTED.set()
+        FOREVER_STARTED_ANY_LOOP.set()
         await asyncio.Event().wait()
     except asyncio.CancelledError:
         CANCELLED.set()
@@ -279,6 +282,10 @@ urlpatterns = [
 ]
 
 CANCELLED = threading.Event()
+# Set by forever_view on whichever loop serves it (the served scenarios run
+# the handler on fastbase's server, on a loop of its own).
+FOREVER_STARTED_ANY_LOOP = threading.Event()
+FINISHED = threading.Event()
 THREAD_NAMES: set[str] = set()
 FOREVER_STARTED: asyncio.Event
 
@@ -342,6 +349,48 @@ async def call(
         "body_messages": len(bodies),
         "body_length": sum(len(b) for b in bodies),
     }
+
+
+def _get(port: int, path_: str) -> bytes:
+    """A whole response to one GET on a connection of its own."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(f"GET {path_} HTTP/1.1\r\nHost: testserver\r\nConnection: close\r\n\r\n".encode())
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    return data
+
+
+def served_disconnect(handler, loop_kind: str) -> dict:
+    """On fastbase's own server (which tells the handler that the client has
+    gone, where Django's handler listens on receive()): a client sends a
+    request to a view that waits forever and closes its connection; the view
+    is cancelled, request_finished fires, and the next request is served.
+    Runs in a thread of its own, the server on another."""
+    from fastbase.config import Config
+    from fastbase.server import Server
+
+    global FOREVER_STARTED
+    FOREVER_STARTED = asyncio.Event()  # never awaited here: forever_view only sets it
+    FOREVER_STARTED_ANY_LOOP.clear()
+    CANCELLED.clear()
+    server = Server(Config(app=handler, host="127.0.0.1", port=0, interface="asgi", lifespan="off", log_level="warning", loop=loop_kind))
+    thread = server.start_in_thread()
+    try:
+        FINISHED.clear()
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            sock.sendall(b"GET /forever HTTP/1.1\r\nHost: testserver\r\n\r\n")
+            started = FOREVER_STARTED_ANY_LOOP.wait(10)
+        # The connection is closed: the client is gone.
+        finished = FINISHED.wait(10)
+        outcome = {"view started": started, "view cancelled": CANCELLED.wait(10), "request_finished": finished}
+        outcome["calls"] = take_events()
+        outcome["next request"] = _get(server.port, "/async").split(b"\r\n", 1)[0].decode()
+        take_events()
+        return outcome
+    finally:
+        server.stop()
+        thread.join(10)
 
 
 def take_events() -> list[tuple[str, str]]:
@@ -465,6 +514,9 @@ async def scenarios(handler) -> dict:
         10,
     )
     results["disconnect mid-body"] = {"response": response, "events": take_events()}
+
+    loop_kind = "uvloop" if type(asyncio.get_running_loop()).__module__.startswith("uvloop") else "asyncio"
+    results["served by fastbase: disconnect while an async view waits"] = await asyncio.to_thread(served_disconnect, handler, loop_kind)
 
     results["sync view thread names"] = sorted(THREAD_NAMES)
     # Threads finish after their requests (asgiref joins Django's in a thread

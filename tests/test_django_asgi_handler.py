@@ -158,6 +158,13 @@ def test_disconnect_cancels_the_view_and_finishes_the_request(observed, middlewa
     mid_body = fastbase["disconnect mid-body"]
     assert mid_body == django["disconnect mid-body"]
     assert mid_body["response"]["status"] is None and mid_body["events"] == []
+    # On fastbase's server, which tells fastbase's handler of the disconnect
+    # without a listener task: the same as Django's handler on that server.
+    served = fastbase["served by fastbase: disconnect while an async view waits"]
+    assert served == django["served by fastbase: disconnect while an async view waits"]
+    assert served["view started"] and served["view cancelled"] and served["request_finished"], served
+    assert [e for e, _ in served["calls"]][-2:] == ["forever_view", "request_finished ASGIHandler ['signal']"], served
+    assert served["next request"] == "HTTP/1.1 200 OK", served
 
 
 @pytest.mark.parametrize(("middleware", "loop"), CASES)

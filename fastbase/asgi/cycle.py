@@ -12,7 +12,7 @@ import asyncio
 import os
 import stat
 import time
-from typing import TYPE_CHECKING, Any, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, List, Optional
 
 from ..environ import http_scope
 from ..http.errors import ClientDisconnected, InvalidResponse, ProtocolError
@@ -68,6 +68,11 @@ class ASGICycle:
     _bytes = 0
     _t0 = 0.0
     task: Optional[asyncio.Task] = None
+    #: Called once, with no arguments, if the client goes away before the
+    #: response is complete: fastbase.django's handler cancels the request's
+    #: processing with it, where Django's handler keeps a task waiting on
+    #: receive() for the disconnect.
+    on_client_gone: Optional[Callable[[], None]] = None
 
     def __init__(self, bridge: ASGIBridge, protocol: HttpProtocol, request: Request) -> None:
         self.bridge = bridge
@@ -116,6 +121,10 @@ class ASGICycle:
     def on_disconnect(self) -> None:
         self.disconnected = True
         self._wake()
+        callback = self.on_client_gone
+        if callback is not None and not self.response_complete:
+            self.on_client_gone = None
+            callback()
 
     def on_write_paused(self, paused: bool) -> None:
         """Flow control reaches the app through protocol.drain()."""
