@@ -66,7 +66,7 @@ def modules(*names):
         raise SystemExit(f"no instrumented build in {BUILD}: run python fuzz/build.py" + (" --coverage" if KIND.startswith("cov") else ""))
     _preload()
     sys.path.insert(0, str(ROOT))
-    import fastbase
+    import fastbase  # noqa: F401  (the package itself, from this checkout)
 
     import importlib.machinery
     import importlib.util
@@ -93,8 +93,7 @@ def modules(*names):
         if Path(module.__file__).parent != folder:
             raise SystemExit(f"{full} came from {module.__file__}, not from {folder}")
         loaded.append(module)
-    import fastbase  # noqa: F401  (the packages now find the instrumented modules in sys.modules)
-
+    # (fastbase's subpackages, imported from here on, find these in sys.modules.)
     return loaded
 
 
