@@ -76,6 +76,8 @@ class ServerState:
         #: nothing received yet waits for its first request (0: closes now).
         self.fresh_shutdown_grace = FRESH_SHUTDOWN_GRACE
         self.access_log: Optional[Callable[..., None]] = default_access_log if config.access_log else None
+        #: The Server field of the server's own answers (None: --no-server-header).
+        self.server_header: Optional[bytes] = b"fastbase" if config.server_header else None
         #: Called when a client leaves before its response is complete.
         self.log_disconnect: Callable[["HttpProtocol"], None] = default_log_disconnect
         #: Requests started, counted while a limit is in play (limit_requests
@@ -559,7 +561,7 @@ class HttpProtocol(Connection):
             self.bridge_cache = None  # the environ or scope base holds the old values
 
     def _reject(self, request: Optional[Request], status: int, message: str) -> None:
-        body = encode_error(status, message)
+        body = encode_error(status, message, server=self.state.server_header)
         self.write(body)  # behind any corked responses; close() flushes them
         if self.state.access_log is not None:
             self.state.access_log(self, request, status, len(body), 0.0)

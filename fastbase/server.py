@@ -224,7 +224,7 @@ class Server:
             from .tls import TLSSniffer
 
             def listen_factory() -> asyncio.Protocol:
-                return TLSSniffer(loop, context, factory)
+                return TLSSniffer(loop, context, factory, state.server_header)
 
         for sock in sockets:
             self.servers.append(await loop.create_server(listen_factory, sock=sock, backlog=config.backlog))

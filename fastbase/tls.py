@@ -26,8 +26,15 @@ PLAIN_HTTP_MESSAGE = "This port speaks HTTPS: the request was sent as plain HTTP
 
 
 class TLSSniffer(asyncio.Protocol):
-    def __init__(self, loop: asyncio.AbstractEventLoop, context: ssl.SSLContext, app_factory: Callable[[], asyncio.Protocol]) -> None:
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        context: ssl.SSLContext,
+        app_factory: Callable[[], asyncio.Protocol],
+        server_header: Optional[bytes] = b"fastbase",
+    ) -> None:
         self.loop = loop
+        self.server_header = server_header
         self.context = context
         self.app_factory = app_factory
         self.transport: Optional[asyncio.Transport] = None
@@ -45,7 +52,7 @@ class TLSSniffer(asyncio.Protocol):
                 "Plain HTTP request from %s on the HTTPS port",
                 format_client(address_tuple(transport.get_extra_info("peername"))),
             )
-            transport.write(encode_error(400, PLAIN_HTTP_MESSAGE))
+            transport.write(encode_error(400, PLAIN_HTTP_MESSAGE, server=self.server_header))
             transport.close()
             return
         tls = sslproto.SSLProtocol(

@@ -178,4 +178,3 @@ def gc_frozen(environ, start_response):
     import gc
 
     return _reply(start_response, "200 OK", str(gc.get_freeze_count()).encode())
-

@@ -949,3 +949,25 @@ def test_app_error_with_the_body_still_arriving_closes(caplog):
     assert data.startswith(b"HTTP/1.1 500 Internal Server Error\r\n")
     assert b"\r\nconnection: close\r\n" in data.lower()
     assert data.count(b"HTTP/1.1") == 1
+
+
+def test_no_server_header_covers_the_servers_own_answers():
+    async def app(scope, receive, send):
+        if scope["path"] == "/fail":
+            raise RuntimeError("boom")
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    seen = []
+    with serve(app, server_header=False) as server:
+        for request in (
+            b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"GET /fail HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost x\r\n\r\n",
+        ):
+            with connect(server) as sock:
+                sock.sendall(request)
+                status, headers, _ = read_response(sock, bytearray())
+                seen.append(status)
+                assert "server" not in headers, (request, headers)
+    assert seen == [200, 500, 400]

@@ -247,6 +247,19 @@ def test_app_date_and_server_are_kept(impl):
     assert [v for n, v in fields if n == b"server"] == [b"app/1"]
 
 
+def test_error_response_server_field_follows_the_setting(impl):
+    """encode_error (400s, 500s, refusals) names the server as the app's
+    responses do, and not at all under --no-server-header."""
+
+    def head(response):
+        return response[: response.index(b"\r\n\r\n") + 4]
+
+    assert (b"server", b"fastbase") in header_lines(head(impl.encode_error(400)))[1]
+    assert b"server" not in names(head(impl.encode_error(400, server=None)))
+    assert b"server" not in names(head(impl.encode_error(500, "", True, True, server=None)))
+    assert (b"server", b"x/1") in header_lines(head(impl.encode_error(431, server=b"x/1")))[1]
+
+
 def test_server_header_configurable(impl):
     head, *_ = impl.encode_head(200, [], body_length=0, server=None)
     assert b"server" not in names(head)

@@ -792,3 +792,26 @@ def test_connection_environ_base_has_room_for_a_request():
     assert environ["HTTP_X_F9"] == "v" and roomy == plain
     if roomy is not plain:
         assert sys.getsizeof(environ) == sys.getsizeof(roomy.copy()) > sys.getsizeof(plain.copy())
+
+
+def test_no_server_header_covers_the_servers_own_answers():
+    """--no-server-header: no Server field on a malformed request's 400 or an
+    app failure's 500 either, not only on the app's responses."""
+
+    def app(environ, start_response):
+        if environ["PATH_INFO"] == "/fail":
+            raise RuntimeError("boom")
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    with serve(app, server_header=False) as server:
+        for request in (
+            b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"GET /fail HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost x\r\n\r\n",
+        ):
+            with connect(server) as sock:
+                sock.sendall(request)
+                status, headers, _ = read_response(sock, bytearray())
+                assert status in (200, 500, 400)
+                assert "server" not in headers, (request, headers)

@@ -110,7 +110,7 @@ class ASGICycle:
     def on_body_error(self, exc: ProtocolError) -> None:
         # To the app it looks like the client left; the client gets the status.
         if not self._head_sent and not self.disconnected:
-            self.protocol.write(encode_error(exc.status, exc.reason))
+            self.protocol.write(encode_error(exc.status, exc.reason, server=self.bridge.server))
             self._log(exc.status, 0)
         self.disconnected = True
         self._wake()
@@ -212,7 +212,7 @@ class ASGICycle:
         # connection stays usable for the next request (not after a
         # cancellation: the server is stopping the app).
         keep_alive = self.keep_alive and isinstance(exc, Exception) and not self._more_body and not self.protocol.state.shutting_down
-        data = encode_error(500, "", keep_alive, self.request.http_version == "1.1")
+        data = encode_error(500, "", keep_alive, self.request.http_version == "1.1", server=self.bridge.server)
         self.protocol.write(data)
         self._status = 500
         self._bytes = len(data)

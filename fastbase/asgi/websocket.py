@@ -174,7 +174,7 @@ class WebSocketCycle:
             self.session.close(code, reason)
 
     def _deny(self, status: int) -> None:
-        data = encode_error(status, "WebSocket connection refused" if status == 403 else "")
+        data = encode_error(status, "WebSocket connection refused" if status == 403 else "", server=self.bridge.server)
         self.protocol.write(data)
         self._log(status, len(data))
         self._finish_http()

@@ -1855,11 +1855,12 @@ def encode_trailers(trailers):
             free(out.data)
 
 
-def encode_error(status, message="", keep_alive=False, http11=True):
+def encode_error(status, message="", keep_alive=False, http11=True, server=b"fastbase"):
     """A complete plain-text response for protocol errors and server
     failures; it closes the connection unless ``keep_alive`` (an
     application's failure the connection survives: ``http11`` False then
-    answers an HTTP/1.0 client with "Connection: keep-alive")."""
+    answers an HTTP/1.0 client with "Connection: keep-alive"). ``server``
+    is the Server field's value, None for none (--no-server-header)."""
     body = ((message or REASONS.get(status, "Error")) + "\n").encode("utf-8", "replace")
     head, _, _, _ = encode_head(
         status,
@@ -1867,5 +1868,6 @@ def encode_error(status, message="", keep_alive=False, http11=True):
         http11=http11,
         keep_alive=keep_alive,
         body_length=len(body),
+        server=server,
     )
     return head + body

@@ -957,11 +957,14 @@ def encode_trailers(trailers: Iterable[Tuple[Union[str, bytes], Union[str, bytes
     return b"".join(out)
 
 
-def encode_error(status: int, message: str = "", keep_alive: bool = False, http11: bool = True) -> bytes:
+def encode_error(
+    status: int, message: str = "", keep_alive: bool = False, http11: bool = True, server: Optional[bytes] = b"fastbase"
+) -> bytes:
     """A complete plain-text response for protocol errors and server
     failures; it closes the connection unless ``keep_alive`` (an
     application's failure the connection survives: ``http11`` False then
-    answers an HTTP/1.0 client with "Connection: keep-alive")."""
+    answers an HTTP/1.0 client with "Connection: keep-alive"). ``server``
+    is the Server field's value, None for none (--no-server-header)."""
     body = ((message or REASONS.get(status, "Error")) + "\n").encode("utf-8", "replace")
     head, _, _, _ = encode_head(
         status,
@@ -969,5 +972,6 @@ def encode_error(status: int, message: str = "", keep_alive: bool = False, http1
         http11=http11,
         keep_alive=keep_alive,
         body_length=len(body),
+        server=server,
     )
     return head + body

@@ -213,7 +213,7 @@ class WSGICycle:
             # The app never ran: answer the malformed body ourselves.
             self._spool.close()
             self._spool = None
-            self.protocol.write(encode_error(exc.status, exc.reason))
+            self.protocol.write(encode_error(exc.status, exc.reason, server=self.bridge.server))
             self.protocol.finish(False)
 
     def on_disconnect(self) -> None:
@@ -692,7 +692,7 @@ class WSGICycle:
         # next request starts right after it); a malformed or unfinished
         # body closes it.
         self.keep_alive = keep_alive = self.keep_alive and status == 500 and self._body_complete and not protocol.state.shutting_down
-        data = encode_error(status, message, keep_alive, self.request.http_version == "1.1")
+        data = encode_error(status, message, keep_alive, self.request.http_version == "1.1", server=self.bridge.server)
         self._bytes = len(data)
         self._post(data, True)
         self._log(self.request)
