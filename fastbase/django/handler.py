@@ -153,6 +153,13 @@ def _run_on_lane(
 
 _lane_state = threading.local()
 
+# The lane of the request whose task (or a task it started) this is; set by
+# ASGIHandler.__call__ only when asgiref would send the request's
+# thread-sensitive calls to that lane, so a hop need not ask asgiref (its
+# context map is a WeakKeyDictionary and its executor check a Local lookup,
+# both per hop).
+_request_lane: contextvars.ContextVar[Lane | None] = contextvars.ContextVar("fastbase_request_lane", default=None)
+
 
 class _Abandoned(BaseException):
     """Raised at a checkpoint in a hop its request gave up on (the client
@@ -190,9 +197,13 @@ class _Hop:
         """Queue ``func(*args)`` on the request's lane now (in a copy of the
         caller's context, or in ``context``) and return what ``_finish``
         awaits; None off a lane (then ``__call__`` is asgiref's)."""
-        owner = _current_context.get(None)
-        lane = _context_executors.get(owner) if owner is not None else None
-        if type(lane) is not Lane or getattr(AsyncToSync.executors, "current", None) is not None:
+        lane = _request_lane.get()
+        if lane is None or lane.pending:
+            # Something is queued or running on the lane: perhaps sync code
+            # that called async_to_sync and waits for this very code, serving
+            # its thread-sensitive calls itself (asgiref's
+            # CurrentThreadExecutor), where a call queued behind it would
+            # deadlock. asgiref's own path knows where such a call goes.
             return None
         loop = asyncio.get_running_loop()
         if context is None:
@@ -425,7 +436,11 @@ class ASGIHandler(django_asgi.ASGIHandler):
         await context.__aenter__()
         lane = None
         key = None
-        if _current_context.get(None) is context:
+        lane_token = None
+        # Under a parent async_to_sync (Django's async tests) asgiref sends
+        # thread-sensitive calls to that caller's thread whatever the
+        # context's executor is: no lane then.
+        if _current_context.get(None) is context and getattr(AsyncToSync.executors, "current", None) is None:
             key = _connection_key(scope)
             # The lane the previous request on this connection left parked
             # (its request_finished may still be queued on it: ours runs
@@ -435,12 +450,15 @@ class ASGIHandler(django_asgi.ASGIHandler):
                 lane = pool.acquire()
             lane.holders += 1
             _context_executors[context] = lane
+            lane_token = _request_lane.set(lane)
             if key is not None:
                 _connection_keys[context] = key
         try:
             await self.handle(scope, receive, send)
         finally:
             if lane is not None:
+                if lane_token is not None:
+                    _request_lane.reset(lane_token)
                 # Out before asgiref's exit, which would shut it down: a task
                 # that outlives the request and calls sync code later gets a
                 # fresh executor from asgiref, as under Django's handler.
