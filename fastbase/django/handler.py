@@ -64,7 +64,7 @@ from django.utils.log import log_response
 from django.utils.module_loading import import_string
 
 from ..asgi.cycle import ASGICycle
-from .threads import Lane, pool
+from .threads import Borrower, Lane, borrower, pool
 
 #: fastbase's handler follows Django 5.0+'s (which cancels a request whose
 #: client goes away); on 4.2 runserver serves Django's own.
@@ -153,12 +153,12 @@ def _run_on_lane(
 
 _lane_state = threading.local()
 
-# The lane of the request whose task (or a task it started) this is; set by
-# ASGIHandler.__call__ only when asgiref would send the request's
+# The request whose task (or a task it started) this is, with its lane: set
+# by ASGIHandler.__call__ only when asgiref would send the request's
 # thread-sensitive calls to that lane, so a hop need not ask asgiref (its
 # context map is a WeakKeyDictionary and its executor check a Local lookup,
 # both per hop).
-_request_lane: contextvars.ContextVar[Lane | None] = contextvars.ContextVar("fastbase_request_lane", default=None)
+_request_lane = borrower
 
 
 class _Abandoned(BaseException):
@@ -197,14 +197,17 @@ class _Hop:
         """Queue ``func(*args)`` on the request's lane now (in a copy of the
         caller's context, or in ``context``) and return what ``_finish``
         awaits; None off a lane (then ``__call__`` is asgiref's)."""
-        lane = _request_lane.get()
-        if lane is None or lane.pending:
-            # Something is queued or running on the lane: perhaps sync code
+        request = _request_lane.get()
+        if request is None or request.running:
+            # A call of this request runs on the lane now: perhaps sync code
             # that called async_to_sync and waits for this very code, serving
             # its thread-sensitive calls itself (asgiref's
             # CurrentThreadExecutor), where a call queued behind it would
-            # deadlock. asgiref's own path knows where such a call goes.
+            # deadlock. asgiref's own path knows where such a call goes. (A
+            # call of the previous request on the connection, its
+            # request_finished, may still run: this hop queues behind it.)
             return None
+        lane = request.lane
         loop = asyncio.get_running_loop()
         if context is None:
             context = contextvars.copy_context()
@@ -450,7 +453,7 @@ class ASGIHandler(django_asgi.ASGIHandler):
                 lane = pool.acquire()
             lane.holders += 1
             _context_executors[context] = lane
-            lane_token = _request_lane.set(lane)
+            lane_token = _request_lane.set(Borrower(lane))
             if key is not None:
                 _connection_keys[context] = key
         try:

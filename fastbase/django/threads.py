@@ -11,6 +11,7 @@ it is borrowed.
 
 from __future__ import annotations
 
+import contextvars
 import itertools
 import os
 import threading
@@ -21,6 +22,25 @@ from queue import SimpleQueue
 from typing import Any
 
 _names = itertools.count(1)
+
+
+class Borrower:
+    """A request that borrowed a lane, as its calls see it: ``running`` counts
+    its calls executing on the lane right now (written by the lane's thread
+    only). Nonzero while its handler wants another hop means that hop comes
+    from code the running call is waiting for (async_to_sync), or runs
+    alongside it: such a hop must not queue behind it."""
+
+    __slots__ = ("lane", "running")
+
+    def __init__(self, lane: Lane) -> None:
+        self.lane = lane
+        self.running = 0
+
+
+#: The borrower whose context this is (set by fastbase.django.handler for the
+#: request's task); each call queued on a lane records it when queued.
+borrower: contextvars.ContextVar[Borrower | None] = contextvars.ContextVar("fastbase_lane_borrower", default=None)
 
 
 def _batch_this_thread() -> None:
@@ -51,7 +71,9 @@ class Lane(Executor):
 
     def __init__(self, pool: LanePool) -> None:
         self._pool = pool
-        self._queue: SimpleQueue[tuple[Future[Any] | None, Callable[..., Any], tuple[Any, ...], dict[str, Any]] | None] = SimpleQueue()
+        self._queue: SimpleQueue[tuple[Future[Any] | None, Callable[..., Any], tuple[Any, ...], dict[str, Any], Borrower | None] | None] = (
+            SimpleQueue()
+        )
         self._lock = threading.Lock()
         self.pending = 0
         # Set when the request that borrowed the lane has ended while a call
@@ -68,7 +90,7 @@ class Lane(Executor):
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         future: Future[Any] = Future()
-        self._put((future, fn, args, kwargs))
+        self._put((future, fn, args, kwargs, borrower.get()))
         return future
 
     def call(self, fn: Callable[..., Callable[[], Any]], /, *args: Any) -> None:
@@ -76,7 +98,7 @@ class Lane(Executor):
         not raise; it returns what publishes its outcome, called once the
         lane counts the call done (whoever awaits the outcome may release
         the lane at once and must find it idle)."""
-        self._put((None, fn, args, {}))
+        self._put((None, fn, args, {}, borrower.get()))
 
     def _put(self, item: Any) -> None:
         with self._lock:
@@ -101,15 +123,19 @@ class Lane(Executor):
             item = get()
             if item is None:
                 return
-            future, fn, args, kwargs = item
+            future, fn, args, kwargs, owner = item
             del item
             if future is None:
                 # The lane's thread outlives anything a call does: a lane whose
                 # worker died would hang every request that borrowed it.
+                if owner is not None:
+                    owner.running += 1
                 try:
                     publish = fn(*args)
                 except BaseException:  # pragma: no cover - fn catches its own
                     publish = None
+                if owner is not None:
+                    owner.running -= 1
                 self._done()
                 if publish is not None:
                     try:
@@ -121,19 +147,25 @@ class Lane(Executor):
             if not future.set_running_or_notify_cancel():
                 self._done()
                 continue
+            if owner is not None:
+                owner.running += 1
             try:
                 result = fn(*args, **kwargs)
             except BaseException as exc:
+                if owner is not None:
+                    owner.running -= 1
                 # Counted done before the result is out: whoever awaits it
                 # may release the lane at once and must find it idle.
                 self._done()
                 future.set_exception(exc)
                 del exc
             else:
+                if owner is not None:
+                    owner.running -= 1
                 self._done()
                 future.set_result(result)
                 del result
-            del future, fn, args, kwargs
+            del future, fn, args, kwargs, owner
 
     def _done(self) -> None:
         with self._lock:
