@@ -348,7 +348,7 @@ def _on_a_lane(body):
     from asgiref.sync import SyncToAsync, ThreadSensitiveContext
 
     from fastbase.django.handler import _Hop
-    from fastbase.django.threads import LanePool
+    from fastbase.django.threads import Borrower, LanePool, borrower
 
     pool = LanePool()
 
@@ -357,9 +357,11 @@ def _on_a_lane(body):
         await context.__aenter__()
         lane = pool.acquire()
         SyncToAsync.context_to_thread_executor[context] = lane
+        token = borrower.set(Borrower(lane))
         try:
             return await body(_Hop, lane)
         finally:
+            borrower.reset(token)
             del SyncToAsync.context_to_thread_executor[context]
             pool.release(lane)
             await context.__aexit__(None, None, None)
@@ -368,6 +370,96 @@ def _on_a_lane(body):
         return asyncio.run(main())
     finally:
         pool.clear()
+
+
+def test_hop_takes_its_own_path_and_yields_to_asgiref_inside_its_requests_call():
+    """A hop queues on its request's lane itself (no sync_to_async), but from
+    async code that a call of the same request awaits through async_to_sync
+    it goes through asgiref, to the thread that waits (a queued call would
+    wait for that call to end: a deadlock)."""
+    from asgiref.sync import SyncToAsync, async_to_sync
+
+    used = []
+    original = SyncToAsync.__call__
+
+    async def counted(self, *args, **kwargs):
+        used.append("asgiref")
+        return await original(self, *args, **kwargs)
+
+    async def body(hop, lane):
+        SyncToAsync.__call__ = counted
+        try:
+            assert (await hop(threading.get_ident)()) == lane.thread.ident
+            assert used == []
+
+            async def inner():
+                return await hop(threading.get_ident)()
+
+            def outer():
+                return threading.get_ident(), async_to_sync(inner)()
+
+            outer_thread, inner_thread = await asyncio.wait_for(hop(outer)(), 10)
+            assert outer_thread == inner_thread == lane.thread.ident
+            assert used == ["asgiref"]
+        finally:
+            SyncToAsync.__call__ = original
+
+    import asyncio
+
+    _on_a_lane(body)
+
+
+def test_a_hop_queues_behind_another_requests_call_on_a_handed_on_lane():
+    """A lane handed on to the next request of a connection may still run the
+    last request's request_finished: the next request's hops queue behind it
+    on the lane (their own path), in order."""
+    import asyncio
+
+    from fastbase.django.threads import Borrower, borrower
+
+    order = []
+    release = threading.Event()
+
+    def previous_request_finished():
+        release.wait(10)
+        order.append("previous")
+
+    from asgiref.sync import SyncToAsync
+
+    used = []
+    original = SyncToAsync.__call__
+
+    async def counted(self, *args, **kwargs):
+        used.append("asgiref")
+        return await original(self, *args, **kwargs)
+
+    async def body(hop, lane):
+        # The previous request's call, made in its own context.
+        previous = contextvars_run(lambda: borrower.set(Borrower(lane)))
+        previous.run(lane.submit, previous_request_finished)
+        SyncToAsync.__call__ = counted
+        try:
+            started = hop(lambda: order.append("next") or threading.get_ident())()
+            task = asyncio.ensure_future(started)
+            await asyncio.sleep(0)
+            assert not task.done()
+            release.set()
+            assert (await asyncio.wait_for(task, 10)) == lane.thread.ident
+        finally:
+            SyncToAsync.__call__ = original
+        assert order == ["previous", "next"]
+        assert used == []  # queued by the hop itself, not sent through sync_to_async
+
+    _on_a_lane(body)
+
+
+def contextvars_run(setup):
+    """A copy of the current context with ``setup`` run in it."""
+    import contextvars
+
+    context = contextvars.copy_context()
+    context.run(setup)
+    return context
 
 
 def test_hop_runs_on_the_lane_and_carries_context_both_ways():
