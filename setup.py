@@ -90,6 +90,7 @@ def extensions():
         Extension("fastbase.http._parser", ["fastbase/http/_parser.pyx"], extra_compile_args=compile_args),
         Extension("fastbase.websocket._frames", ["fastbase/websocket/_frames.pyx"], extra_compile_args=compile_args),
         Extension("fastbase.environ._environ", ["fastbase/environ/_environ.pyx"], extra_compile_args=compile_args),
+        Extension("fastbase._tally", ["fastbase/_tally.pyx"], extra_compile_args=compile_args),
     ]
     return cythonize(
         exts,

@@ -3,16 +3,18 @@
 Nothing here runs unless ``--metrics`` is given. Then the server installs a
 subclass of the connection protocol that counts connections and parser
 rejections, and reads the kernel's byte counts of a connection (TCP_INFO)
-when it ends, and an access-log callback that counts each response by
-method and status class and times it (the bridges already time a response
-and call the callback when one is set): one call per request. What is a
-state rather than an event (open connections, requests in flight, WebSocket
-sessions, the WSGI pool, the bytes of open connections) is read from the
-server when scraped, costing the request path nothing.
+when it ends, and as its access-log callback a ``Tally``'s ``record``,
+which counts each response by method and status class and its duration
+(the bridges already time a response and call the callback when one is
+set): one call per request, into C (``fastbase._tally``, or its pure-Python
+twin ``fastbase._tally_py``). What is a state rather than an event (open
+connections, requests in flight, WebSocket sessions, the WSGI pool, the
+bytes of open connections) is read from the server when scraped, costing
+the request path nothing.
 
-Counters are kept per thread (WSGI responses are recorded on the pool's
-threads), each thread writing only its own row, and summed when read: no
-lock on the request path, no lost increments.
+WSGI responses are recorded on the pool's threads: the tally takes no lock
+and loses no increment (see ``fastbase._tally``). Everything else is
+counted on the event loop's thread, into one row.
 
 With ``--workers N`` the supervisor serves the endpoint: every worker copies
 its numbers into its row of a shared-memory array the supervisor created
@@ -23,7 +25,6 @@ total), so they never go down, and the supervisor counts worker restarts.
 
 from __future__ import annotations
 
-import bisect
 import ctypes
 import errno
 import multiprocessing.sharedctypes
@@ -31,9 +32,19 @@ import select
 import socket
 import struct
 import sys
-import threading
 import time
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
+
+from .http.twins import load
+
+# The per-response counts: the compiled tally, or its twin when it is missing
+# or FASTBASE_NO_EXTENSIONS=1; TALLY_IMPLEMENTATION says which ("c" or "py").
+_tally, TALLY_IMPLEMENTATION = load("fastbase._tally", "fastbase._tally_py")
+if TYPE_CHECKING:
+    from ._tally_py import STATUS_COLUMNS, Tally
+else:
+    Tally = _tally.Tally
+    STATUS_COLUMNS = _tally.STATUS_COLUMNS
 
 __all__ = ["MetricsError", "bind_endpoint", "install", "render"]
 
@@ -49,12 +60,12 @@ MAX_HEAD = 8192
 BOUNDS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "other")
-#: Columns per method: the status divided by 100 (0: no response was sent,
-#: the client left first).
-STATUS_COLUMNS = 10
+# Each method has STATUS_COLUMNS (the tally's) columns: the status divided by
+# 100 (0: no response was sent, the client left first).
 REJECTED = (400, 408, 413, 414, 431, 501, 505)
 
-# The layout of a row of numbers (one per thread, one per worker).
+# The layout of a row of numbers (a process's totals; one per worker in the
+# supervisor's shared array).
 REQUESTS = 0
 HISTOGRAM = REQUESTS + len(METHODS) * STATUS_COLUMNS
 DURATION_SUM = HISTOGRAM + len(BOUNDS) + 1
@@ -73,8 +84,6 @@ POOL_BUSY = POOL_THREADS + 1
 POOL_QUEUE = POOL_BUSY + 1
 WIDTH = POOL_QUEUE + 1
 
-_METHOD_COLUMN = {name.encode(): REQUESTS + i * STATUS_COLUMNS for i, name in enumerate(METHODS[:-1])}
-_OTHER_COLUMN = REQUESTS + (len(METHODS) - 1) * STATUS_COLUMNS
 _REJECTION_COLUMN = {status: REJECTIONS + i for i, status in enumerate(REJECTED)}
 _OTHER_REJECTION = REJECTIONS + len(REJECTED)
 
@@ -86,77 +95,23 @@ class MetricsError(Exception):
 # -- counting ----------------------------------------------------------------------
 
 
-class Counters:
-    """The counter rows of one process: one per thread that counted."""
-
-    def __init__(self) -> None:
-        self._rows: List[List[Any]] = []
-        self._local = threading.local()
-        self._lock = threading.Lock()
-
-    def row(self) -> List[Any]:
-        """The calling thread's row (made on its first use)."""
-        try:
-            return self._local.row
-        except AttributeError:
-            row: List[Any] = [0] * GAUGES
-            row[DURATION_SUM] = 0.0
-            with self._lock:
-                self._rows.append(row)
-            self._local.row = row
-            return row
-
-    def totals(self) -> List[Any]:
-        with self._lock:
-            rows = list(self._rows)
-        out: List[Any] = [0] * WIDTH
-        out[DURATION_SUM] = 0.0
-        for row in rows:
-            for i in range(GAUGES):
-                out[i] += row[i]
-        return out
+def new_tally(log: Optional[Callable[..., None]] = None) -> Tally:
+    """The tally of responses; ``log``, the access log it passes them on to."""
+    return Tally([method.encode() for method in METHODS[:-1]], BOUNDS, log)
 
 
-def recorder(counters: Counters, log: Optional[Callable[..., None]], loop_row: Optional[List[Any]] = None) -> Callable[..., None]:
-    """The access-log callback that counts a response (then logs it, when the
-    access log is on too). With ``loop_row``, every response is recorded on
-    the event loop's thread (ASGI, or WSGI without a pool), into that row:
-    no thread-local lookup."""
-    local = counters._local
-    new_row = counters.row
-    method_column = _METHOD_COLUMN.get
-    other = _OTHER_COLUMN
-    find_bucket = bisect.bisect_left
-    bounds = BOUNDS
-
-    if loop_row is not None and log is None:
-        row = loop_row
-
-        def record_on_loop(protocol: Any, request: Any, status: int, size: int, seconds: float, headers: Any = None) -> None:
-            if request is not None:  # (None: a rejected head, counted by the protocol)
-                row[method_column(request.method, other) + status // 100] += 1
-                row[HISTOGRAM + find_bucket(bounds, seconds)] += 1
-                row[DURATION_SUM] += seconds
-                if status == 101:
-                    row[WS_SESSIONS_TOTAL] += 1
-
-        return record_on_loop
-
-    def record(protocol: Any, request: Any, status: int, size: int, seconds: float, headers: Any = None) -> None:
-        if request is not None:
-            try:
-                row = local.row
-            except AttributeError:
-                row = new_row()
-            row[method_column(request.method, other) + status // 100] += 1
-            row[HISTOGRAM + find_bucket(bounds, seconds)] += 1
-            row[DURATION_SUM] += seconds
-            if status == 101:
-                row[WS_SESSIONS_TOTAL] += 1
-        if log is not None:
-            log(protocol, request, status, size, seconds, headers)
-
-    return record
+def totals(row: List[Any], tally: Tally) -> List[Any]:
+    """A row of every counter: the loop thread's ``row`` with the tally's
+    counts in their places; the gauges 0."""
+    out: List[Any] = list(row[:GAUGES]) + [0] * (WIDTH - GAUGES)
+    requests, buckets, duration_sum, upgrades = tally.counts()
+    for i, count in enumerate(requests):
+        out[REQUESTS + i] += count
+    for i, count in enumerate(buckets):
+        out[HISTOGRAM + i] += count
+    out[DURATION_SUM] += duration_sum
+    out[WS_SESSIONS_TOTAL] += upgrades
+    return out
 
 
 def tcp_bytes(transport: Any) -> Optional[Tuple[int, int]]:
@@ -431,13 +386,12 @@ async def install(server: Any, state: Any, base: type) -> type:
     worker, publish to the supervisor's shared array."""
     config = server.config
     loop = state.loop
-    counters = Counters()
-    loop_row = counters.row()  # (this is the loop's thread)
-    on_loop = getattr(state.bridge, "pool", None) is None  # ASGI, or WSGI with --threads 0
-    state.access_log = recorder(counters, state.access_log, loop_row if on_loop else None)
+    loop_row: List[Any] = [0] * GAUGES  # (written on the loop's thread only)
+    tally = new_tally(state.access_log)
+    state.access_log = tally.record
 
     def values() -> List[Any]:
-        out = counters.totals()
+        out = totals(loop_row, tally)
         read_gauges(state, out)
         return out
 

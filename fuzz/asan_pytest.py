@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import instrumented  # noqa: E402
 
 os.environ["FASTBASE_REQUIRE_EXTENSIONS"] = "1"
-instrumented.modules("http._parser", "websocket._frames", "environ._environ")
+instrumented.modules("http._parser", "websocket._frames", "environ._environ", "_tally")
 
 import pytest  # noqa: E402
 

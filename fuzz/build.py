@@ -29,7 +29,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "fuzz" / "build"
-MODULES = ["http/_parser", "websocket/_frames", "environ/_environ"]
+MODULES = ["http/_parser", "websocket/_frames", "environ/_environ", "_tally"]
 
 # The same directives as setup.py: the fuzzer must see the code that ships.
 DIRECTIVES = {

@@ -45,5 +45,5 @@ for spec in "${TARGETS[@]}"; do
   done
 done
 
-echo "parser, writer, WebSocket frame and environ tests under ASan + UBSan"
-python fuzz/asan_pytest.py -q tests/test_parser_*.py tests/test_writer*.py tests/test_websocket_frames.py tests/test_environ.py
+echo "parser, writer, WebSocket frame, environ and metrics tally tests under ASan + UBSan"
+python fuzz/asan_pytest.py -q tests/test_parser_*.py tests/test_writer*.py tests/test_websocket_frames.py tests/test_environ.py tests/test_tally.py

@@ -50,6 +50,21 @@ def environ_impl(request):
     return _load_environ(request.param)
 
 
+def _load_tally(name):
+    if name == "py":
+        return importlib.import_module("fastbase._tally_py")
+    if os.environ.get("FASTBASE_NO_EXTENSIONS") == "1":
+        pytest.skip("compiled metrics tally disabled by FASTBASE_NO_EXTENSIONS=1")
+    # As for the parser: a compiled module that does not import fails the test.
+    return importlib.import_module("fastbase._tally")
+
+
+@pytest.fixture(params=["c", "py"])
+def tally_impl(request):
+    """Each --metrics tally test runs against the compiled module and its twin."""
+    return _load_tally(request.param)
+
+
 # --- the slow path ---------------------------------------------------------------
 #
 # The server's hot paths carry fast-path copies of slower, general code (each

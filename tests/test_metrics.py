@@ -281,3 +281,73 @@ def test_408_and_413_rejections_are_counted():
         assert value(samples, "fastbase_parser_rejections_total", status="408") == 1
         assert value(samples, "fastbase_parser_rejections_total", status="400") == 0
         assert value(samples, "fastbase_requests_total", method="POST", status="4xx") == 0  # never a request
+
+
+@pytest.mark.parametrize("loop", loop_params())
+def test_asgi_responses_are_counted_and_still_logged_with_the_access_log_on(loop):
+    """The tally counts ASGI responses on the loop and passes each one on
+    to the access log."""
+    with start("--loop", loop, "--access-log", "ops_apps:asgi") as proc:
+        port, metrics = ports(proc)
+        for _ in range(3):
+            assert get(port) == b"hello"
+        head = raw(port, b"HEAD / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200 ")
+        proc.wait_for_line(r'"HEAD / HTTP/1\.1" 200 0 ')
+        assert len(re.findall(r'"GET / HTTP/1\.1" 200 5 ', proc.output())) == 3
+        samples = scrape(metrics)
+        assert value(samples, "fastbase_requests_total", method="GET", status="2xx") == 3
+        assert value(samples, "fastbase_requests_total", method="HEAD", status="2xx") == 1
+        assert value(samples, "fastbase_request_duration_seconds_count") == 4
+        histogram_is_consistent(samples)
+
+
+def test_the_totals_put_each_tally_count_in_its_exposition_line(tally_impl):
+    """What a tally counted comes out of the endpoint's text under the right
+    names and labels: the row layout and the tally's order agree."""
+    from fastbase import metrics
+
+    tally = tally_impl.Tally([method.encode() for method in metrics.METHODS[:-1]], metrics.BOUNDS)
+    responses = [
+        (b"GET", 200, 0.003),
+        (b"GET", 204, 0.2),
+        (b"GET", 101, 0.001),
+        (b"POST", 404, 0.02),
+        (b"OPTIONS", 0, 0.004),
+        (b"PROPFIND", 503, 12.0),
+    ]
+    for method, status, seconds in responses:
+        tally.record(None, type("Request", (), {"method": method})(), status, 0, seconds)
+    row = [0] * metrics.GAUGES
+    row[metrics.CONNECTIONS_TOTAL] = 4
+    row[metrics.REJECTIONS] = 2  # 400s
+    samples = parse(metrics.render(metrics.totals(row, tally)).decode())
+    assert value(samples, "fastbase_requests_total", method="GET", status="2xx") == 2
+    assert value(samples, "fastbase_requests_total", method="GET", status="1xx") == 1
+    assert value(samples, "fastbase_requests_total", method="POST", status="4xx") == 1
+    assert value(samples, "fastbase_requests_total", method="OPTIONS", status="none") == 1
+    assert value(samples, "fastbase_requests_total", method="other", status="5xx") == 1
+    assert sum(v for (name, _), v in samples.items() if name == "fastbase_requests_total") == len(responses)
+    buckets = {labels[0][1]: v for (name, labels), v in samples.items() if name == "fastbase_request_duration_seconds_bucket"}
+    assert buckets == {
+        "0.005": 3,
+        "0.01": 3,
+        "0.025": 4,
+        "0.05": 4,
+        "0.075": 4,
+        "0.1": 4,
+        "0.25": 5,
+        "0.5": 5,
+        "0.75": 5,
+        "1.0": 5,
+        "2.5": 5,
+        "5.0": 5,
+        "7.5": 5,
+        "10.0": 5,
+        "+Inf": 6,
+    }
+    assert value(samples, "fastbase_request_duration_seconds_count") == 6
+    assert value(samples, "fastbase_request_duration_seconds_sum") == pytest.approx(0.003 + 0.2 + 0.001 + 0.02 + 0.004 + 12.0)
+    assert value(samples, "fastbase_websocket_sessions_total") == 1
+    assert value(samples, "fastbase_connections_total") == 4
+    assert value(samples, "fastbase_parser_rejections_total", status="400") == 2

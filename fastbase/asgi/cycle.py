@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import stat
-import time
+from time import perf_counter
 from typing import TYPE_CHECKING, Any, Callable, List, Optional
 
 from ..environ import http_scope
@@ -165,7 +165,7 @@ class ASGICycle:
         protocol = self.protocol
         bridge = self.bridge
         if protocol.state.access_log is not None:
-            self._t0 = time.perf_counter()
+            self._t0 = perf_counter()
         try:
             base = protocol.bridge_cache
             if base is None:
@@ -229,12 +229,12 @@ class ASGICycle:
         protocol.finish(keep_alive)
         access_log = protocol.state.access_log
         if access_log is not None:
-            access_log(protocol, self.request, self._status, self._bytes, time.perf_counter() - self._t0, self._headers)
+            access_log(protocol, self.request, self._status, self._bytes, perf_counter() - self._t0, self._headers)
 
     def _log(self, status: int, size: int) -> None:
         access_log = self.protocol.state.access_log
         if access_log is not None:
-            access_log(self.protocol, self.request, status, size, time.perf_counter() - self._t0, self._headers)
+            access_log(self.protocol, self.request, status, size, perf_counter() - self._t0, self._headers)
 
     async def receive(self) -> dict:
         if not self._body_delivered:
@@ -324,14 +324,14 @@ class ASGICycle:
                         # is recorded.
                         data, keep_alive = response
                         self._head_sent = True
-                        self._bytes = len(body)
+                        self._bytes = size = len(body)
                         self.response_complete = True
                         if self._waiter is not None:
                             self._wake()
                         protocol.respond(data, keep_alive)
                         access_log = protocol.state.access_log
                         if access_log is not None:  # (_log's work, one call less)
-                            access_log(protocol, request, self._status, len(body), time.perf_counter() - self._t0, self._headers)
+                            access_log(protocol, request, self._status, size, perf_counter() - self._t0, self._headers)
                         return
                     # Otherwise (HEAD, a status without a body, a declared
                     # length that differs, a large body) _send_body frames it.

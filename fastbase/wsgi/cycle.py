@@ -17,7 +17,7 @@ import os
 import stat
 import tempfile
 import threading
-import time
+from time import perf_counter
 from typing import TYPE_CHECKING, Any, Callable, List, Optional
 
 from ..http.errors import ClientDisconnected, InvalidResponse, ProtocolError
@@ -277,7 +277,7 @@ class WSGICycle:
         bridge = self.bridge
         request = self.request
         if protocol.state.access_log is not None:
-            self._t0 = time.perf_counter()
+            self._t0 = perf_counter()
         try:
             base = protocol.bridge_cache
             if base is None:
@@ -333,7 +333,7 @@ class WSGICycle:
                         bridge.caller.defer(protocol.respond, payload, keep_alive)
                     access_log = protocol.state.access_log
                     if access_log is not None:  # (_log's work, one call less)
-                        access_log(protocol, request, self.status, self._bytes, time.perf_counter() - self._t0, self.headers)
+                        access_log(protocol, request, self.status, self._bytes, perf_counter() - self._t0, self.headers)
                     return
             else:
                 keep_alive = self.keep_alive
@@ -700,4 +700,4 @@ class WSGICycle:
     def _log(self, request: Request) -> None:
         access_log = self.protocol.state.access_log
         if access_log is not None:
-            access_log(self.protocol, request, self.status or 0, self._bytes, time.perf_counter() - self._t0, self.headers)
+            access_log(self.protocol, request, self.status or 0, self._bytes, perf_counter() - self._t0, self.headers)
