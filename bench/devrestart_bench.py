@@ -57,13 +57,25 @@ def get(port: int, timeout: float = 2.0) -> bytes | None:
     return raw.split(b"\r\n\r\n", 1)[1]
 
 
+def server_command(kind: str, port: int) -> list:
+    """The command line of a kind of server, run in the project's directory."""
+    if kind == "reload":
+        return [sys.executable, "-m", "fastbase", "--reload", "--host", "127.0.0.1", "--port", str(port), "mysite.wsgi:application"]
+    return [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}"]
+
+
+def server_env(kind: str) -> dict:
+    """What the kind changes in the server's environment: fastbase stays in
+    INSTALLED_APPS (benchsettings.py) for all but stock runserver."""
+    return {"PYTHONUNBUFFERED": "1", "DJANGO_SETTINGS_MODULE": "benchsettings", "BENCH_FASTBASE": "0" if kind == "stock" else "1"}
+
+
 class Runserver:
-    def __init__(self, project: Path, port: int, fastbase: bool) -> None:
-        env = dict(os.environ, PYTHONUNBUFFERED="1", DJANGO_SETTINGS_MODULE="benchsettings")
-        env["BENCH_FASTBASE"] = "1" if fastbase else "0"
+    def __init__(self, project: Path, port: int, kind: str) -> None:
+        env = dict(os.environ, **server_env(kind))
         self.reloads: list = []
         self.proc = subprocess.Popen(
-            [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}"],
+            server_command(kind, port),
             cwd=project,
             env=env,
             stdin=subprocess.DEVNULL,
