@@ -567,7 +567,7 @@ def main(argv: list | None = None) -> None:
         table = ["| server | edit -> new response | restart line -> new response |", "|---|---:|---:|", *lines]
         Path(args.out).write_text(
             "# Dev restarts: edit to first response with the new code\n\n"
-            f"Command: `python bench/devrestart_bench.py --rounds {args.rounds} --idle {args.idle}`; "
+            f"Command: `{' '.join(['python bench/devrestart_bench.py', *sys.argv[1:]])}`; "
             f"Python {sys.version.split()[0]}; {header}.\n\n" + "\n".join(table) + "\n"
         )
 
