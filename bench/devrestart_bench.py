@@ -104,7 +104,8 @@ class Runserver:
         self.port = port
         #: (time.monotonic(), time.time()) of each reload line.
         self.reloads: list = []
-        #: time.time() of each process exit (browser mode's EXIT_PROBE).
+        #: (reload lines read before it, time.time()) of each process exit
+        #: (browser mode's EXIT_PROBE).
         self.exits: list = []
         self.log = open(log, "w") if log is not None else None  # noqa: SIM115
         self.proc = subprocess.Popen(
@@ -125,7 +126,7 @@ class Runserver:
             if "changed, reloading" in line or "; restarting" in line:
                 self.reloads.append((time.monotonic(), time.time()))
             elif line.startswith("bench: process ") and " exiting at " in line:
-                self.exits.append(float(line.rsplit(" ", 1)[1]))
+                self.exits.append((len(self.reloads), float(line.rsplit(" ", 1)[1])))
             if self.log is not None:
                 self.log.write(f"{time.time():.3f} {line}")
                 self.log.flush()
@@ -446,8 +447,19 @@ def browser_round(browser: Chromium, server: Runserver, project: Path, kind: str
     if len(server.reloads) > seen:
         line = server.reloads[seen][1]
         reload = end - line
-        gone = next((exit - line for exit in server.exits if exit >= line), None)
+        gone = old_process_gone(server.exits, seen, line)
     return BrowserRound(kind, end - t0, reload, gone, loaded - t0, attempts, errors, old)
+
+
+def old_process_gone(exits: list, seen: int, line: float) -> float | None:
+    """Seconds from reload line number seen (read at time line) to the exit
+    of the process that wrote it: the first exit read after that line. The
+    line's time is when this script read it, the exit's when the process
+    wrote it: an exit at once may come out a millisecond early (0 then)."""
+    for after, when in exits:
+        if after > seen:
+            return max(0.0, when - line)
+    return None
 
 
 def measure_browser(kinds: list, rounds: int, binary: str, server_cpus: str | None, browser_cpus: str | None, log_dir: str | None) -> list:

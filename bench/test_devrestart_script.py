@@ -161,8 +161,17 @@ def test_reload_and_exit_lines(tmp_path):
     server._read()
     server.log.close()
     assert len(server.reloads) == 2
-    assert server.exits == [1796617224.158]
+    assert server.exits == [(1, 1796617224.158)]
     assert len((tmp_path / "log").read_text().splitlines()) == 4
+
+
+def test_old_process_gone():
+    exits = [(0, 5.0), (1, 10.003), (2, 20.0), (3, 29.998)]
+    assert bench.old_process_gone(exits, 0, 10.0) == pytest.approx(0.003)
+    assert bench.old_process_gone(exits, 1, 19.5) == pytest.approx(0.5)
+    # Written before this script read the reload line: an exit at once.
+    assert bench.old_process_gone(exits, 2, 30.0) == 0.0
+    assert bench.old_process_gone(exits, 3, 40.0) is None
 
 
 # -- reports ----------------------------------------------------------------------------------
