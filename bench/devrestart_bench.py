@@ -96,6 +96,19 @@ def server_env(kind: str) -> dict:
     return {"PYTHONUNBUFFERED": "1", "DJANGO_SETTINGS_MODULE": "benchsettings", "BENCH_FASTBASE": "0" if kind == "stock" else "1"}
 
 
+def watch_exit(pid: int, entry: list, timeout: float = 30.0) -> None:
+    """Set entry[2] to when process pid is gone (its interpreter finished and
+    its parent, the autoreloader, reaped it); Linux's /proc only."""
+    proc = Path(f"/proc/{pid}")
+    if not Path("/proc/self").exists():
+        return
+    deadline = time.monotonic() + timeout
+    while proc.exists() and time.monotonic() < deadline:
+        time.sleep(0.001)
+    if not proc.exists():
+        entry[2] = time.time()
+
+
 class Runserver:
     def __init__(self, project: Path, port: int, kind: str, cpus: str | None = None, log: Path | None = None) -> None:
         env = dict(os.environ, **server_env(kind))
@@ -104,8 +117,8 @@ class Runserver:
         self.port = port
         #: (time.monotonic(), time.time()) of each reload line.
         self.reloads: list = []
-        #: (reload lines read before it, time.time()) of each process exit
-        #: (browser mode's EXIT_PROBE).
+        #: [reload lines read before it, time.time() at its atexit hook, time
+        #: it was gone] of each process exit (browser mode's EXIT_PROBE).
         self.exits: list = []
         self.log = open(log, "w") if log is not None else None  # noqa: SIM115
         self.proc = subprocess.Popen(
@@ -126,7 +139,10 @@ class Runserver:
             if "changed, reloading" in line or "; restarting" in line:
                 self.reloads.append((time.monotonic(), time.time()))
             elif line.startswith("bench: process ") and " exiting at " in line:
-                self.exits.append((len(self.reloads), float(line.rsplit(" ", 1)[1])))
+                entry = [len(self.reloads), float(line.rsplit(" ", 1)[1]), None]
+                self.exits.append(entry)
+                pid = int(line.split()[2])
+                threading.Thread(target=watch_exit, args=(pid, entry), daemon=True).start()
             if self.log is not None:
                 self.log.write(f"{time.time():.3f} {line}")
                 self.log.flush()
@@ -453,12 +469,12 @@ def browser_round(browser: Chromium, server: Runserver, project: Path, kind: str
 
 def old_process_gone(exits: list, seen: int, line: float) -> float | None:
     """Seconds from reload line number seen (read at time line) to the exit
-    of the process that wrote it: the first exit read after that line. The
-    line's time is when this script read it, the exit's when the process
-    wrote it: an exit at once may come out a millisecond early (0 then)."""
-    for after, when in exits:
+    of the process that wrote it, the first exit read after that line: when
+    it was gone, else when its atexit hook ran. The line's time is when this
+    script read it: an exit at once may come out a millisecond early (0)."""
+    for after, atexit, gone in exits:
         if after > seen:
-            return max(0.0, when - line)
+            return max(0.0, (gone if gone is not None else atexit) - line)
     return None
 
 

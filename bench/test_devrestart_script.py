@@ -154,27 +154,39 @@ def test_reload_and_exit_lines(tmp_path):
         stderr=io.StringIO(
             "Watching for file changes with StatReloader\n"
             "/tmp/p/benchurls.py changed, reloading.\n"
-            "bench: process 12 exiting at 1796617224.158\n"
+            "bench: process 99999999 exiting at 1796617224.158\n"
             "2026-12-07 04:00:00 [INFO] Changes in app.py; restarting\n"
         )
     )
     server._read()
     server.log.close()
     assert len(server.reloads) == 2
-    assert server.exits == [(1, 1796617224.158)]
+    assert [exit[:2] for exit in server.exits] == [[1, 1796617224.158]]
     assert len((tmp_path / "log").read_text().splitlines()) == 4
 
 
 def test_old_process_gone():
-    exits = [(0, 5.0), (1, 10.003), (2, 20.0), (3, 29.998)]
-    assert bench.old_process_gone(exits, 0, 10.0) == pytest.approx(0.003)
-    assert bench.old_process_gone(exits, 1, 19.5) == pytest.approx(0.5)
+    exits = [[0, 5.0, 5.1], [1, 10.003, None], [2, 20.0, 20.04], [3, 29.998, None]]
+    assert bench.old_process_gone(exits, 0, 10.0) == pytest.approx(0.003)  # never seen gone: its atexit hook
+    assert bench.old_process_gone(exits, 1, 19.5) == pytest.approx(0.54)
     # Written before this script read the reload line: an exit at once.
     assert bench.old_process_gone(exits, 2, 30.0) == 0.0
     assert bench.old_process_gone(exits, 3, 40.0) is None
 
 
 # -- reports ----------------------------------------------------------------------------------
+
+
+def test_watch_exit():
+    if not Path("/proc/self").exists():
+        pytest.skip("no /proc")
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.2)"])
+    exit = [0, 0.0, None]
+    bench.watch_exit(child.pid, exit, timeout=0.05)
+    assert exit[2] is None  # still running
+    child.wait()
+    bench.watch_exit(child.pid, exit)
+    assert exit[2] is not None
 
 
 def test_summary():
