@@ -338,6 +338,11 @@ class Server:
         closes the response and sends request_finished after the last byte
         is out. Those tasks get what is left of the graceful period, then
         are cancelled, and never left pending on a loop about to close."""
+        if self.interface != "asgi":
+            # A WSGI app runs on the thread pool: no request tasks. Importing
+            # the ASGI package here would cost a stopping WSGI server ~20 ms
+            # (a runserver autoreload waits for the old process to exit).
+            return
         from .asgi.cycle import TASK_NAME
 
         loop = asyncio.get_running_loop()

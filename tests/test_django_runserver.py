@@ -537,6 +537,44 @@ def test_request_log_with_django_default_logging_writes_what_logging_would(monke
     assert ("\x1b[" in direct) == colour
 
 
+def test_autoreload_exit_freezes_the_heap_after_stopping():
+    """Under the autoreloader the server runs on a thread and a reload is
+    sys.exit(3) on the main thread: DevServer's atexit hook stops the server,
+    then freezes the heap, so the interpreter's final collections skip it and
+    the old process is gone (and the new one started) ~0.1 s sooner. The
+    hook registered here first runs after DevServer's."""
+    code = """
+import atexit, gc, http.client, sys, threading, time
+import django
+django.setup()
+from django.core.servers.basehttp import WSGIRequestHandler
+from django.core.wsgi import get_wsgi_application
+from fastbase.django.servers import DevServer
+
+server = DevServer(("127.0.0.1", 0), WSGIRequestHandler)
+server.set_app(get_wsgi_application())
+atexit.register(lambda: print("stopped", server._stopped.is_set(), "frozen", gc.get_freeze_count() > 0, flush=True))
+threading.Thread(target=server.serve_forever, daemon=True).start()
+deadline = time.monotonic() + 30
+while True:
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", server.server_port, timeout=10)
+        conn.request("GET", "/version")
+        assert conn.getresponse().read() == b"Hello from Django"
+        break
+    except ConnectionRefusedError:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+assert gc.get_freeze_count() == 0
+sys.exit(3)
+"""
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE="mysite.settings")
+    env.pop("PYTHONWARNINGS", None)
+    result = subprocess.run([sys.executable, "-c", code], cwd=PROJECT, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 3, result.stderr
+    assert result.stdout.split() == ["stopped", "True", "frozen", "True"], result.stderr
+
+
 def test_autoreload_closes_never_used_connections_at_once_and_finishes_requests_in_flight(tmp_path):
     """A reload (Django's autoreloader exits the child with sys.exit(3)):
     a connection a browser opened and never used is closed at once, not

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import http.client
+import subprocess
+import sys
 import threading
 import time
 import wsgiref.validate
@@ -568,6 +570,35 @@ def test_shutdown_lets_in_flight_request_finish():
         stopper.join()
         sock.close()
         idle.close()
+
+
+def test_shutdown_of_a_wsgi_server_loads_no_asgi_code():
+    """Stopping a WSGI server waits for no ASGI request tasks, so it does not
+    import the ASGI package to look for them (~20 ms of imports in a process
+    about to exit: runserver's autoreload waits for it). A fresh interpreter,
+    for a clean sys.modules."""
+    code = """
+import http.client, sys
+from fastbase.config import Config
+from fastbase.server import Server
+
+def app(environ, start_response):
+    start_response("200 OK", [("Content-Length", "2")])
+    return [b"ok"]
+
+server = Server(Config(app=app, host="127.0.0.1", port=0, log_level="warning"))
+thread = server.start_in_thread()
+conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+conn.request("GET", "/")
+assert conn.getresponse().read() == b"ok"
+server.stop()
+thread.join(10)
+assert not thread.is_alive()
+print(sorted(name for name in sys.modules if name.startswith("fastbase.asgi")))
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
 
 
 def test_shutdown_answers_a_request_arriving_on_a_connection_accepted_before_it():
