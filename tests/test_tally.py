@@ -221,7 +221,11 @@ def test_threads_lose_no_increment(tally_impl):
     assert requests[request_index(0, 2)] == threads * each
     assert buckets[0] == threads * each
     assert duration_sum == pytest.approx(threads * each * 0.001)
-    assert all(r[request_index(0, 2)] == b[0] <= threads * each for r, b, _, _ in seen)
+    # What a scrape reads while threads count only grows, and never passes
+    # what was counted (a snapshot need not be one instant: the twin sums
+    # rows that are being written).
+    for column in ([r[request_index(0, 2)] for r, _, _, _ in seen], [b[0] for _, b, _, _ in seen]):
+        assert column == sorted(column) and column[-1] <= threads * each
 
 
 def test_the_twins_agree_on_random_traffic(impl):
