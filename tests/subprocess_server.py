@@ -176,8 +176,14 @@ def run_fastbase(*args: str, cwd: str = TESTS_DIR, timeout: float = 30.0, argv: 
     Without an address of its own the command gets ``--port 0``: a command
     expected to fail may still bind first, and the default port 8000 can be
     taken by another run of the suite on this machine (CI runs two at once)."""
-    if not any(arg.split("=")[0] in ("--port", "--uds", "--fd") for arg in args):
+
+    def addressed(words: Sequence[str]) -> bool:
+        return any(word.split("=")[0] in ("--port", "--uds", "--fd") for word in words)
+
+    if not addressed(args):
         args = ("--port", "0", *args)
+    if argv is not None and not addressed(argv):
+        argv = [*argv, "--port", "0"]
     return subprocess.run(
         argv if argv is not None else fastbase_command(*args),
         cwd=cwd,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import os
 import subprocess
 import sys
 import threading
@@ -596,7 +597,11 @@ thread.join(10)
 assert not thread.is_alive()
 print(sorted(name for name in sys.modules if name.startswith("fastbase.asgi")))
 """
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    # From tests/, so the installed package is imported, never a source
+    # checkout at the current directory (CI installs it, not in place).
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=os.path.dirname(os.path.abspath(__file__))
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
 
