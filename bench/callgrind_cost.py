@@ -32,7 +32,7 @@ import sys
 import time
 from typing import Dict, List, Tuple
 
-from options_cost import HERE, free_port, wait_listening
+from options_cost import HERE, free_port, parse_variants, server_command, stop, wait_listening
 
 REQUEST = b"GET / HTTP/1.1\r\nHost: bench\r\n\r\n"
 LENGTH = re.compile(rb"content-length: *(\d+)", re.IGNORECASE)
@@ -89,29 +89,7 @@ def run_once(python: str, options: List[str], interface: str, args: argparse.Nam
     for old in glob.glob(stem + ".out*"):
         os.remove(old)
     port = free_port()
-    command = [
-        "taskset",
-        "-c",
-        str(args.server_cpu),
-        "valgrind",
-        "--tool=callgrind",
-        f"--callgrind-out-file={stem}.out",
-        python,
-        "-m",
-        "fastbase",
-        "--port",
-        str(port),
-        "--app-dir",
-        os.path.join(HERE, "apps"),
-        "--interface",
-        interface,
-        "--loop",
-        args.loop,
-        "--log-level",
-        "warning",
-        *options,
-        "hello:wsgi" if interface == "wsgi" else "hello:asgi",
-    ]
+    command = server_command(python, options, interface, args, port, ["valgrind", "--tool=callgrind", f"--callgrind-out-file={stem}.out"])
     env = dict(os.environ, PYTHONHASHSEED="0")
     with open(stem + ".log", "w") as log:
         proc = subprocess.Popen(command, cwd=os.path.join(HERE, "apps"), env=env, stdout=subprocess.DEVNULL, stderr=log)
@@ -144,12 +122,7 @@ def run_once(python: str, options: List[str], interface: str, args: argparse.Nam
         drive(port, args.n2, args.connections)
         dump("n2")
     finally:
-        proc.terminate()
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc, 60)
     return (totals[2] - totals[1]) / (args.n2 - args.n1)
 
 
@@ -172,13 +145,7 @@ def main() -> int:
     args.out = os.path.abspath(args.out)  # (the server runs in bench/apps)
     os.makedirs(args.out, exist_ok=True)
     os.sched_setaffinity(0, {args.client_cpu})
-    variants: List[Tuple[str, str, List[str]]] = []
-    for spec in args.variant:
-        name, _, rest = spec.partition("=")
-        python = sys.executable
-        if ":" in rest.split(" ")[0]:
-            python, _, rest = rest.partition(":")
-        variants.append((name, python, rest.split()))
+    variants = parse_variants(args.variant)
     results: Dict[Tuple[str, str], List[float]] = {}
     for run in range(args.runs):
         for interface in args.interfaces.split(","):

@@ -23,7 +23,7 @@ import statistics
 import subprocess
 import sys
 import time
-from typing import Dict, List, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -66,15 +66,28 @@ def wrk(port: int, seconds: float, connections: int, cpu: int) -> Tuple[float, i
     return float(match.group(1)), int(total.group(1))
 
 
-def run_once(python: str, options: List[str], interface: str, args: argparse.Namespace) -> Tuple[float, float]:
-    """(req/s, server CPU µs per request): on a shared machine the second
-    moves much less with other load than the first."""
-    port = free_port()
-    app = "hello:wsgi" if interface == "wsgi" else "hello:asgi"
-    command = [
+def parse_variants(specs: List[str]) -> List[Tuple[str, str, List[str]]]:
+    """``NAME=[PYTHON:]OPTIONS`` specs as (name, interpreter, options)."""
+    variants: List[Tuple[str, str, List[str]]] = []
+    for spec in specs:
+        name, _, rest = spec.partition("=")
+        python = sys.executable
+        if ":" in rest.split(" ")[0]:
+            python, _, rest = rest.partition(":")
+        variants.append((name, python, rest.split()))
+    return variants
+
+
+def server_command(
+    python: str, options: List[str], interface: str, args: argparse.Namespace, port: int, wrapper: Sequence[str] = ()
+) -> List[str]:
+    """The hello server of one variant, pinned to ``args.server_cpu``, run
+    under ``wrapper`` (a profiler's command line) when given."""
+    return [
         "taskset",
         "-c",
         str(args.server_cpu),
+        *wrapper,
         python,
         "-m",
         "fastbase",
@@ -89,8 +102,24 @@ def run_once(python: str, options: List[str], interface: str, args: argparse.Nam
         "--log-level",
         "warning",
         *options,
-        app,
+        "hello:wsgi" if interface == "wsgi" else "hello:asgi",
     ]
+
+
+def stop(proc: "subprocess.Popen[bytes]", timeout: float) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def run_once(python: str, options: List[str], interface: str, args: argparse.Namespace) -> Tuple[float, float]:
+    """(req/s, server CPU µs per request): on a shared machine the second
+    moves much less with other load than the first."""
+    port = free_port()
+    command = server_command(python, options, interface, args, port)
     # (cwd: no checkout's fastbase/ directory may shadow the interpreter's own)
     proc = subprocess.Popen(command, cwd=os.path.join(HERE, "apps"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -100,12 +129,7 @@ def run_once(python: str, options: List[str], interface: str, args: argparse.Nam
         rps, requests = wrk(port, args.duration, args.connections, args.client_cpu)
         return rps, (cpu_seconds(proc.pid) - before) * 1e6 / requests
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc, 10)
 
 
 def main() -> int:
@@ -126,13 +150,7 @@ def main() -> int:
     p.add_argument("--server-cpu", type=int, default=1)
     p.add_argument("--client-cpu", type=int, default=0)
     args = p.parse_args()
-    variants: List[Tuple[str, str, List[str]]] = []
-    for spec in args.variant:
-        name, _, rest = spec.partition("=")
-        python = sys.executable
-        if ":" in rest.split(" ")[0]:
-            python, _, rest = rest.partition(":")
-        variants.append((name, python, rest.split()))
+    variants = parse_variants(args.variant)
     results: Dict[Tuple[str, str], List[Tuple[float, float]]] = {}
     for round_ in range(args.rounds):
         for interface in args.interfaces.split(","):
