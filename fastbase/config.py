@@ -282,6 +282,12 @@ class Config:
         }
 
     @property
+    def server_field(self) -> Optional[bytes]:
+        """The Server field of every response, the server's own answers
+        included (None: --no-server-header)."""
+        return b"fastbase" if self.server_header else None
+
+    @property
     def is_ssl(self) -> bool:
         return bool(self.ssl_certfile)
 

@@ -77,7 +77,7 @@ class ServerState:
         self.fresh_shutdown_grace = FRESH_SHUTDOWN_GRACE
         self.access_log: Optional[Callable[..., None]] = default_access_log if config.access_log else None
         #: The Server field of the server's own answers (None: --no-server-header).
-        self.server_header: Optional[bytes] = b"fastbase" if config.server_header else None
+        self.server_header = config.server_field
         #: Called when a client leaves before its response is complete.
         self.log_disconnect: Callable[["HttpProtocol"], None] = default_log_disconnect
         #: Requests started, counted while a limit is in play (limit_requests

@@ -243,7 +243,7 @@ class Server:
         if config.static:
             from .static import StaticBridge
 
-            self.bridge = StaticBridge(self.bridge, config.static, b"fastbase" if config.server_header else None, config.headers)
+            self.bridge = StaticBridge(self.bridge, config.static, config.server_field, config.headers)
 
     def _remove_uds(self) -> None:
         if self.config.uds and self.owns_sockets:

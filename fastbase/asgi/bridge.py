@@ -29,7 +29,7 @@ class ASGIBridge:
         self.app = app
         self.loop = loop
         self.root_path = config.root_path
-        self.server = b"fastbase" if config.server_header else None
+        self.server = config.server_field
         self.lifespan = Lifespan(app, config.lifespan)
         self.state = self.lifespan.state
         self.config = config
