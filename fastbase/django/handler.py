@@ -153,13 +153,6 @@ def _run_on_lane(
 
 _lane_state = threading.local()
 
-# The request whose task (or a task it started) this is, with its lane: set
-# by ASGIHandler.__call__ only when asgiref would send the request's
-# thread-sensitive calls to that lane, so a hop need not ask asgiref (its
-# context map is a WeakKeyDictionary and its executor check a Local lookup,
-# both per hop).
-_request_lane = borrower
-
 
 class _Abandoned(BaseException):
     """Raised at a checkpoint in a hop its request gave up on (the client
@@ -197,7 +190,10 @@ class _Hop:
         """Queue ``func(*args)`` on the request's lane now (in a copy of the
         caller's context, or in ``context``) and return what ``_finish``
         awaits; None off a lane (then ``__call__`` is asgiref's)."""
-        request = _request_lane.get()
+        # The request's Borrower, which ASGIHandler.__call__ sets only when
+        # asgiref would send its thread-sensitive calls to its lane: a hop
+        # need not ask asgiref (a WeakKeyDictionary and a Local lookup).
+        request = borrower.get()
         if request is None or request.running:
             # A call of this request runs on the lane now: perhaps sync code
             # that called async_to_sync and waits for this very code, serving
@@ -453,7 +449,7 @@ class ASGIHandler(django_asgi.ASGIHandler):
                 lane = pool.acquire()
             lane.holders += 1
             _context_executors[context] = lane
-            lane_token = _request_lane.set(Borrower(lane))
+            lane_token = borrower.set(Borrower(lane))
             if key is not None:
                 _connection_keys[context] = key
         try:
@@ -461,7 +457,7 @@ class ASGIHandler(django_asgi.ASGIHandler):
         finally:
             if lane is not None:
                 if lane_token is not None:
-                    _request_lane.reset(lane_token)
+                    borrower.reset(lane_token)
                 # Out before asgiref's exit, which would shut it down: a task
                 # that outlives the request and calls sync code later gets a
                 # fresh executor from asgiref, as under Django's handler.
