@@ -16,6 +16,7 @@ import socket
 import sys
 import tempfile
 import threading
+import time
 
 import django
 from django.conf import settings
@@ -258,6 +259,27 @@ def blocking_view(request):
     return HttpResponse("late")
 
 
+CLOSE_STARTED = threading.Event()
+CLOSE_RELEASE = threading.Event()
+
+
+class SlowCloseResponse(HttpResponse):
+    """A response whose close() (which sends request_finished) waits to be
+    released."""
+
+    def close(self):
+        event("close starts")
+        CLOSE_STARTED.set()
+        CLOSE_RELEASE.wait(10)
+        super().close()
+        event("close returns")
+
+
+def slow_close_view(request):
+    event("slow_close_view")
+    return SlowCloseResponse("closing slowly")
+
+
 def local_view(request):
     seen = getattr(LOCAL, "value", None)
     LOCAL.value = request.GET.get("set")
@@ -279,6 +301,7 @@ urlpatterns = [
     path("forever", forever_view),
     path("local", local_view),
     path("block", blocking_view),
+    path("slowclose", slow_close_view),
 ]
 
 CANCELLED = threading.Event()
@@ -408,6 +431,57 @@ def take_events() -> list[tuple[str, str]]:
     return out
 
 
+async def cancelled_twice(handler) -> dict:
+    """fastbase's handler cancelled twice in a row (as Django's async tests
+    do: the communicator's clean-up, then asyncio.run's) once its response
+    is out, or while it goes out: either way the coroutine ends only after
+    the response's close() and request_finished. (Django's handler lets the
+    second cancellation end its wait for its thread, or never closes a
+    response whose sending was cancelled.)"""
+    out = {}
+    for case in ("while the response closes", "while the response goes out"):
+        CLOSE_STARTED.clear()
+        CLOSE_RELEASE.clear()
+        sending = asyncio.Event()
+        requests = [{"type": "http.request", "body": b"", "more_body": False}]
+
+        async def receive(requests: list = requests) -> dict:
+            if requests:
+                return requests.pop()
+            await asyncio.Event().wait()
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict, case: str = case, sending: asyncio.Event = sending) -> None:
+            if case == "while the response goes out" and message["type"] == "http.response.body":
+                sending.set()
+                await asyncio.Event().wait()
+
+        task = asyncio.ensure_future(handler(scope("/slowclose"), receive, send))
+        if case == "while the response goes out":
+            await sending.wait()
+        else:
+            while not CLOSE_STARTED.is_set():
+                await asyncio.sleep(0.005)
+        task.cancel()
+        await asyncio.sleep(0)
+        task.cancel()
+        # (A handler that drops the closing leaves this after 10 s.)
+        deadline = time.monotonic() + 10
+        while not CLOSE_STARTED.is_set() and time.monotonic() < deadline:
+            await asyncio.sleep(0.005)
+        for _turn in range(100):
+            await asyncio.sleep(0)
+        ended_early = task.done()
+        CLOSE_RELEASE.set()
+        try:
+            await asyncio.wait_for(task, 10)
+            outcome = "completed"
+        except asyncio.CancelledError:
+            outcome = "cancelled"
+        out[f"cancelled twice {case}"] = {"outcome": outcome, "ended before the close returned": ended_early, "calls": take_events()}
+    return out
+
+
 def threads_not_pooled() -> int:
     """Threads besides the main one, fastbase's idle lanes and the loop's
     default executor (which Django's thread_sensitive=False calls use)."""
@@ -499,6 +573,34 @@ async def scenarios(handler) -> dict:
     RELEASE.set()
     response = await asyncio.wait_for(task, 10)
     results["disconnect while a sync view blocks"] = {"response": response, "events": take_events()}
+
+    # The request's task cancelled (a server stopping, a test's loop ending)
+    # while its response closes: the coroutine ends only once the close, and
+    # request_finished with it, has run, never leaving them to fire later.
+    # (The loop turns give a coroutine that does not wait the chance to end.)
+    task = asyncio.ensure_future(call(handler, scope("/slowclose")))
+    while not CLOSE_STARTED.is_set():
+        await asyncio.sleep(0.005)
+    task.cancel()
+    for _turn in range(100):
+        await asyncio.sleep(0)
+    ended_early = task.done()
+    CLOSE_RELEASE.set()
+    try:
+        await asyncio.wait_for(task, 10)
+        outcome = "completed"
+    except asyncio.CancelledError:
+        outcome = "cancelled"
+    results["cancelled while the response closes"] = {
+        "response": outcome,
+        "ended before the close returned": ended_early,
+        "events": take_events(),
+    }
+
+    if getattr(handler, "_whole_run", None) is not None:
+        # fastbase's handler on its own path (with other middleware it runs
+        # Django's handle, with Django's behaviour).
+        results.update(await cancelled_twice(handler))
 
     # A client that goes away before its body is complete.
     gone = asyncio.Event()

@@ -168,6 +168,28 @@ def test_disconnect_cancels_the_view_and_finishes_the_request(observed, middlewa
 
 
 @pytest.mark.parametrize(("middleware", "loop"), CASES)
+def test_cancelled_while_closing_waits_for_request_finished(observed, middleware, loop):
+    django, fastbase = _pair(observed, middleware, loop)
+    name = "cancelled while the response closes"
+    assert fastbase[name] == django[name]
+    assert fastbase[name]["response"] == "cancelled"
+    assert fastbase[name]["ended before the close returned"] is False
+    assert [e for e, _ in fastbase[name]["events"]][-3:] == ["close starts", "request_finished ASGIHandler ['signal']", "close returns"]
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_cancelled_twice_still_waits_for_request_finished(observed, loop):
+    fastbase = observed[("fastbase", "default", loop)]
+    for case in ("while the response closes", "while the response goes out"):
+        seen = fastbase[f"cancelled twice {case}"]
+        assert seen["outcome"] == "cancelled", (case, seen)
+        assert seen["ended before the close returned"] is False, (case, seen)
+        names = [e for e, _ in seen["calls"]]
+        assert names[-3:] == ["close starts", "request_finished ASGIHandler ['signal']", "close returns"], (case, names)
+        assert "loop" not in {thread for _, thread in seen["calls"]}, (case, seen)
+
+
+@pytest.mark.parametrize(("middleware", "loop"), CASES)
 def test_pooled_threads_and_none_left_behind(observed, middleware, loop):
     django, fastbase = _pair(observed, middleware, loop)
     assert django["sync view thread names"] == ["ThreadPoolExecutor"]

@@ -246,6 +246,66 @@ async def _finish(started: Any) -> Any:
         _restore_context(context)
 
 
+def _nothing() -> None:
+    pass
+
+
+async def _drain(lane: Lane) -> None:
+    """Wait for the calls queued on ``lane`` so far. A cancelled request (its
+    server stopping, the loop of one of Django's async tests ending) may
+    leave a hop running or queued there, its response.close() and
+    request_finished say; Django's handler, whose ThreadSensitiveContext
+    joins the request's thread on exit, returns only after it, and so does
+    this one: otherwise that request_finished fires later, in whatever runs
+    then (in Django's own suite, the next test counted it among its
+    signals). A second cancellation stops the wait, as it stops asgiref's."""
+    try:
+        done = lane.submit(_nothing)
+    except RuntimeError:  # pragma: no cover - the lane was shut down
+        return
+    await asyncio.wrap_future(done)
+
+
+async def _finish_last(started: Any) -> Any:
+    """``_finish`` for a request's last hop, its response.close() with
+    request_finished, queued as soon as the response is out. Cancelled then
+    (a server stopping; in Django's async tests, the communicator's clean-up
+    and then asyncio.run's, two cancellations in a row), it waits for that
+    short hop to end, however often it is cancelled meanwhile, and then lets
+    the cancellation go on: request_finished never fires after the request's
+    coroutine has returned, in whatever runs next."""
+    try:
+        return await _finish(started)
+    except asyncio.CancelledError:
+        loop, _, _, outcome = started
+        while not outcome.done:
+            # _deliver, which runs on this loop once the hop has returned,
+            # sets done and fills the current waiter.
+            outcome.waiter = loop.create_future()
+            try:
+                await outcome.waiter
+            except asyncio.CancelledError:
+                continue
+            except Exception:
+                break  # the hop's own error: the cancellation is what goes on
+        raise
+
+
+async def _closing_after(process: asyncio.Task[Any]) -> None:
+    """Wait for ``process`` (handle's processing task, just cancelled), then
+    for the closing hop it queued if it got that far."""
+    while not process.done():
+        try:
+            await asyncio.wait([process])
+        except asyncio.CancelledError:
+            continue
+    if process.cancelled() or process.exception() is not None:
+        return
+    started = process.result()[1]
+    if started is not None:
+        await _finish_last(started)
+
+
 # A request's lane, once its last hop (response.close() and request_finished,
 # queued as soon as the response is out) is on it, is parked for the next
 # request on the same HTTP/1 connection, which the server may start while that
@@ -436,9 +496,11 @@ class ASGIHandler(django_asgi.ASGIHandler):
         lane = None
         key = None
         lane_token = None
-        # Under a parent async_to_sync (Django's async tests) asgiref sends
-        # thread-sensitive calls to that caller's thread whatever the
-        # context's executor is: no lane then.
+        # Under a parent async_to_sync this context can see (a sync caller's
+        # async_to_sync(app)) asgiref sends thread-sensitive calls to that
+        # caller's thread whatever the context's executor is: no lane then.
+        # (Django's async tests run the app through ApplicationCommunicator,
+        # in a fresh context: lanes, as on a server.)
         if _current_context.get(None) is context and getattr(AsyncToSync.executors, "current", None) is None:
             key = _connection_key(scope)
             # The lane the previous request on this connection left parked
@@ -454,6 +516,10 @@ class ASGIHandler(django_asgi.ASGIHandler):
                 _connection_keys[context] = key
         try:
             await self.handle(scope, receive, send)
+        except asyncio.CancelledError:
+            if lane is not None:
+                await _drain(lane)
+            raise
         finally:
             if lane is not None:
                 if lane_token is not None:
@@ -629,7 +695,17 @@ class ASGIHandler(django_asgi.ASGIHandler):
                 asyncio.create_task(self.listen_for_disconnect(receive)),
                 asyncio.create_task(process()),
             ]
-            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            try:
+                await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            except asyncio.CancelledError:
+                # Stopped from outside (a server stopping, the loop of one of
+                # Django's async tests ending): the processing stops too, but
+                # a closing hop it queued (its response was out) is waited
+                # for, as _finish_last waits for it.
+                for task in tasks:
+                    task.cancel()
+                await _closing_after(tasks[1])
+                raise
             for task in tasks:
                 if task.done():
                     # The listener ends with RequestAborted on every request
@@ -656,7 +732,7 @@ class ASGIHandler(django_asgi.ASGIHandler):
                 if started is None:
                     await _close_hop(response)
                 else:
-                    await _finish(started)
+                    await _finish_last(started)
 
     async def _process_here(self, cycle: ASGICycle, process: Any) -> None:
         """handle's processing on fastbase's server: ``process()`` in this
@@ -692,7 +768,7 @@ class ASGIHandler(django_asgi.ASGIHandler):
         elif started is None:
             await _close_hop(response)
         else:
-            await _finish(started)
+            await _finish_last(started)
 
     def _begin_sync(self, scope: dict[str, Any], body_file: Any) -> tuple[Any, Any, Any]:
         """request_started, the request, and _enter_sync: (request, response,
