@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import asyncio
+import asyncio.selector_events
 import contextlib
 import gc
 import os
@@ -79,6 +80,13 @@ class Server:
         self.max_requests = 0
         #: --metrics: called at the end of shutdown (fastbase.metrics).
         self.metrics_stop: Optional[Any] = None
+        #: Awaited on the loop once the app is loaded and the listeners made,
+        #: before they accept (a --reload server process waits there until
+        #: the previous one has stopped accepting).
+        self.before_serving: Optional[Any] = None
+        #: Called on the loop when shutting down, once no connection can be
+        #: accepted any more and those already accepted are in hand.
+        self.on_stopped_accepting: Optional[Any] = None
 
     # -- entry points ------------------------------------------------------
 
@@ -192,8 +200,7 @@ class Server:
                 # connection is accepted by this worker.
                 error_log.info("Served %d requests (--max-requests): restarting this worker", self.max_requests)
                 state.shutting_down = True
-                for listener in self.servers:
-                    listener.close()
+                self._stop_accepting()
                 self.stop()
 
             state.limit_requests(self.max_requests, request_limit_reached)
@@ -226,11 +233,34 @@ class Server:
             def listen_factory() -> asyncio.Protocol:
                 return TLSSniffer(loop, context, factory, state.server_header)
 
+        before_serving = self.before_serving
         for sock in sockets:
-            self.servers.append(await loop.create_server(listen_factory, sock=sock, backlog=config.backlog))
+            self.servers.append(
+                await loop.create_server(listen_factory, sock=sock, backlog=config.backlog, start_serving=before_serving is None)
+            )
         for server in self.servers:
             self.sockets.extend(server.sockets)
         state.start_sweeper()
+        if before_serving is not None:
+            await before_serving()
+            for server in self.servers:
+                await server.start_serving()
+
+    def _stop_accepting(self) -> None:
+        """Accept no more connections. asyncio's own loop makes the transport
+        of a connection it has accepted in a task, a loop pass later, and
+        that task drops the connection unanswered (the client sees a reset)
+        if the Server was closed meanwhile: there only the listeners'
+        readers go now, and shutdown closes the Servers once those tasks
+        have run. uvloop makes the transport in the accept itself."""
+        loop = self.loop
+        if isinstance(loop, asyncio.selector_events.BaseSelectorEventLoop):
+            for sock in self.sockets:
+                if sock.fileno() >= 0:
+                    loop.remove_reader(sock.fileno())
+        else:
+            for server in self.servers:
+                server.close()
 
     def _wrap_bridge(self, interface: str) -> None:
         """--header and --static: the app adds the default headers; the
@@ -300,14 +330,17 @@ class Server:
         state.shutting_down = True
         busy = sum(1 for conn in state.connections if getattr(conn, "_active", None) is not None)
         error_log.info("Shutting down: %d connection(s) open, %d request(s) in flight", len(state.connections), busy)
-        for server in self.servers:
-            server.close()
-        # A connection accepted just before the close gets its protocol a
-        # loop pass or two later (both loops schedule connection_made): let
-        # those run, so it is in state.connections and answered, not dropped
-        # when the process exits with the accept already done.
+        self._stop_accepting()
+        # A connection accepted just before gets its protocol a loop pass or
+        # two later (both loops schedule connection_made): let those run, so
+        # it is in state.connections and answered, not dropped when the
+        # process exits with the accept already done.
         for _ in range(4):
             await asyncio.sleep(0)
+        for server in self.servers:
+            server.close()
+        if self.on_stopped_accepting is not None:
+            self.on_stopped_accepting()
         for conn in list(state.connections):
             conn.shutdown()
         deadline = state.loop.time() + self.config.timeout_graceful_shutdown
