@@ -4,11 +4,13 @@ The reloader process binds the listening sockets once and never serves; each
 server process is a fresh ``python -m fastbase`` that inherits them (as with
 ``--fd`` or the ``--workers`` supervisor), so the port is never closed and no
 connection is refused during a restart: connections wait in the socket's
-accept queue, and the old process keeps serving until the new one is
-listening. Only then is the old one stopped (in-flight requests finish;
-idle and never-used connections close at once). A new process that cannot
-start (a syntax error, an import error) reports one line and the old process
-keeps serving; the next save tries again.
+accept queue. The old process keeps serving until the new one has loaded the
+app; then the old one stops accepting (its in-flight requests finish; idle
+and never-used connections close at once) and says so, and only then does
+the new one start accepting: the two never accept side by side, so once a
+client has seen the new code it never sees the old again. A new process that
+cannot start (a syntax error, an import error) reports one line and the old
+process keeps serving; the next save tries again.
 
 Changes are watched with watchfiles when it is installed
 (``pip install 'fastbase-server[reload]'``), else by polling modification times;
@@ -17,6 +19,7 @@ Changes are watched with watchfiles when it is installed
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fnmatch
 import os
@@ -52,7 +55,17 @@ POLL_INTERVAL = 0.25
 #: listening sockets, and where to report that it is serving.
 ENV_FDS = "FASTBASE_RELOADER_FDS"
 ENV_READY_FD = "FASTBASE_RELOADER_READY_FD"
+ENV_GO_FD = "FASTBASE_RELOADER_GO_FD"
 ENV_PARENT = "FASTBASE_RELOADER_PID"
+#: What a server process reports on its ready pipe: the app is loaded and the
+#: listeners made (it accepts once the reloader writes to its go pipe), and,
+#: when it shuts down, that it accepts no more. Anything else on the pipe is
+#: the one-line reason it could not start.
+READY = b"fastbase:ready\n"
+STOPPED = b"fastbase:stopped\n"
+#: How long the reloader waits for an old process to stop accepting before
+#: the new one starts anyway (an old one whose loop is stuck in the app).
+STOP_WAIT = 5.0
 ENV_FORCE_POLLING = "FASTBASE_RELOAD_POLLING"
 
 
@@ -182,6 +195,54 @@ def make_watcher(config: Config) -> "PollingWatcher | WatchfilesWatcher":
     return PollingWatcher(file_filter)
 
 
+class _Child:
+    """A server process, the read end of its report pipe and the write end
+    of its go pipe."""
+
+    def __init__(self, proc: subprocess.Popen, reports: int, go: int) -> None:
+        self.proc = proc
+        self.reports = reports
+        self.go = go
+        self.received = b""
+
+    def read_until(self, token: bytes, timeout: float, stopping: Optional[threading.Event] = None) -> bool:
+        """Read its reports until ``token`` (True) or the end of the pipe,
+        the timeout, or ``stopping`` being set (False)."""
+        deadline = time.monotonic() + timeout
+        while token not in self.received:
+            if self.reports < 0 or (stopping is not None and stopping.is_set()):
+                return False
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            readable, _, _ = select.select([self.reports], [], [], min(remaining, 0.2))
+            if readable:
+                data = os.read(self.reports, 65536)
+                if not data:
+                    self._close_reports()
+                    return False
+                self.received += data
+        return True
+
+    def start_accepting(self) -> None:
+        if self.go >= 0:
+            with contextlib.suppress(OSError):
+                os.write(self.go, b"go")
+            os.close(self.go)
+            self.go = -1
+
+    def _close_reports(self) -> None:
+        if self.reports >= 0:
+            os.close(self.reports)
+            self.reports = -1
+
+    def close(self) -> None:
+        self._close_reports()
+        if self.go >= 0:
+            os.close(self.go)
+            self.go = -1
+
+
 class Reloader:
     """The ``--reload`` parent: holds the sockets, watches, restarts."""
 
@@ -189,8 +250,8 @@ class Reloader:
         self.config = config
         self.argv = list(argv)
         self.sockets: List[socket.socket] = []
-        self.current: Optional[subprocess.Popen] = None
-        self.retiring: List[subprocess.Popen] = []
+        self.current: Optional[_Child] = None
+        self.retiring: List[_Child] = []
         self.stopping = threading.Event()
         self.changed: "queue.Queue[Set[str]]" = queue.Queue()
         self._reported_exit = False
@@ -214,6 +275,8 @@ class Reloader:
         error_log.info("Reloader %d watching %s (%s) for %s", os.getpid(), dirs, watcher.name, " ".join(watcher.filter.includes))
         try:
             self.current = self._start(first=True)
+            if self.current is not None:
+                self.current.start_accepting()
             while not self.stopping.is_set():
                 self._reap()
                 try:
@@ -226,10 +289,13 @@ class Reloader:
                     break
                 error_log.info("Changes in %s; restarting", _describe(paths))
                 _forget_bytecode(paths)
-                fresh = self._start(first=self.current is None or self.current.poll() is not None)
+                fresh = self._start(first=self.current is None or self.current.proc.poll() is not None)
                 if fresh is not None:
+                    # The old process stops accepting first: the two never
+                    # accept side by side (connections wait in the queue).
                     if self.current is not None:
                         self._retire(self.current)
+                    fresh.start_accepting()
                     self.current = fresh
             return 0
         finally:
@@ -248,9 +314,9 @@ class Reloader:
 
     def _on_signal(self, sig: int, frame: object) -> None:
         if self.stopping.is_set() and sig == signal.SIGINT:
-            for proc in [self.current, *self.retiring]:  # a second Ctrl+C: now
-                if proc is not None and proc.poll() is None:
-                    proc.kill()
+            for child in [self.current, *self.retiring]:  # a second Ctrl+C: now
+                if child is not None and child.proc.poll() is None:
+                    child.proc.kill()
         self.stopping.set()
 
     def _watch(self, watcher: "PollingWatcher | WatchfilesWatcher") -> None:
@@ -259,67 +325,74 @@ class Reloader:
             if paths:
                 self.changed.put(paths)
 
-    def _start(self, first: bool) -> Optional[subprocess.Popen]:
-        """Start a server process and wait until it serves (returned) or
+    def _start(self, first: bool) -> Optional[_Child]:
+        """Start a server process and wait until it has loaded the app and is
+        ready to accept (returned; it accepts after ``start_accepting``) or
         fails (None, after one line saying why)."""
         read_fd, write_fd = os.pipe()
+        go_read, go_write = os.pipe()
         fds = [sock.fileno() for sock in self.sockets]
         env = dict(os.environ)
         env[ENV_FDS] = ",".join(map(str, fds))
         env[ENV_READY_FD] = str(write_fd)
+        env[ENV_GO_FD] = str(go_read)
         env[ENV_PARENT] = str(os.getpid())
         sys.stdout.flush()
         sys.stderr.flush()
         try:
-            proc = subprocess.Popen([sys.executable, "-m", "fastbase", *self.argv], pass_fds=[*fds, write_fd], env=env)
+            proc = subprocess.Popen([sys.executable, "-m", "fastbase", *self.argv], pass_fds=[*fds, write_fd, go_read], env=env)
+        except BaseException:
+            os.close(read_fd)
+            os.close(go_write)
+            raise
         finally:
             os.close(write_fd)
+            os.close(go_read)
         self._reported_exit = False
-        report = b""
-        try:
-            while True:
-                readable, _, _ = select.select([read_fd], [], [], 0.2)
-                if readable:
-                    data = os.read(read_fd, 65536)
-                    if not data:
-                        break
-                    report += data
-                    if report == b"ok":
-                        return proc
-                elif self.stopping.is_set():
-                    proc.terminate()
-                    proc.wait()
-                    return None
-        finally:
-            os.close(read_fd)
+        child = _Child(proc, read_fd, go_write)
+        while not child.read_until(READY, 3600.0, self.stopping):
+            if self.stopping.is_set():
+                child.close()
+                proc.terminate()
+                proc.wait()
+                return None
+            if child.reports < 0:
+                break  # it exited, or closed the pipe: it could not start
+        else:
+            return child
+        child.close()
         code = proc.wait()
-        reason = report.decode("utf-8", "replace").strip() or f"the server process exited ({describe_exit(code)})"
+        reason = child.received.decode("utf-8", "replace").strip() or f"the server process exited ({describe_exit(code)})"
         if first:
             error_log.error("Cannot start: %s; waiting for a change to try again", reason)
         else:
             error_log.error("Reload failed: %s; the previous code keeps serving until the next change", reason)
         return None
 
-    def _retire(self, proc: subprocess.Popen) -> None:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            self.retiring.append(proc)
+    def _retire(self, child: _Child) -> None:
+        """Stop ``child`` gracefully; return once it accepts no more (or is
+        gone, or STOP_WAIT has passed) while it finishes what it has."""
+        if child.proc.poll() is None:
+            child.proc.send_signal(signal.SIGTERM)
+            child.read_until(STOPPED, STOP_WAIT)
+            self.retiring.append(child)
+        child.close()
 
     def _reap(self) -> None:
-        self.retiring = [p for p in self.retiring if p.poll() is None]
-        proc = self.current
-        if proc is not None and not self._reported_exit and proc.poll() is not None:
+        self.retiring = [c for c in self.retiring if c.proc.poll() is None]
+        child = self.current
+        if child is not None and not self._reported_exit and child.proc.poll() is not None:
             self._reported_exit = True
-            error_log.error("The server process exited (%s); waiting for a change to restart it", describe_exit(proc.returncode))
+            error_log.error("The server process exited (%s); waiting for a change to restart it", describe_exit(child.proc.returncode))
 
     def _wait_retiring(self) -> None:
         deadline = time.monotonic() + self.config.timeout_graceful_shutdown + 5
-        for proc in self.retiring:
+        for child in self.retiring:
             try:
-                proc.wait(max(0.0, deadline - time.monotonic()))
+                child.proc.wait(max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+                child.proc.kill()
+                child.proc.wait()
         self.retiring = []
 
 
@@ -360,27 +433,51 @@ def reloader_child_sockets() -> Optional[List[socket.socket]]:
 
 
 def serve_reloader_child(config: Config, sockets: List[socket.socket]) -> int:
-    """Serve on the inherited sockets; report "ok" to the parent once
-    listening, or the one-line reason it could not start."""
+    """Serve on the inherited sockets: report READY to the parent once the
+    app is loaded, start accepting when the parent says so, and report
+    STOPPED once shutting down has stopped the accepting; or report the
+    one-line reason it could not start."""
     from .asgi import LifespanError
     from .config import ConfigError
     from .importer import AppLoadError
     from .server import Server, StartupError
 
     ready_fd = int(os.environ.pop(ENV_READY_FD, "-1"))
+    go_fd = int(os.environ.pop(ENV_GO_FD, "-1"))
     parent = int(os.environ.pop(ENV_PARENT, "0"))
     server = Server(config)
 
-    def report(message: bytes) -> None:
+    def report(message: bytes, last: bool = True) -> None:
         nonlocal ready_fd
-        if ready_fd >= 0:
-            with contextlib.suppress(OSError):
-                os.write(ready_fd, message)
-                os.close(ready_fd)
+        if ready_fd < 0:
+            return
+        with contextlib.suppress(OSError):
+            os.write(ready_fd, message)
+        if last:
+            os.close(ready_fd)
             ready_fd = -1
 
-    def on_started(started: Server) -> None:
-        report(b"ok")
+    async def before_serving() -> None:
+        nonlocal go_fd
+        report(READY, last=False)
+        if go_fd < 0:
+            return
+        # The parent writes once the previous process accepts no more (or
+        # closes the pipe: it is stopping, or gone; the heartbeat sees that).
+        loop = asyncio.get_running_loop()
+        go = loop.create_future()
+
+        def readable() -> None:
+            if not go.done():
+                go.set_result(None)
+
+        loop.add_reader(go_fd, readable)
+        try:
+            await go
+        finally:
+            loop.remove_reader(go_fd)
+            os.close(go_fd)
+            go_fd = -1
 
     def heartbeat() -> None:
         # A reloader that died (kill -9) must not leave a server behind.
@@ -388,7 +485,8 @@ def serve_reloader_child(config: Config, sockets: List[socket.socket]) -> int:
             error_log.warning("The reloader is gone; stopping")
             server.stop()
 
-    server.on_started = on_started
+    server.before_serving = before_serving
+    server.on_stopped_accepting = lambda: report(STOPPED)
     server.heartbeat = heartbeat
     try:
         server.run(sockets=sockets)
@@ -397,4 +495,6 @@ def serve_reloader_child(config: Config, sockets: List[socket.socket]) -> int:
         return 1
     except KeyboardInterrupt:
         pass
+    finally:
+        report(b"")
     return 0

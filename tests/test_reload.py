@@ -3,7 +3,9 @@ code served, with a client hammering the port throughout."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import select
 import signal
 import socket
 import threading
@@ -277,3 +279,70 @@ def test_an_edit_in_the_same_second_with_the_same_size_is_served(tmp_path, watch
         os.utime(source, ns=(second + 200, second + 200))  # ...and the same second
         wait_for_body(port, b"two")
         stop(server)
+
+
+def _read_until(fd: int, token: bytes, received: bytearray) -> None:
+    deadline = time.monotonic() + DEADLINE
+    while token not in received:
+        assert time.monotonic() < deadline, f"no {token!r} within {DEADLINE}s: {bytes(received)!r}"
+        readable, _, _ = select.select([fd], [], [], 0.5)
+        if readable:
+            data = os.read(fd, 65536)
+            assert data, f"the pipe closed before {token!r}: {bytes(received)!r}"
+            received += data
+
+
+@pytest.mark.parametrize("loop", loop_params())
+def test_server_process_accepts_only_when_told_and_says_when_it_stopped(tmp_path, loop):
+    """The handshake a --reload restart runs, with this test as the reloader:
+    the server process reports READY with the app loaded and accepts nothing
+    until it is told to go (a request sent meanwhile waits in the queue and
+    is answered after); stopping, it reports STOPPED once it accepts no more
+    (a connection made then stays in the queue, for the next process)."""
+    from fastbase.reload import ENV_FDS, ENV_GO_FD, ENV_PARENT, ENV_READY_FD, READY, STOPPED
+
+    write_app(tmp_path / "reloadapp.py", b"served")
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    ready_read, ready_write = os.pipe()
+    go_read, go_write = os.pipe()
+    env = {
+        ENV_FDS: str(listener.fileno()),
+        ENV_READY_FD: str(ready_write),
+        ENV_GO_FD: str(go_read),
+        ENV_PARENT: str(os.getpid()),
+    }
+    args = ("--port", "0", "--loop", loop, "--app-dir", str(tmp_path), "reloadapp:app")
+    received = bytearray()
+    try:
+        with server_process(*args, cwd=str(tmp_path), env=env, pass_fds=(listener.fileno(), ready_write, go_read)) as server:
+            os.close(ready_write)
+            os.close(go_read)
+            _read_until(ready_read, READY, received)
+            # Loaded, not accepting: the request waits in the accept queue.
+            early = socket.create_connection(("127.0.0.1", port), timeout=DEADLINE)
+            early.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            assert not [line for line in server.lines if "serving WSGI" in line]
+            os.write(go_write, b"go")
+            server.wait_serving()
+            data = b""
+            while chunk := early.recv(65536):
+                data += chunk
+            assert data.startswith(b"HTTP/1.1 200 ") and data.endswith(b"served"), data
+            early.close()
+            assert get(port) == b"served"
+            server.send_signal(signal.SIGTERM)
+            _read_until(ready_read, STOPPED, received)
+            # It accepts no more: a connection made now waits for whoever
+            # accepts next, here this test.
+            late = socket.create_connection(("127.0.0.1", port), timeout=DEADLINE)
+            listener.settimeout(DEADLINE)
+            accepted, _ = listener.accept()
+            accepted.close()
+            late.close()
+            assert server.wait(DEADLINE) == 0, server.output()
+    finally:
+        for fd in (ready_read, go_write):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        listener.close()
