@@ -277,7 +277,7 @@ class SlowCloseResponse(HttpResponse):
 
 def slow_close_view(request):
     event("slow_close_view")
-    return SlowCloseResponse("closing slowly")
+    return SlowCloseResponse("closing slowly", status=int(request.GET.get("status", "200")))
 
 
 def local_view(request):
@@ -439,7 +439,15 @@ async def cancelled_twice(handler) -> dict:
     second cancellation end its wait for its thread, or never closes a
     response whose sending was cancelled.)"""
     out = {}
-    for case in ("while the response closes", "while the response goes out"):
+    # fastbase's handler closes a complete response below 400 in the
+    # request's last sync hop, before the response goes out; one of 400 and
+    # above in a closing hop after, as Django's handler closes every one.
+    cases = {
+        "while the response closes": b"",
+        "while an error response closes": b"status=409",
+        "while an error response goes out": b"status=409",
+    }
+    for case, query in cases.items():
         CLOSE_STARTED.clear()
         CLOSE_RELEASE.clear()
         sending = asyncio.Event()
@@ -452,12 +460,12 @@ async def cancelled_twice(handler) -> dict:
             return {"type": "http.disconnect"}
 
         async def send(message: dict, case: str = case, sending: asyncio.Event = sending) -> None:
-            if case == "while the response goes out" and message["type"] == "http.response.body":
+            if case.endswith("goes out") and message["type"] == "http.response.body":
                 sending.set()
                 await asyncio.Event().wait()
 
-        task = asyncio.ensure_future(handler(scope("/slowclose"), receive, send))
-        if case == "while the response goes out":
+        task = asyncio.ensure_future(handler(scope("/slowclose", query=query), receive, send))
+        if case.endswith("goes out"):
             await sending.wait()
         else:
             while not CLOSE_STARTED.is_set():
@@ -595,6 +603,32 @@ async def scenarios(handler) -> dict:
         "response": outcome,
         "ended before the close returned": ended_early,
         "events": take_events(),
+    }
+
+    # Where request_finished falls against the response's write: Django's
+    # handler writes, then closes; fastbase's closes a complete response
+    # below 400 at the end of the last sync hop, before the write.
+    async def sent_and_recorded(scope_: dict) -> list:
+        requests = [{"type": "http.request", "body": b"", "more_body": False}]
+
+        async def receive() -> dict:
+            if requests:
+                return requests.pop()
+            await asyncio.Event().wait()
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict) -> None:
+            if message["type"] == "http.response.body":
+                event("body written")
+
+        await handler(scope_, receive, send)
+        return [name for name, _ in take_events() if name.startswith(("request_", "body"))]
+
+    results["request_finished against the write"] = {
+        "sync view": await sent_and_recorded(scope("/sync")),
+        "async view": await sent_and_recorded(scope("/async")),
+        "not found": await sent_and_recorded(scope("/nowhere")),
+        "streaming": await sent_and_recorded(scope("/stream")),
     }
 
     if getattr(handler, "_whole_run", None) is not None:

@@ -177,10 +177,29 @@ def test_cancelled_while_closing_waits_for_request_finished(observed, middleware
     assert [e for e, _ in fastbase[name]["events"]][-3:] == ["close starts", "request_finished ASGIHandler ['signal']", "close returns"]
 
 
+@pytest.mark.parametrize(("middleware", "loop"), CASES)
+def test_a_complete_response_is_closed_in_the_last_hop_before_it_is_written(observed, middleware, loop):
+    """fastbase closes a complete response below 400 (request_finished) at
+    the end of the request's last sync hop, saving a round trip to its
+    thread; Django writes it first. Error and streaming responses close
+    after the write, as under Django. (Other middleware: Django's order.)"""
+    django, fastbase = _pair(observed, middleware, loop)
+    name = "request_finished against the write"
+    after = ["request_started ASGIHandler ['scope', 'signal']", "body written", "request_finished ASGIHandler ['signal']"]
+    before = [after[0], after[2], after[1]]
+    streaming = [after[0], "body written", "body written", "body written", after[2]]  # two parts and the end
+    assert django[name] == {"sync view": after, "async view": after, "not found": after, "streaming": streaming}
+    expected = before if middleware == "default" else after
+    assert fastbase[name]["sync view"] == expected
+    assert fastbase[name]["async view"] == expected
+    assert fastbase[name]["not found"] == after
+    assert fastbase[name]["streaming"] == streaming
+
+
 @pytest.mark.parametrize("loop", LOOPS)
 def test_cancelled_twice_still_waits_for_request_finished(observed, loop):
     fastbase = observed[("fastbase", "default", loop)]
-    for case in ("while the response closes", "while the response goes out"):
+    for case in ("while the response closes", "while an error response closes", "while an error response goes out"):
         seen = fastbase[f"cancelled twice {case}"]
         assert seen["outcome"] == "cancelled", (case, seen)
         assert seen["ended before the close returned"] is False, (case, seen)

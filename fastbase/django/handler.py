@@ -302,7 +302,7 @@ async def _closing_after(process: asyncio.Task[Any]) -> None:
     if process.cancelled() or process.exception() is not None:
         return
     started = process.result()[1]
-    if started is not None:
+    if started is not None and started is not _CLOSED:
         await _finish_last(started)
 
 
@@ -351,6 +351,9 @@ def _close(response: Any) -> None:
 
 
 _close_hop = _Hop(_close)
+#: What process() returns in place of a closing hop when the last sync hop
+#: closed the response itself (ASGIHandler._close_here).
+_CLOSED: Any = object()
 
 
 def _has_async_receivers(signal: Any, sender: Any) -> bool:
@@ -622,6 +625,7 @@ class ASGIHandler(django_asgi.ASGIHandler):
             self._enter = _Hop(self._enter_sync)
             self._begin = _Hop(self._begin_sync)
             self._leave = _Hop(self._leave_sync)
+            self._leave_close = _Hop(self._leave_close_sync)
         # Adapt the top of the stack, if needed.
         handler = self.adapt_method_mode(is_async, handler, handler_is_async)
         self._middleware_chain = handler
@@ -663,15 +667,26 @@ class ASGIHandler(django_asgi.ASGIHandler):
             # What Django's close hop, awaited here, would run in.
             closing = contextvars.copy_context()
 
+            # On a lane, a complete response is closed at the end of the
+            # request's last sync hop (_close_here), which records it here.
+            closed: list[Any] | None = [] if borrower.get() is not None else None
+
             async def process() -> Any:
-                request, response, view = await self._begin(scope, body_file)
+                request, response, view = await self._begin(scope, body_file, closed)
                 if request is not None:
-                    response = await self._finish_response(request, response, view)
+                    response = await self._finish_response(request, response, view, closed=closed)
                 try:
                     await self.send_response(response, send)
                 except asyncio.CancelledError:
                     # The client went away while the response was going out.
                     pass
+                if closed:
+                    _park_lane()
+                    error, closed[0] = closed[0], None
+                    if error is not None:
+                        # As from Django's closing after the response is out.
+                        raise error
+                    return response, _CLOSED
                 # The response is out: queue its closing (request_finished)
                 # now, as Django would next on this thread, so that it is on
                 # the lane before the next request on this connection can be
@@ -687,7 +702,7 @@ class ASGIHandler(django_asgi.ASGIHandler):
                 # processing runs in this task, cancelled if it does, with no
                 # listener task and no asyncio.wait (a tenth of the loop's
                 # work for an async view).
-                await self._process_here(cycle, process)
+                await self._process_here(cycle, process, closed)
                 return
             # As Django's handler: listen for the client going away while the
             # request is processed, and cancel the processing if it does.
@@ -727,14 +742,27 @@ class ASGIHandler(django_asgi.ASGIHandler):
             try:
                 response, started = tasks[1].result()
             except asyncio.CancelledError:
-                await signals.request_finished.asend(sender=self.__class__)
+                await self._finished_unless_closed(closed)
             else:
                 if started is None:
                     await _close_hop(response)
-                else:
+                elif started is not _CLOSED:
                     await _finish_last(started)
 
-    async def _process_here(self, cycle: ASGICycle, process: Any) -> None:
+    async def _finished_unless_closed(self, closed: list[Any] | None) -> None:
+        """request_finished for a request whose processing was cancelled,
+        unless its last sync hop closed the response (and so sent it) before
+        the cancellation: that hop, still running maybe, is waited for first
+        (Django's handler queues the signal behind it on the same thread)."""
+        if closed is not None:
+            request = borrower.get()
+            if request is not None:
+                await _drain(request.lane)
+            if closed:
+                return
+        await signals.request_finished.asend(sender=self.__class__)
+
+    async def _process_here(self, cycle: ASGICycle, process: Any, closed: list[Any] | None = None) -> None:
         """handle's processing on fastbase's server: ``process()`` in this
         task, which the cycle cancels if the client goes away before the
         response is complete (Django's handler cancels its processing task
@@ -764,23 +792,47 @@ class ASGIHandler(django_asgi.ASGIHandler):
                     uncancel()
             client_gone = None  # type: ignore[assignment]  # no cycle through this frame
         if response is None:
-            await signals.request_finished.asend(sender=self.__class__)
+            await self._finished_unless_closed(closed)
         elif started is None:
             await _close_hop(response)
-        else:
+        elif started is not _CLOSED:
             await _finish_last(started)
 
-    def _begin_sync(self, scope: dict[str, Any], body_file: Any) -> tuple[Any, Any, Any]:
+    def _begin_sync(self, scope: dict[str, Any], body_file: Any, closed: list[Any] | None = None) -> tuple[Any, Any, Any]:
         """request_started, the request, and _enter_sync: (request, response,
         async view or None); (None, error response, None) for a request
-        Django cannot build."""
+        Django cannot build. With ``closed``, a final response is closed
+        here (_close_here)."""
         signals.request_started.send(sender=self.__class__, scope=scope)
         request, error_response = self.create_request(scope, body_file)
         if request is None:
             return None, error_response, None
         set_urlconf(settings.ROOT_URLCONF)
         response, view = self._enter_sync(request)
+        if view is None and closed is not None:
+            self._close_here(request, response, closed)
         return request, response, view
+
+    def _close_here(self, request: Any, response: Any, closed: list[Any]) -> None:
+        """At the end of a request's last sync hop, close a complete
+        in-memory response (not streaming, and below 400: Django logs those
+        on the loop first) on this thread now, request_finished with it,
+        where Django closes it in a hop of its own once the loop has written
+        it: one round trip to the request's thread and back fewer, the
+        response written after its request_finished instead of before. What
+        _finish_response would add to the response is added here; an error
+        from the closing is raised once the response is out, as Django's
+        would be."""
+        if response.streaming or response.status_code >= 400:
+            return
+        _checkpoint()
+        response._resource_closers.append(request.close)
+        response._handler_class = self.__class__
+        closed.append(None)
+        try:
+            response.close()
+        except Exception as exc:
+            closed[0] = exc
 
     async def get_response_async(self, request: Any) -> Any:
         """BaseHandler.get_response_async; with the whole chain one run of
@@ -792,17 +844,28 @@ class ASGIHandler(django_asgi.ASGIHandler):
         response, view = await self._enter(request)
         return await self._finish_response(request, response, view, run_get_response=False)
 
-    async def _finish_response(self, request: Any, response: Any, view: Any, run_get_response: bool = True) -> Any:
+    async def _finish_response(
+        self, request: Any, response: Any, view: Any, run_get_response: bool = True, closed: list[Any] | None = None
+    ) -> Any:
         """The async view if there is one, then what get_response_async and
-        run_get_response do to a response."""
+        run_get_response do to a response. With ``closed``, the hop after
+        the view closes a complete response (_close_here)."""
         if view is not None:
             wrapped_callback, callback, callback_args, callback_kwargs = view
             try:
                 response = await wrapped_callback(request, *callback_args, **callback_kwargs)
             except Exception as exc:
-                response = await self._leave(request, None, callback, exc)
+                error: Exception | None = exc
+                response = None
             else:
-                response = await self._leave(request, response, callback, None)
+                error = None
+            if closed is None:
+                response = await self._leave(request, response, callback, error)
+            else:
+                response = await self._leave_close(request, response, callback, error, closed)
+            error = None
+        if closed:
+            return response  # closed, with all that is added below
         response._resource_closers.append(request.close)
         if response.status_code >= 400:
             await sync_to_async(log_response, thread_sensitive=False)(
@@ -876,6 +939,14 @@ class ASGIHandler(django_asgi.ASGIHandler):
         finally:
             error = None
         return run.process_responses(request, response, len(run.middleware) - 1)
+
+    def _leave_close_sync(self, request: Any, response: Any, callback: Any, error: Exception | None, closed: list[Any]) -> Any:
+        """_leave_sync, then _close_here: the last sync hop of a request
+        with an async view."""
+        response = self._leave_sync(request, response, callback, error)
+        error = None
+        self._close_here(request, response, closed)
+        return response
 
     def _after_view(self, request: Any, response: Any, callback: Any) -> Any:
         self.check_response(response, callback)
