@@ -3,7 +3,7 @@ hop per run of sync code.
 
 ``ASGIHandler`` is Django's own ``django.core.handlers.asgi.ASGIHandler``
 (request class, body spooling, response sending, error handling are
-inherited, so they follow whichever Django is installed) with three changes
+inherited, so they follow whichever Django is installed) with these changes
 to where and how sync code runs:
 
 - The request's thread-sensitive context runs its sync code on a lane
@@ -22,6 +22,9 @@ to where and how sync code runs:
   takes everything up to the view (and a sync view and what follows it).
 - The handler's own hops (``_Hop``) keep ``sync_to_async``'s contract at a
   third of its cost.
+- A complete response below 400 is closed (``request_finished``) at the end
+  of the request's last hop, before the loop writes it, instead of in a hop
+  of its own after (``_close_here``).
 - On an HTTP/1 connection a request's lane goes on to the connection's next
   request once the last hop (``response.close()``, ``request_finished``) is
   queued on it: that request's sync code runs after it on the same thread
