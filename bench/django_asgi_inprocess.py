@@ -65,18 +65,22 @@ class Counters:
         threading.Thread.start = counted_start  # type: ignore[method-assign]
 
         # fastbase's handler makes its own hops to the request's thread
-        # without sync_to_async where it can (fastbase.django.handler._Hop);
-        # those count as hops too.
+        # without sync_to_async where it can (fastbase.django.handler._Hop):
+        # each one queued on the thread counts too, awaited at once or, as
+        # the closing after the response, later. (One that falls back to
+        # sync_to_async is counted there.)
         from fastbase.django import handler
 
-        original_hop = handler._Hop.__call__
+        original_hop = handler._Hop.start
 
-        async def counted_hop(self, *args):  # type: ignore[no-untyped-def]
-            counters.hops += 1
-            counters.own_hops += 1
-            return await original_hop(self, *args)
+        def counted_hop(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+            started = original_hop(self, *args, **kwargs)
+            if started is not None:
+                counters.hops += 1
+                counters.own_hops += 1
+            return started
 
-        handler._Hop.__call__ = counted_hop  # type: ignore[method-assign]
+        handler._Hop.start = counted_hop  # type: ignore[method-assign]
 
 
 async def _one(handler, scope: dict) -> int:  # type: ignore[no-untyped-def]
