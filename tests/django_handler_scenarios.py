@@ -433,8 +433,9 @@ def take_events() -> list[tuple[str, str]]:
 
 async def cancelled_twice(handler) -> dict:
     """fastbase's handler cancelled twice in a row (as Django's async tests
-    do: the communicator's clean-up, then asyncio.run's) once its response
-    is out, or while it goes out: either way the coroutine ends only after
+    do: the communicator's clean-up, then asyncio.run's, some loop passes
+    apart) while its response closes, or while an error response (closed
+    after it is written) goes out: either way the coroutine ends only after
     the response's close() and request_finished. (Django's handler lets the
     second cancellation end its wait for its thread, or never closes a
     response whose sending was cancelled.)"""
@@ -465,15 +466,17 @@ async def cancelled_twice(handler) -> dict:
                 await asyncio.Event().wait()
 
         task = asyncio.ensure_future(handler(scope("/slowclose", query=query), receive, send))
+        # (A handler that never gets there leaves each wait after 10 s.)
+        deadline = time.monotonic() + 10
         if case.endswith("goes out"):
-            await sending.wait()
+            await asyncio.wait_for(sending.wait(), 10)
         else:
-            while not CLOSE_STARTED.is_set():
+            while not CLOSE_STARTED.is_set() and time.monotonic() < deadline:
                 await asyncio.sleep(0.005)
         task.cancel()
-        await asyncio.sleep(0)
+        for _turn in range(20):
+            await asyncio.sleep(0)
         task.cancel()
-        # (A handler that drops the closing leaves this after 10 s.)
         deadline = time.monotonic() + 10
         while not CLOSE_STARTED.is_set() and time.monotonic() < deadline:
             await asyncio.sleep(0.005)
@@ -587,7 +590,8 @@ async def scenarios(handler) -> dict:
     # request_finished with it, has run, never leaving them to fire later.
     # (The loop turns give a coroutine that does not wait the chance to end.)
     task = asyncio.ensure_future(call(handler, scope("/slowclose")))
-    while not CLOSE_STARTED.is_set():
+    deadline = time.monotonic() + 10  # (a handler that never closes: 10 s)
+    while not CLOSE_STARTED.is_set() and time.monotonic() < deadline:
         await asyncio.sleep(0.005)
     task.cancel()
     for _turn in range(100):

@@ -56,10 +56,17 @@ def observed() -> dict:
             cwd=HERE,
         )
     results = {}
-    for key, process in processes.items():
-        out, err = process.communicate(timeout=120)
-        assert process.returncode == 0, err.decode()[-3000:]
-        results[key] = json.loads(out)
+    try:
+        for key, process in processes.items():
+            out, err = process.communicate(timeout=120)
+            assert process.returncode == 0, err.decode()[-3000:]
+            results[key] = json.loads(out)
+    finally:
+        # A run that hangs or fails leaves none of them behind.
+        for process in processes.values():
+            if process.poll() is None:
+                process.kill()
+            process.communicate()
     return results
 
 

@@ -294,6 +294,30 @@ async def _finish_last(started: Any) -> Any:
         raise
 
 
+# Orders a request's last hop deciding to close its response (_close_here)
+# against its coroutine, cancelled, deciding whether to wait for that.
+_close_lock = threading.Lock()
+
+
+async def _closing_begun(closed: list[Any] | None) -> None:
+    """After the request's processing was cancelled (its hop awaited then
+    abandoned): if its last hop has begun closing the response, wait for it,
+    however often cancelled meanwhile, as _finish_last waits for a closing
+    hop; else that hop never will (it stops at its next checkpoint)."""
+    request = borrower.get()
+    if closed is None or request is None:
+        return
+    with _close_lock:
+        if not closed:
+            return
+    done = asyncio.wrap_future(request.lane.submit(_nothing))
+    while not done.done():
+        try:
+            await asyncio.shield(done)
+        except asyncio.CancelledError:
+            continue
+
+
 async def _closing_after(process: asyncio.Task[Any]) -> None:
     """Wait for ``process`` (handle's processing task, just cancelled), then
     for the closing hop it queued if it got that far."""
@@ -723,6 +747,7 @@ class ASGIHandler(django_asgi.ASGIHandler):
                 for task in tasks:
                     task.cancel()
                 await _closing_after(tasks[1])
+                await _closing_begun(closed)
                 raise
             for task in tasks:
                 if task.done():
@@ -783,7 +808,9 @@ class ASGIHandler(django_asgi.ASGIHandler):
             response, started = await process()
         except asyncio.CancelledError:
             if not gone:
-                raise  # the server is stopping the app, not the client leaving
+                # The server is stopping the app, not the client leaving.
+                await _closing_begun(closed)
+                raise
             response = started = None
         finally:
             cycle.on_client_gone = None
@@ -828,10 +855,13 @@ class ASGIHandler(django_asgi.ASGIHandler):
         would be."""
         if response.streaming or response.status_code >= 400:
             return
-        _checkpoint()
+        with _close_lock:
+            # Not if the request's coroutine has given up on this hop; once
+            # recorded, it waits for the closing (_closing_begun).
+            _checkpoint()
+            closed.append(None)
         response._resource_closers.append(request.close)
         response._handler_class = self.__class__
-        closed.append(None)
         try:
             response.close()
         except Exception as exc:
