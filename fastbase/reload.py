@@ -7,8 +7,9 @@ connection is refused during a restart: connections wait in the socket's
 accept queue. The old process keeps serving until the new one has loaded the
 app; then the old one stops accepting (its in-flight requests finish; idle
 and never-used connections close at once) and says so, and only then does
-the new one start accepting: the two never accept side by side, so once a
-client has seen the new code it never sees the old again. A new process that
+the new one start accepting: the two never accept side by side (unless the
+old one fails to say so within STOP_WAIT), so once a client has seen the new
+code, connections it opens afterwards never reach the old. A new process that
 cannot start (a syntax error, an import error) reports one line and the old
 process keeps serving; the next save tries again.
 
@@ -207,7 +208,9 @@ class _Child:
 
     def read_until(self, token: bytes, timeout: float, stopping: Optional[threading.Event] = None) -> bool:
         """Read its reports until ``token`` (True) or the end of the pipe,
-        the timeout, or ``stopping`` being set (False)."""
+        the process's exit, the timeout, or ``stopping`` being set (False).
+        (A process that exits while a child of its own holds the pipe open
+        does not end it.)"""
         deadline = time.monotonic() + timeout
         while token not in self.received:
             if self.reports < 0 or (stopping is not None and stopping.is_set()):
@@ -215,14 +218,30 @@ class _Child:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False
-            readable, _, _ = select.select([self.reports], [], [], min(remaining, 0.2))
+            exited = self.proc.poll() is not None
+            readable, _, _ = select.select([self.reports], [], [], 0 if exited else min(remaining, 0.2))
             if readable:
                 data = os.read(self.reports, 65536)
                 if not data:
                     self._close_reports()
                     return False
                 self.received += data
+            elif exited:
+                self._close_reports()
+                return False
         return True
+
+    def stop_now(self, timeout: float = 5.0) -> None:
+        """Terminate it (then kill it after ``timeout``) and reap it, before
+        closing its pipes: one that has not been told to go never accepts."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.close()
 
     def start_accepting(self) -> None:
         if self.go >= 0:
@@ -252,6 +271,8 @@ class Reloader:
         self.sockets: List[socket.socket] = []
         self.current: Optional[_Child] = None
         self.retiring: List[_Child] = []
+        # The process _start is waiting for, if any.
+        self.starting: Optional[_Child] = None
         self.stopping = threading.Event()
         self.changed: "queue.Queue[Set[str]]" = queue.Queue()
         self._reported_exit = False
@@ -303,7 +324,7 @@ class Reloader:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             if self.current is not None:
-                self._retire(self.current)
+                self._retire(self.current, before_another=False)
             self._wait_retiring()
             for sock in self.sockets:
                 sock.close()
@@ -314,7 +335,7 @@ class Reloader:
 
     def _on_signal(self, sig: int, frame: object) -> None:
         if self.stopping.is_set() and sig == signal.SIGINT:
-            for child in [self.current, *self.retiring]:  # a second Ctrl+C: now
+            for child in [self.current, self.starting, *self.retiring]:  # a second Ctrl+C: now
                 if child is not None and child.proc.poll() is None:
                     child.proc.kill()
         self.stopping.set()
@@ -349,18 +370,19 @@ class Reloader:
             os.close(write_fd)
             os.close(go_read)
         self._reported_exit = False
-        child = _Child(proc, read_fd, go_write)
-        while not child.read_until(READY, 3600.0, self.stopping):
-            if self.stopping.is_set():
-                child.close()
-                proc.terminate()
-                proc.wait()
-                return None
-            if child.reports < 0:
-                break  # it exited, or closed the pipe: it could not start
-        else:
-            return child
-        child.close()
+        child = self.starting = _Child(proc, read_fd, go_write)
+        try:
+            while not child.read_until(READY, 3600.0, self.stopping):
+                if self.stopping.is_set():
+                    child.stop_now()
+                    return None
+                if child.reports < 0:
+                    break  # it exited, or closed the pipe: it could not start
+            else:
+                return child
+        finally:
+            self.starting = None
+        child.stop_now()
         code = proc.wait()
         reason = child.received.decode("utf-8", "replace").strip() or f"the server process exited ({describe_exit(code)})"
         if first:
@@ -369,12 +391,14 @@ class Reloader:
             error_log.error("Reload failed: %s; the previous code keeps serving until the next change", reason)
         return None
 
-    def _retire(self, child: _Child) -> None:
-        """Stop ``child`` gracefully; return once it accepts no more (or is
-        gone, or STOP_WAIT has passed) while it finishes what it has."""
+    def _retire(self, child: _Child, before_another: bool = True) -> None:
+        """Stop ``child`` gracefully; return (when another process is to
+        start accepting after it) once it accepts no more, is gone, or
+        STOP_WAIT has passed, while it finishes what it has."""
         if child.proc.poll() is None:
             child.proc.send_signal(signal.SIGTERM)
-            child.read_until(STOPPED, STOP_WAIT)
+            if before_another:
+                child.read_until(STOPPED, STOP_WAIT)
             self.retiring.append(child)
         child.close()
 
@@ -457,13 +481,14 @@ def serve_reloader_child(config: Config, sockets: List[socket.socket]) -> int:
             os.close(ready_fd)
             ready_fd = -1
 
-    async def before_serving() -> None:
+    async def before_serving() -> bool:
         nonlocal go_fd
         report(READY, last=False)
         if go_fd < 0:
-            return
-        # The parent writes once the previous process accepts no more (or
-        # closes the pipe: it is stopping, or gone; the heartbeat sees that).
+            return True
+        # The parent writes once the previous process accepts no more; the
+        # pipe's end without a word means it is stopping or gone: then this
+        # process stops without having accepted anything.
         loop = asyncio.get_running_loop()
         go = loop.create_future()
 
@@ -474,10 +499,15 @@ def serve_reloader_child(config: Config, sockets: List[socket.socket]) -> int:
         loop.add_reader(go_fd, readable)
         try:
             await go
+            try:
+                word = os.read(go_fd, 16)
+            except OSError:
+                word = b""
         finally:
             loop.remove_reader(go_fd)
             os.close(go_fd)
             go_fd = -1
+        return bool(word)
 
     def heartbeat() -> None:
         # A reloader that died (kill -9) must not leave a server behind.

@@ -82,7 +82,8 @@ class Server:
         self.metrics_stop: Optional[Any] = None
         #: Awaited on the loop once the app is loaded and the listeners made,
         #: before they accept (a --reload server process waits there until
-        #: the previous one has stopped accepting).
+        #: the previous one has stopped accepting); False: stop without
+        #: accepting anything.
         self.before_serving: Optional[Any] = None
         #: Called on the loop when shutting down, once no connection can be
         #: accepted any more and those already accepted are in hand.
@@ -176,6 +177,8 @@ class Server:
                     sock.close()
                 self._remove_uds()
             raise
+        if self.should_exit:
+            return  # told to stop before accepting anything
         for address in self.addresses():
             error_log.info("fastbase %s serving %s on %s (%s)", _version(), self.interface.upper(), address, _loop_name(loop))
 
@@ -242,7 +245,9 @@ class Server:
             self.sockets.extend(server.sockets)
         state.start_sweeper()
         if before_serving is not None:
-            await before_serving()
+            if await before_serving() is False:
+                self.stop()
+                return
             for server in self.servers:
                 await server.start_serving()
 

@@ -322,7 +322,9 @@ def test_server_process_accepts_only_when_told_and_says_when_it_stopped(tmp_path
             # Loaded, not accepting: the request waits in the accept queue.
             early = socket.create_connection(("127.0.0.1", port), timeout=DEADLINE)
             early.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            assert not [line for line in server.lines if "serving WSGI" in line]
+            # (Nothing answers it meanwhile: a bounded look, not a wait for
+            # something to happen.)
+            assert select.select([early], [], [], 0.5)[0] == []
             os.write(go_write, b"go")
             server.wait_serving()
             data = b""
@@ -345,4 +347,45 @@ def test_server_process_accepts_only_when_told_and_says_when_it_stopped(tmp_path
         for fd in (ready_read, go_write):
             with contextlib.suppress(OSError):
                 os.close(fd)
+        listener.close()
+
+
+@pytest.mark.parametrize("loop", loop_params())
+def test_server_process_stops_without_accepting_when_the_go_pipe_closes(tmp_path, loop):
+    """A reloader that stops (or dies) while its new process waits to be told
+    to go closes the pipe without a word: the process then exits without
+    having accepted anything, and a connection waiting in the queue is left
+    to whoever holds the socket."""
+    from fastbase.reload import ENV_FDS, ENV_GO_FD, ENV_PARENT, ENV_READY_FD, READY, STOPPED
+
+    write_app(tmp_path / "reloadapp.py", b"never")
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    ready_read, ready_write = os.pipe()
+    go_read, go_write = os.pipe()
+    env = {ENV_FDS: str(listener.fileno()), ENV_READY_FD: str(ready_write), ENV_GO_FD: str(go_read), ENV_PARENT: str(os.getpid())}
+    args = ("--port", "0", "--loop", loop, "--app-dir", str(tmp_path), "reloadapp:app")
+    received = bytearray()
+    try:
+        with server_process(*args, cwd=str(tmp_path), env=env, pass_fds=(listener.fileno(), ready_write, go_read)) as server:
+            os.close(ready_write)
+            os.close(go_read)
+            _read_until(ready_read, READY, received)
+            waiting = socket.create_connection(("127.0.0.1", port), timeout=DEADLINE)
+            waiting.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            os.close(go_write)
+            go_write = -1
+            assert server.wait(DEADLINE) == 0, server.output()
+            assert "serving WSGI" not in server.output()
+            _read_until(ready_read, STOPPED, received)
+            listener.settimeout(DEADLINE)
+            accepted, _ = listener.accept()  # still in the queue, never taken
+            assert accepted.recv(100).startswith(b"GET / HTTP/1.1")
+            accepted.close()
+            waiting.close()
+    finally:
+        for fd in (ready_read, go_write):
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
         listener.close()
