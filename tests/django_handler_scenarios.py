@@ -431,10 +431,33 @@ def take_events() -> list[tuple[str, str]]:
     return out
 
 
+async def close_started() -> None:
+    """Until SlowCloseResponse.close() has begun (10 s at most: a handler that
+    never gets there)."""
+    deadline = time.monotonic() + 10
+    while not CLOSE_STARTED.is_set() and time.monotonic() < deadline:
+        await asyncio.sleep(0.005)
+
+
+async def released(task: asyncio.Future) -> tuple[str, bool]:
+    """Whether ``task`` (cancelled, its response's close() blocked) ended in
+    the next 100 loop passes, which give a coroutine that does not wait for
+    the close the chance to end; then, the close released, how it ended."""
+    for _turn in range(100):
+        await asyncio.sleep(0)
+    ended_early = task.done()
+    CLOSE_RELEASE.set()
+    try:
+        await asyncio.wait_for(task, 10)
+        return "completed", ended_early
+    except asyncio.CancelledError:
+        return "cancelled", ended_early
+
+
 async def cancelled_twice(handler) -> dict:
-    """fastbase's handler cancelled twice in a row (as Django's async tests
-    do: the communicator's clean-up, then asyncio.run's, some loop passes
-    apart) while its response closes, or while an error response (closed
+    """fastbase's handler cancelled again and again (Django's async tests
+    cancel twice: the communicator's clean-up, then asyncio.run's, some loop
+    passes apart; here three times) while its response closes, or while an error response (closed
     after it is written) goes out: either way the coroutine ends only after
     the response's close() and request_finished. (Django's handler lets the
     second cancellation end its wait for its thread, or never closes a
@@ -466,29 +489,16 @@ async def cancelled_twice(handler) -> dict:
                 await asyncio.Event().wait()
 
         task = asyncio.ensure_future(handler(scope("/slowclose", query=query), receive, send))
-        # (A handler that never gets there leaves each wait after 10 s.)
-        deadline = time.monotonic() + 10
         if case.endswith("goes out"):
             await asyncio.wait_for(sending.wait(), 10)
         else:
-            while not CLOSE_STARTED.is_set() and time.monotonic() < deadline:
-                await asyncio.sleep(0.005)
-        task.cancel()
-        for _turn in range(20):
-            await asyncio.sleep(0)
-        task.cancel()
-        deadline = time.monotonic() + 10
-        while not CLOSE_STARTED.is_set() and time.monotonic() < deadline:
-            await asyncio.sleep(0.005)
-        for _turn in range(100):
-            await asyncio.sleep(0)
-        ended_early = task.done()
-        CLOSE_RELEASE.set()
-        try:
-            await asyncio.wait_for(task, 10)
-            outcome = "completed"
-        except asyncio.CancelledError:
-            outcome = "cancelled"
+            await close_started()
+        for _cancellation in range(3):
+            task.cancel()
+            for _turn in range(20):
+                await asyncio.sleep(0)
+        await close_started()
+        outcome, ended_early = await released(task)
         out[f"cancelled twice {case}"] = {"outcome": outcome, "ended before the close returned": ended_early, "calls": take_events()}
     return out
 
@@ -588,21 +598,10 @@ async def scenarios(handler) -> dict:
     # The request's task cancelled (a server stopping, a test's loop ending)
     # while its response closes: the coroutine ends only once the close, and
     # request_finished with it, has run, never leaving them to fire later.
-    # (The loop turns give a coroutine that does not wait the chance to end.)
     task = asyncio.ensure_future(call(handler, scope("/slowclose")))
-    deadline = time.monotonic() + 10  # (a handler that never closes: 10 s)
-    while not CLOSE_STARTED.is_set() and time.monotonic() < deadline:
-        await asyncio.sleep(0.005)
+    await close_started()
     task.cancel()
-    for _turn in range(100):
-        await asyncio.sleep(0)
-    ended_early = task.done()
-    CLOSE_RELEASE.set()
-    try:
-        await asyncio.wait_for(task, 10)
-        outcome = "completed"
-    except asyncio.CancelledError:
-        outcome = "cancelled"
+    outcome, ended_early = await released(task)
     results["cancelled while the response closes"] = {
         "response": outcome,
         "ended before the close returned": ended_early,

@@ -253,7 +253,7 @@ def _nothing() -> None:
     pass
 
 
-async def _drain(lane: Lane) -> None:
+async def _drain(lane: Lane, through_cancellations: bool = False) -> None:
     """Wait for the calls queued on ``lane`` so far. A cancelled request (its
     server stopping, the loop of one of Django's async tests ending) may
     leave a hop running or queued there, its response.close() and
@@ -261,12 +261,20 @@ async def _drain(lane: Lane) -> None:
     joins the request's thread on exit, returns only after it, and so does
     this one: otherwise that request_finished fires later, in whatever runs
     then (in Django's own suite, the next test counted it among its
-    signals). A second cancellation stops the wait, as it stops asgiref's."""
+    signals). A second cancellation stops the wait, as it stops asgiref's,
+    unless ``through_cancellations``."""
     try:
-        done = lane.submit(_nothing)
+        done = asyncio.wrap_future(lane.submit(_nothing))
     except RuntimeError:  # pragma: no cover - the lane was shut down
         return
-    await asyncio.wrap_future(done)
+    if not through_cancellations:
+        await done
+        return
+    while not done.done():
+        try:
+            await asyncio.shield(done)
+        except asyncio.CancelledError:
+            continue
 
 
 async def _finish_last(started: Any) -> Any:
@@ -310,12 +318,7 @@ async def _closing_begun(closed: list[Any] | None) -> None:
     with _close_lock:
         if not closed:
             return
-    done = asyncio.wrap_future(request.lane.submit(_nothing))
-    while not done.done():
-        try:
-            await asyncio.shield(done)
-        except asyncio.CancelledError:
-            continue
+    await _drain(request.lane, through_cancellations=True)
 
 
 async def _closing_after(process: asyncio.Task[Any]) -> None:
