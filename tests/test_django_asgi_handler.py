@@ -10,6 +10,7 @@ asgiref names fastbase.django.handler relies on, and the lane pool itself.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -425,18 +426,10 @@ def test_hop_takes_its_own_path_and_yields_to_asgiref_inside_its_requests_call()
     async code that a call of the same request awaits through async_to_sync
     it goes through asgiref, to the thread that waits (a queued call would
     wait for that call to end: a deadlock)."""
-    from asgiref.sync import SyncToAsync, async_to_sync
-
-    used = []
-    original = SyncToAsync.__call__
-
-    async def counted(self, *args, **kwargs):
-        used.append("asgiref")
-        return await original(self, *args, **kwargs)
+    from asgiref.sync import async_to_sync
 
     async def body(hop, lane):
-        SyncToAsync.__call__ = counted
-        try:
+        with asgiref_calls() as used:
             assert (await hop(threading.get_ident)()) == lane.thread.ident
             assert used == []
 
@@ -449,8 +442,6 @@ def test_hop_takes_its_own_path_and_yields_to_asgiref_inside_its_requests_call()
             outer_thread, inner_thread = await asyncio.wait_for(hop(outer)(), 10)
             assert outer_thread == inner_thread == lane.thread.ident
             assert used == ["asgiref"]
-        finally:
-            SyncToAsync.__call__ = original
 
     import asyncio
 
@@ -472,33 +463,40 @@ def test_a_hop_queues_behind_another_requests_call_on_a_handed_on_lane():
         release.wait(10)
         order.append("previous")
 
-    from asgiref.sync import SyncToAsync
-
-    used = []
-    original = SyncToAsync.__call__
-
-    async def counted(self, *args, **kwargs):
-        used.append("asgiref")
-        return await original(self, *args, **kwargs)
-
     async def body(hop, lane):
         # The previous request's call, made in its own context.
         previous = contextvars_run(lambda: borrower.set(Borrower(lane)))
         previous.run(lane.submit, previous_request_finished)
-        SyncToAsync.__call__ = counted
-        try:
+        with asgiref_calls() as used:
             started = hop(lambda: order.append("next") or threading.get_ident())()
             task = asyncio.ensure_future(started)
             await asyncio.sleep(0)
             assert not task.done()
             release.set()
             assert (await asyncio.wait_for(task, 10)) == lane.thread.ident
-        finally:
-            SyncToAsync.__call__ = original
         assert order == ["previous", "next"]
         assert used == []  # queued by the hop itself, not sent through sync_to_async
 
     _on_a_lane(body)
+
+
+@contextlib.contextmanager
+def asgiref_calls():
+    """A list that gets "asgiref" for each sync_to_async call made inside."""
+    from asgiref.sync import SyncToAsync
+
+    used: list = []
+    original = SyncToAsync.__call__
+
+    async def counted(self, *args, **kwargs):
+        used.append("asgiref")
+        return await original(self, *args, **kwargs)
+
+    SyncToAsync.__call__ = counted
+    try:
+        yield used
+    finally:
+        SyncToAsync.__call__ = original
 
 
 def contextvars_run(setup):
