@@ -236,12 +236,16 @@ class _Child:
         closing its pipes: one that has not been told to go never accepts."""
         if self.proc.poll() is None:
             self.proc.terminate()
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            self.reap(timeout)
         self.close()
+
+    def reap(self, timeout: float) -> None:
+        """Wait for it to exit; kill it after ``timeout`` seconds."""
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
 
     def start_accepting(self) -> None:
         if self.go >= 0:
@@ -412,11 +416,7 @@ class Reloader:
     def _wait_retiring(self) -> None:
         deadline = time.monotonic() + self.config.timeout_graceful_shutdown + 5
         for child in self.retiring:
-            try:
-                child.proc.wait(max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                child.proc.kill()
-                child.proc.wait()
+            child.reap(max(0.0, deadline - time.monotonic()))
         self.retiring = []
 
 
