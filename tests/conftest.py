@@ -4,14 +4,20 @@ import os
 import pytest
 
 
-def _load(name):
+def _compiled_or_twin(name, compiled, twin, what):
+    """The twin module for "py"; else the compiled one, skipped only under
+    FASTBASE_NO_EXTENSIONS=1: without that opt-out a compiled module that does
+    not import is a failure, never a skip (a silently missing extension must
+    not pass the suite)."""
     if name == "py":
-        return importlib.import_module("fastbase.http._parser_py")
+        return importlib.import_module(twin)
     if os.environ.get("FASTBASE_NO_EXTENSIONS") == "1":
-        pytest.skip("compiled parser disabled by FASTBASE_NO_EXTENSIONS=1")
-    # Without the opt-out, a compiled module that does not import is a failure,
-    # never a skip: a silently missing extension must not pass the suite.
-    return importlib.import_module("fastbase.http._parser")
+        pytest.skip(f"compiled {what} disabled by FASTBASE_NO_EXTENSIONS=1")
+    return importlib.import_module(compiled)
+
+
+def _load(name):
+    return _compiled_or_twin(name, "fastbase.http._parser", "fastbase.http._parser_py", "parser")
 
 
 @pytest.fixture(params=["c", "py"])
@@ -20,49 +26,24 @@ def impl(request):
     return _load(request.param)
 
 
-def _load_websocket(name):
-    if name == "py":
-        return importlib.import_module("fastbase.websocket._frames_py")
-    if os.environ.get("FASTBASE_NO_EXTENSIONS") == "1":
-        pytest.skip("compiled WebSocket frames disabled by FASTBASE_NO_EXTENSIONS=1")
-    # As for the parser: a compiled module that does not import fails the test.
-    return importlib.import_module("fastbase.websocket._frames")
-
-
 @pytest.fixture(params=["c", "py"])
 def ws_impl(request):
     """Each WebSocket frame test runs against the compiled module and its twin."""
-    return _load_websocket(request.param)
-
-
-def _load_environ(name):
-    if name == "py":
-        return importlib.import_module("fastbase.environ._environ_py"), importlib.import_module("fastbase.http._parser_py")
-    if os.environ.get("FASTBASE_NO_EXTENSIONS") == "1":
-        pytest.skip("compiled environ builder disabled by FASTBASE_NO_EXTENSIONS=1")
-    # The compiled builder takes the compiled parser's requests.
-    return importlib.import_module("fastbase.environ._environ"), importlib.import_module("fastbase.http._parser")
+    return _compiled_or_twin(request.param, "fastbase.websocket._frames", "fastbase.websocket._frames_py", "WebSocket frames")
 
 
 @pytest.fixture(params=["c", "py"])
 def environ_impl(request):
-    """(environ builder, parser module): the compiled pair and the twins."""
-    return _load_environ(request.param)
-
-
-def _load_tally(name):
-    if name == "py":
-        return importlib.import_module("fastbase._tally_py")
-    if os.environ.get("FASTBASE_NO_EXTENSIONS") == "1":
-        pytest.skip("compiled metrics tally disabled by FASTBASE_NO_EXTENSIONS=1")
-    # As for the parser: a compiled module that does not import fails the test.
-    return importlib.import_module("fastbase._tally")
+    """(environ builder, parser module): the compiled pair and the twins (the
+    compiled builder takes the compiled parser's requests)."""
+    builder = _compiled_or_twin(request.param, "fastbase.environ._environ", "fastbase.environ._environ_py", "environ builder")
+    return builder, _load(request.param)
 
 
 @pytest.fixture(params=["c", "py"])
 def tally_impl(request):
     """Each --metrics tally test runs against the compiled module and its twin."""
-    return _load_tally(request.param)
+    return _compiled_or_twin(request.param, "fastbase._tally", "fastbase._tally_py", "metrics tally")
 
 
 # --- the slow path ---------------------------------------------------------------
