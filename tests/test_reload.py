@@ -281,15 +281,61 @@ def test_an_edit_in_the_same_second_with_the_same_size_is_served(tmp_path, watch
         stop(server)
 
 
-def _read_until(fd: int, token: bytes, received: bytearray) -> None:
-    deadline = time.monotonic() + DEADLINE
-    while token not in received:
-        assert time.monotonic() < deadline, f"no {token!r} within {DEADLINE}s: {bytes(received)!r}"
-        readable, _, _ = select.select([fd], [], [], 0.5)
-        if readable:
-            data = os.read(fd, 65536)
-            assert data, f"the pipe closed before {token!r}: {bytes(received)!r}"
-            received += data
+class FakeReloader:
+    """This test as a --reload parent: the listening socket, the report pipe
+    it reads and the go pipe it writes, given to one real server process."""
+
+    def __init__(self, server, listener: socket.socket, reports: int, go: int) -> None:
+        self.server = server
+        self.listener = listener
+        self.port = listener.getsockname()[1]
+        self.reports = reports
+        self.go = go
+        self.received = bytearray()
+
+    def read_until(self, token: bytes) -> None:
+        deadline = time.monotonic() + DEADLINE
+        while token not in self.received:
+            assert time.monotonic() < deadline, f"no {token!r} within {DEADLINE}s: {bytes(self.received)!r}"
+            readable, _, _ = select.select([self.reports], [], [], 0.5)
+            if readable:
+                data = os.read(self.reports, 65536)
+                assert data, f"the pipe closed before {token!r}: {bytes(self.received)!r}"
+                self.received += data
+
+    def close_go(self, word: bytes = b"") -> None:
+        """Say ``word`` (b"go") on the go pipe, or nothing, and close it."""
+        if word:
+            os.write(self.go, word)
+        os.close(self.go)
+        self.go = -1
+
+
+@contextlib.contextmanager
+def fake_reloader(tmp_path, loop: str, body: bytes):
+    """A server process of the app answering ``body``, started as the
+    reloader starts one, with this test in the reloader's place."""
+    from fastbase.reload import ENV_FDS, ENV_GO_FD, ENV_PARENT, ENV_READY_FD
+
+    write_app(tmp_path / "reloadapp.py", body)
+    listener = socket.create_server(("127.0.0.1", 0))
+    ready_read, ready_write = os.pipe()
+    go_read, go_write = os.pipe()
+    env = {ENV_FDS: str(listener.fileno()), ENV_READY_FD: str(ready_write), ENV_GO_FD: str(go_read), ENV_PARENT: str(os.getpid())}
+    args = ("--port", "0", "--loop", loop, "--app-dir", str(tmp_path), "reloadapp:app")
+    reloader = None
+    try:
+        with server_process(*args, cwd=str(tmp_path), env=env, pass_fds=(listener.fileno(), ready_write, go_read)) as server:
+            os.close(ready_write)
+            os.close(go_read)
+            reloader = FakeReloader(server, listener, ready_read, go_write)
+            yield reloader
+    finally:
+        for fd in (ready_read, reloader.go if reloader is not None else go_write):
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        listener.close()
 
 
 @pytest.mark.parametrize("loop", loop_params())
@@ -299,55 +345,35 @@ def test_server_process_accepts_only_when_told_and_says_when_it_stopped(tmp_path
     until it is told to go (a request sent meanwhile waits in the queue and
     is answered after); stopping, it reports STOPPED once it accepts no more
     (a connection made then stays in the queue, for the next process)."""
-    from fastbase.reload import ENV_FDS, ENV_GO_FD, ENV_PARENT, ENV_READY_FD, READY, STOPPED
+    from fastbase.reload import READY, STOPPED
 
-    write_app(tmp_path / "reloadapp.py", b"served")
-    listener = socket.create_server(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
-    ready_read, ready_write = os.pipe()
-    go_read, go_write = os.pipe()
-    env = {
-        ENV_FDS: str(listener.fileno()),
-        ENV_READY_FD: str(ready_write),
-        ENV_GO_FD: str(go_read),
-        ENV_PARENT: str(os.getpid()),
-    }
-    args = ("--port", "0", "--loop", loop, "--app-dir", str(tmp_path), "reloadapp:app")
-    received = bytearray()
-    try:
-        with server_process(*args, cwd=str(tmp_path), env=env, pass_fds=(listener.fileno(), ready_write, go_read)) as server:
-            os.close(ready_write)
-            os.close(go_read)
-            _read_until(ready_read, READY, received)
-            # Loaded, not accepting: the request waits in the accept queue.
-            early = socket.create_connection(("127.0.0.1", port), timeout=DEADLINE)
-            early.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            # (Nothing answers it meanwhile: a bounded look, not a wait for
-            # something to happen.)
-            assert select.select([early], [], [], 0.5)[0] == []
-            os.write(go_write, b"go")
-            server.wait_serving()
-            data = b""
-            while chunk := early.recv(65536):
-                data += chunk
-            assert data.startswith(b"HTTP/1.1 200 ") and data.endswith(b"served"), data
-            early.close()
-            assert get(port) == b"served"
-            server.send_signal(signal.SIGTERM)
-            _read_until(ready_read, STOPPED, received)
-            # It accepts no more: a connection made now waits for whoever
-            # accepts next, here this test.
-            late = socket.create_connection(("127.0.0.1", port), timeout=DEADLINE)
-            listener.settimeout(DEADLINE)
-            accepted, _ = listener.accept()
-            accepted.close()
-            late.close()
-            assert server.wait(DEADLINE) == 0, server.output()
-    finally:
-        for fd in (ready_read, go_write):
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        listener.close()
+    with fake_reloader(tmp_path, loop, b"served") as reloader:
+        server, port = reloader.server, reloader.port
+        reloader.read_until(READY)
+        # Loaded, not accepting: the request waits in the accept queue.
+        early = socket.create_connection(("127.0.0.1", port), timeout=DEADLINE)
+        early.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        # (Nothing answers it meanwhile: a bounded look, not a wait for
+        # something to happen.)
+        assert select.select([early], [], [], 0.5)[0] == []
+        reloader.close_go(b"go")
+        server.wait_serving()
+        data = b""
+        while chunk := early.recv(65536):
+            data += chunk
+        assert data.startswith(b"HTTP/1.1 200 ") and data.endswith(b"served"), data
+        early.close()
+        assert get(port) == b"served"
+        server.send_signal(signal.SIGTERM)
+        reloader.read_until(STOPPED)
+        # It accepts no more: a connection made now waits for whoever
+        # accepts next, here this test.
+        late = socket.create_connection(("127.0.0.1", port), timeout=DEADLINE)
+        reloader.listener.settimeout(DEADLINE)
+        accepted, _ = reloader.listener.accept()
+        accepted.close()
+        late.close()
+        assert server.wait(DEADLINE) == 0, server.output()
 
 
 @pytest.mark.parametrize("loop", loop_params())
@@ -356,36 +382,19 @@ def test_server_process_stops_without_accepting_when_the_go_pipe_closes(tmp_path
     to go closes the pipe without a word: the process then exits without
     having accepted anything, and a connection waiting in the queue is left
     to whoever holds the socket."""
-    from fastbase.reload import ENV_FDS, ENV_GO_FD, ENV_PARENT, ENV_READY_FD, READY, STOPPED
+    from fastbase.reload import READY, STOPPED
 
-    write_app(tmp_path / "reloadapp.py", b"never")
-    listener = socket.create_server(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
-    ready_read, ready_write = os.pipe()
-    go_read, go_write = os.pipe()
-    env = {ENV_FDS: str(listener.fileno()), ENV_READY_FD: str(ready_write), ENV_GO_FD: str(go_read), ENV_PARENT: str(os.getpid())}
-    args = ("--port", "0", "--loop", loop, "--app-dir", str(tmp_path), "reloadapp:app")
-    received = bytearray()
-    try:
-        with server_process(*args, cwd=str(tmp_path), env=env, pass_fds=(listener.fileno(), ready_write, go_read)) as server:
-            os.close(ready_write)
-            os.close(go_read)
-            _read_until(ready_read, READY, received)
-            waiting = socket.create_connection(("127.0.0.1", port), timeout=DEADLINE)
-            waiting.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-            os.close(go_write)
-            go_write = -1
-            assert server.wait(DEADLINE) == 0, server.output()
-            assert "serving WSGI" not in server.output()
-            _read_until(ready_read, STOPPED, received)
-            listener.settimeout(DEADLINE)
-            accepted, _ = listener.accept()  # still in the queue, never taken
-            assert accepted.recv(100).startswith(b"GET / HTTP/1.1")
-            accepted.close()
-            waiting.close()
-    finally:
-        for fd in (ready_read, go_write):
-            if fd >= 0:
-                with contextlib.suppress(OSError):
-                    os.close(fd)
-        listener.close()
+    with fake_reloader(tmp_path, loop, b"never") as reloader:
+        server = reloader.server
+        reloader.read_until(READY)
+        waiting = socket.create_connection(("127.0.0.1", reloader.port), timeout=DEADLINE)
+        waiting.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        reloader.close_go()
+        assert server.wait(DEADLINE) == 0, server.output()
+        assert "serving WSGI" not in server.output()
+        reloader.read_until(STOPPED)
+        reloader.listener.settimeout(DEADLINE)
+        accepted, _ = reloader.listener.accept()  # still in the queue, never taken
+        assert accepted.recv(100).startswith(b"GET / HTTP/1.1")
+        accepted.close()
+        waiting.close()
