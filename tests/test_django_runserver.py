@@ -21,6 +21,10 @@ django = pytest.importorskip("django")
 
 PROJECT = Path(__file__).parent / "djangoproject"
 DEADLINE = 30.0
+# Django's StatReloader takes each file's baseline mtime on its first scan,
+# in its own thread, which on a busy machine can run after the server first
+# answers: an edit made before that scan is never noticed.
+BASELINE_TAKEN = r"File \S+/mysite/views\.py first seen with mtime"
 FASTBASE_LINE = re.compile(r"fastbase \S+ is serving (WSGI|ASGI) at http://(\S+):(\d+)/ \((asyncio|uvloop)\)$", re.M)
 
 
@@ -236,10 +240,11 @@ def test_autoreloader_serves_edited_code(tmp_path):
     with socket.socket() as probe:  # a fixed port: port 0 would pick a new one per reload
         probe.bind(("127.0.0.1", 0))
         free = probe.getsockname()[1]
-    with Runserver(str(free), project=project) as server:
+    with Runserver(str(free), project=project, env={"FASTBASE_TEST_AUTORELOAD_LOG": "1"}) as server:
         port = server.port()
         assert port == free
         assert httpx.get(f"http://127.0.0.1:{port}/version").text == "Hello from Django"
+        server.wait_for(BASELINE_TAKEN, stream="stderr")
         seen = len(server.stdout)
         views.write_text(views.read_text().replace('GREETING = "Hello from Django"', 'GREETING = "Reloaded!"'))
         # The reloaded process binds the same port again at once.
@@ -589,7 +594,7 @@ def test_autoreload_closes_never_used_connections_at_once_and_finishes_requests_
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         free = probe.getsockname()[1]
-    env = {"FASTBASE_TEST_RELEASE": str(release), "FASTBASE_TEST_FRESH_GRACE": "60"}
+    env = {"FASTBASE_TEST_RELEASE": str(release), "FASTBASE_TEST_FRESH_GRACE": "60", "FASTBASE_TEST_AUTORELOAD_LOG": "1"}
     with Runserver(str(free), project=project, env=env) as server:
         port = server.port()
         assert httpx.get(f"http://127.0.0.1:{port}/version").text == "Hello from Django"
@@ -600,6 +605,7 @@ def test_autoreload_closes_never_used_connections_at_once_and_finishes_requests_
         while not held.exists():
             assert time.monotonic() < deadline, "the request never reached the view"
             time.sleep(0.01)
+        server.wait_for(BASELINE_TAKEN, stream="stderr")
         seen = len(server.stdout)
         views.write_text(views.read_text().replace('GREETING = "Hello from Django"', 'GREETING = "Reloaded!"'))
         # The never-used connection is closed by the old process...

@@ -2,7 +2,8 @@
 FASTBASE_TEST_DEBUG (1/0), FASTBASE_TEST_DB (sqlite path, default in-memory),
 FASTBASE_TEST_ASGI (1: set ASGI_APPLICATION), FASTBASE_TEST_STATIC (extra
 static dir), FASTBASE_TEST_APPS_ORDER ("late": fastbase after staticfiles),
-FASTBASE_TEST_ASGI_HANDLER (sets FASTBASE_ASGI_HANDLER)."""
+FASTBASE_TEST_ASGI_HANDLER (sets FASTBASE_ASGI_HANDLER),
+FASTBASE_TEST_AUTORELOAD_LOG (1: the autoreloader's debug log on stderr)."""
 
 import os
 from pathlib import Path
@@ -55,3 +56,14 @@ if os.environ.get("FASTBASE_TEST_FRESH_GRACE"):
     import fastbase.protocol
 
     fastbase.protocol.FRESH_SHUTDOWN_GRACE = float(os.environ["FASTBASE_TEST_FRESH_GRACE"])
+
+if os.environ.get("FASTBASE_TEST_AUTORELOAD_LOG") == "1":
+    # The autoreloader logs "File ... first seen" as it takes a file's
+    # baseline mtime: a test edits a file only after that line, since an edit
+    # made before the baseline is never noticed.
+    LOGGING = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "handlers": {"stderr": {"class": "logging.StreamHandler"}},
+        "loggers": {"django.utils.autoreload": {"handlers": ["stderr"], "level": "DEBUG", "propagate": False}},
+    }
