@@ -170,7 +170,7 @@ def test_a_held_back_response_is_delivered_when_its_worker_took_the_next_job_bef
             jobs.finish_first.set()
             # Still in this pass: the worker moves on before _wake runs.
             assert jobs.second_started.wait(5)
-            return await asyncio.wait_for(jobs.result, 2)
+            return await asyncio.wait_for(jobs.result, 10)
         finally:
             jobs.release_second.set()
 
@@ -198,7 +198,7 @@ def test_a_held_back_response_is_delivered_when_its_worker_took_the_last_job_dur
         pool.submit(jobs.second_job)
         caller.drain = drain_then_switch
         try:
-            return await asyncio.wait_for(jobs.result, 2)
+            return await asyncio.wait_for(jobs.result, 10)
         finally:
             jobs.finish_first.set()
             jobs.release_second.set()
