@@ -483,8 +483,8 @@ def serve_reloader_child(config: Config, sockets: List[socket.socket]) -> int:
 
     async def before_serving() -> bool:
         nonlocal go_fd
-        report(READY, last=False)
         if go_fd < 0:
+            report(READY, last=False)
             return True
         # The parent writes once the previous process accepts no more; the
         # pipe's end without a word means it is stopping or gone: then this
@@ -497,17 +497,25 @@ def serve_reloader_child(config: Config, sockets: List[socket.socket]) -> int:
                 go.set_result(None)
 
         loop.add_reader(go_fd, readable)
+        # The app is loaded (and its lifespan started): Ctrl+C or SIGTERM
+        # from now on is a clean stop, its shutdown run, not a
+        # KeyboardInterrupt or a death by signal.
+        server.install_signal_handlers()
+        stop = asyncio.ensure_future(server.wait_for_stop())
+        report(READY, last=False)
         try:
-            await go
-            try:
-                word = os.read(go_fd, 16)
-            except OSError:
-                word = b""
+            await asyncio.wait([go, stop], return_when=asyncio.FIRST_COMPLETED)
+            word = b""
+            if go.done():
+                with contextlib.suppress(OSError):
+                    word = os.read(go_fd, 16)
         finally:
+            stop.cancel()
+            server.restore_signal_handlers()
             loop.remove_reader(go_fd)
             os.close(go_fd)
             go_fd = -1
-        return bool(word)
+        return bool(word) and not server.should_exit
 
     def heartbeat() -> None:
         # A reloader that died (kill -9) must not leave a server behind.

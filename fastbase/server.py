@@ -141,14 +141,19 @@ class Server:
         if self.heartbeat is not None:
             self._beat()
         if install_signal_handlers:
-            self._install_signal_handlers()
+            self.install_signal_handlers()
         try:
             await self._exit.wait()
         finally:
             try:
                 await self.shutdown()
             finally:
-                self._restore_signal_handlers()
+                self.restore_signal_handlers()
+
+    async def wait_for_stop(self) -> None:
+        """Return once a stop was asked for (stop(), or a signal)."""
+        assert self._exit is not None, "not serving"
+        await self._exit.wait()
 
     def _beat(self) -> None:
         assert self.heartbeat is not None and self.loop is not None
@@ -404,7 +409,9 @@ class Server:
             self.force_exit = True
         self.stop()
 
-    def _install_signal_handlers(self) -> None:
+    def install_signal_handlers(self) -> None:
+        """SIGINT and SIGTERM (Ctrl+Break on Windows) ask for a graceful stop,
+        a second SIGINT for a forced one; main thread only."""
         if threading.current_thread() is not threading.main_thread():
             return
         loop = asyncio.get_running_loop()
@@ -420,7 +427,7 @@ class Server:
                 signal.signal(sig, self.handle_exit)
                 self._signal_handlers[sig] = (False, previous)
 
-    def _restore_signal_handlers(self) -> None:
+    def restore_signal_handlers(self) -> None:
         # After serving, Ctrl+C interrupts the program again (fastbase.run()
         # returns; a test or an embedding loop goes on).
         handlers, self._signal_handlers = self._signal_handlers, {}

@@ -312,12 +312,16 @@ class FakeReloader:
 
 
 @contextlib.contextmanager
-def fake_reloader(tmp_path, loop: str, body: bytes):
-    """A server process of the app answering ``body``, started as the
-    reloader starts one, with this test in the reloader's place."""
+def fake_reloader(tmp_path, loop: str, body: bytes = b"", source: str = ""):
+    """A server process of the app answering ``body`` (or of the module
+    ``source``), started as the reloader starts one, with this test in the
+    reloader's place."""
     from fastbase.reload import ENV_FDS, ENV_GO_FD, ENV_PARENT, ENV_READY_FD
 
-    write_app(tmp_path / "reloadapp.py", body)
+    if source:
+        (tmp_path / "reloadapp.py").write_text(source)
+    else:
+        write_app(tmp_path / "reloadapp.py", body)
     listener = socket.create_server(("127.0.0.1", 0))
     ready_read, ready_write = os.pipe()
     go_read, go_write = os.pipe()
@@ -398,3 +402,40 @@ def test_server_process_stops_without_accepting_when_the_go_pipe_closes(tmp_path
         assert accepted.recv(100).startswith(b"GET / HTTP/1.1")
         accepted.close()
         waiting.close()
+
+
+LIFESPAN_APP = """
+import pathlib
+
+EVENTS = pathlib.Path(__file__).with_name("lifespan.log")
+
+
+async def app(scope, receive, send):
+    assert scope["type"] == "lifespan", "this test sends no request"
+    while True:
+        message = await receive()
+        with EVENTS.open("a") as log:
+            log.write(message["type"] + "\\n")
+        await send({"type": message["type"] + ".complete"})
+        if message["type"] == "lifespan.shutdown":
+            return
+"""
+
+
+@pytest.mark.parametrize("loop", loop_params())
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_server_process_stopped_by_a_signal_while_waiting_to_go_runs_the_lifespan_shutdown(tmp_path, loop, sig):
+    """Ctrl+C reaches the whole process group, so also a new process that has
+    loaded the app, run its lifespan startup and waits to be told to go: it
+    stops cleanly, running the app's shutdown, without accepting anything."""
+    from fastbase.reload import READY, STOPPED
+
+    with fake_reloader(tmp_path, loop, source=LIFESPAN_APP) as reloader:
+        server = reloader.server
+        reloader.read_until(READY)
+        assert (tmp_path / "lifespan.log").read_text() == "lifespan.startup\n"
+        server.send_signal(sig)
+        assert server.wait(DEADLINE) == 0, server.output()
+        reloader.read_until(STOPPED)
+        assert "serving ASGI" not in server.output()
+        assert (tmp_path / "lifespan.log").read_text() == "lifespan.startup\nlifespan.shutdown\n"
