@@ -499,7 +499,8 @@ def serve_reloader_child(config: Config, sockets: List[socket.socket]) -> int:
         loop.add_reader(go_fd, readable)
         # The app is loaded (and its lifespan started): Ctrl+C or SIGTERM
         # from now on is a clean stop, its shutdown run, not a
-        # KeyboardInterrupt or a death by signal.
+        # KeyboardInterrupt or a death by signal. The handlers stay while
+        # it serves (a signal that comes with the go is not lost).
         server.install_signal_handlers()
         stop = asyncio.ensure_future(server.wait_for_stop())
         report(READY, last=False)
@@ -511,7 +512,6 @@ def serve_reloader_child(config: Config, sockets: List[socket.socket]) -> int:
                     word = os.read(go_fd, 16)
         finally:
             stop.cancel()
-            server.restore_signal_handlers()
             loop.remove_reader(go_fd)
             os.close(go_fd)
             go_fd = -1

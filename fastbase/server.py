@@ -134,21 +134,23 @@ class Server:
         self._exit = asyncio.Event()
         if self.should_exit:
             self._exit.set()
-        await self.startup(sockets)
-        self.started.set()
-        if self.on_started is not None:
-            self.on_started(self)
-        if self.heartbeat is not None:
-            self._beat()
-        if install_signal_handlers:
-            self.install_signal_handlers()
         try:
-            await self._exit.wait()
-        finally:
+            # (A before_serving hook may install the signal handlers during
+            # startup; they then stay until the end.)
+            await self.startup(sockets)
+            self.started.set()
+            if self.on_started is not None:
+                self.on_started(self)
+            if self.heartbeat is not None:
+                self._beat()
+            if install_signal_handlers:
+                self.install_signal_handlers()
             try:
-                await self.shutdown()
+                await self._exit.wait()
             finally:
-                self.restore_signal_handlers()
+                await self.shutdown()
+        finally:
+            self.restore_signal_handlers()
 
     async def wait_for_stop(self) -> None:
         """Return once a stop was asked for (stop(), or a signal)."""
@@ -411,8 +413,9 @@ class Server:
 
     def install_signal_handlers(self) -> None:
         """SIGINT and SIGTERM (Ctrl+Break on Windows) ask for a graceful stop,
-        a second SIGINT for a forced one; main thread only."""
-        if threading.current_thread() is not threading.main_thread():
+        a second SIGINT for a forced one; main thread only. Installed once:
+        they stay until restore_signal_handlers()."""
+        if self._signal_handlers or threading.current_thread() is not threading.main_thread():
             return
         loop = asyncio.get_running_loop()
         # SIGBREAK: Ctrl+Break, how a Windows console asks a program to stop.

@@ -24,7 +24,7 @@ DEADLINE = 30.0
 # Django's StatReloader takes each file's baseline mtime on its first scan,
 # in its own thread, which on a busy machine can run after the server first
 # answers: an edit made before that scan is never noticed.
-BASELINE_TAKEN = r"File \S+/mysite/views\.py first seen with mtime"
+BASELINE_TAKEN = r"File .+[/\\]mysite[/\\]views\.py first seen with mtime"
 FASTBASE_LINE = re.compile(r"fastbase \S+ is serving (WSGI|ASGI) at http://(\S+):(\d+)/ \((asyncio|uvloop)\)$", re.M)
 
 

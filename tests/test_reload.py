@@ -439,3 +439,25 @@ def test_server_process_stopped_by_a_signal_while_waiting_to_go_runs_the_lifespa
         reloader.read_until(STOPPED)
         assert "serving ASGI" not in server.output()
         assert (tmp_path / "lifespan.log").read_text() == "lifespan.startup\nlifespan.shutdown\n"
+
+
+@pytest.mark.parametrize("loop", loop_params())
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_that_comes_with_the_go_still_stops_the_server_process(tmp_path, loop, sig):
+    """Go, then at once a signal (a reloader told to stop just as it handed
+    over): whether the signal lands while the process still waits, as it
+    starts accepting or once it serves, the process stops cleanly and runs
+    the app's shutdown; the signal is neither lost nor fatal. The moment it
+    lands varies, so a few rounds."""
+    from fastbase.reload import READY
+
+    for attempt in range(5):
+        folder = tmp_path / str(attempt)
+        folder.mkdir()
+        with fake_reloader(folder, loop, source=LIFESPAN_APP) as reloader:
+            server = reloader.server
+            reloader.read_until(READY)
+            reloader.close_go(b"go")
+            server.send_signal(sig)
+            assert server.wait(DEADLINE) == 0, server.output()
+            assert (folder / "lifespan.log").read_text() == "lifespan.startup\nlifespan.shutdown\n", server.output()

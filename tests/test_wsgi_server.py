@@ -711,6 +711,35 @@ def test_before_serving_runs_with_the_app_loaded_and_nothing_accepted(loop):
         thread.join(30)
 
 
+@pytest.mark.parametrize("loop", loop_params())
+def test_signal_handlers_installed_twice_are_restored_to_what_was_there_before(loop):
+    """A before_serving hook may install the server's signal handlers before
+    serve() does: the second install keeps the first, so the restore puts
+    back Python's own handlers, not the loop's placeholder (which would
+    leave Ctrl+C doing nothing afterwards)."""
+    import asyncio
+    import signal
+
+    from fastbase.config import Config
+    from fastbase.server import Server, new_event_loop
+
+    server = Server(Config(app="x:y", loop=loop))
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    async def twice() -> dict:
+        server.install_signal_handlers()
+        server.install_signal_handlers()
+        server.restore_signal_handlers()
+        return {sig: signal.getsignal(sig) for sig in before}
+
+    event_loop = new_event_loop(loop)
+    try:
+        assert event_loop.run_until_complete(twice()) == before
+    finally:
+        event_loop.close()
+        asyncio.set_event_loop(None)
+
+
 def test_shutdown_answers_connections_accepted_in_the_pass_it_begins():
     """Connections accepted in the same loop pass as the shutdown begins are
     answered. asyncio's own loop makes an accepted connection's transport in
