@@ -497,25 +497,20 @@ def serve_reloader_child(config: Config, sockets: List[socket.socket]) -> int:
                 go.set_result(None)
 
         loop.add_reader(go_fd, readable)
-        # The app is loaded (and its lifespan started): Ctrl+C or SIGTERM
-        # from now on is a clean stop, its shutdown run, not a
-        # KeyboardInterrupt or a death by signal. The handlers stay while
-        # it serves (a signal that comes with the go is not lost).
-        server.install_signal_handlers()
-        stop = asyncio.ensure_future(server.wait_for_stop())
+        # (The server's signal handlers are in place: a signal meanwhile
+        # cancels this wait and the process stops cleanly.)
         report(READY, last=False)
         try:
-            await asyncio.wait([go, stop], return_when=asyncio.FIRST_COMPLETED)
-            word = b""
-            if go.done():
-                with contextlib.suppress(OSError):
-                    word = os.read(go_fd, 16)
+            await go
+            try:
+                word = os.read(go_fd, 16)
+            except OSError:
+                word = b""
         finally:
-            stop.cancel()
             loop.remove_reader(go_fd)
             os.close(go_fd)
             go_fd = -1
-        return bool(word) and not server.should_exit
+        return bool(word)
 
     def heartbeat() -> None:
         # A reloader that died (kill -9) must not leave a server behind.

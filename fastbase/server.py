@@ -16,7 +16,7 @@ import signal
 import socket
 import sys
 import threading
-from typing import Any, Dict, List, Optional
+from typing import Any, Awaitable, Dict, List, Optional
 
 from . import logs
 from .config import Config, ConfigError
@@ -83,8 +83,10 @@ class Server:
         #: Awaited on the loop once the app is loaded and the listeners made,
         #: before they accept (a --reload server process waits there until
         #: the previous one has stopped accepting); False: stop without
-        #: accepting anything.
+        #: accepting anything. The signal handlers are in place while it
+        #: runs, and a stop asked for meanwhile cancels it.
         self.before_serving: Optional[Any] = None
+        self._handle_signals = False
         #: Called on the loop when shutting down, once no connection can be
         #: accepted any more and those already accepted are in hand.
         self.on_stopped_accepting: Optional[Any] = None
@@ -134,9 +136,9 @@ class Server:
         self._exit = asyncio.Event()
         if self.should_exit:
             self._exit.set()
+        self._handle_signals = install_signal_handlers
         try:
-            # (A before_serving hook may install the signal handlers during
-            # startup; they then stay until the end.)
+            # (Startup installs them already when it waits in before_serving.)
             await self.startup(sockets)
             self.started.set()
             if self.on_started is not None:
@@ -144,18 +146,13 @@ class Server:
             if self.heartbeat is not None:
                 self._beat()
             if install_signal_handlers:
-                self.install_signal_handlers()
+                self._install_signal_handlers()
             try:
                 await self._exit.wait()
             finally:
                 await self.shutdown()
         finally:
-            self.restore_signal_handlers()
-
-    async def wait_for_stop(self) -> None:
-        """Return once a stop was asked for (stop(), or a signal)."""
-        assert self._exit is not None, "not serving"
-        await self._exit.wait()
+            self._restore_signal_handlers()
 
     def _beat(self) -> None:
         assert self.heartbeat is not None and self.loop is not None
@@ -252,11 +249,33 @@ class Server:
             self.sockets.extend(server.sockets)
         state.start_sweeper()
         if before_serving is not None:
-            if await before_serving() is False:
+            if not await self._unless_stopped(before_serving()):
                 self.stop()
                 return
             for server in self.servers:
                 await server.start_serving()
+
+    async def _unless_stopped(self, hook: Awaitable[Any]) -> bool:
+        """Await a before_serving hook: False if it says so or a stop is
+        asked for first (it is then cancelled). The app is loaded (and its
+        lifespan started), so from here a signal is a clean stop, the app's
+        shutdown run, not a KeyboardInterrupt or a death by signal; the
+        handlers stay while serving, so one that comes as the wait ends is
+        not lost."""
+        if self._handle_signals:
+            self._install_signal_handlers()
+        assert self._exit is not None
+        waiting = asyncio.ensure_future(hook)
+        stop = asyncio.ensure_future(self._exit.wait())
+        try:
+            await asyncio.wait([waiting, stop], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+            if not waiting.done():
+                waiting.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await waiting
+        return not self.should_exit and waiting.result() is not False
 
     def _stop_accepting(self) -> None:
         """Accept no more connections. asyncio's own loop makes the transport
@@ -411,10 +430,10 @@ class Server:
             self.force_exit = True
         self.stop()
 
-    def install_signal_handlers(self) -> None:
+    def _install_signal_handlers(self) -> None:
         """SIGINT and SIGTERM (Ctrl+Break on Windows) ask for a graceful stop,
         a second SIGINT for a forced one; main thread only. Installed once:
-        they stay until restore_signal_handlers()."""
+        they stay until _restore_signal_handlers()."""
         if self._signal_handlers or threading.current_thread() is not threading.main_thread():
             return
         loop = asyncio.get_running_loop()
@@ -430,7 +449,7 @@ class Server:
                 signal.signal(sig, self.handle_exit)
                 self._signal_handlers[sig] = (False, previous)
 
-    def restore_signal_handlers(self) -> None:
+    def _restore_signal_handlers(self) -> None:
         # After serving, Ctrl+C interrupts the program again (fastbase.run()
         # returns; a test or an embedding loop goes on).
         handlers, self._signal_handlers = self._signal_handlers, {}

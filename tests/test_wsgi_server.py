@@ -713,10 +713,10 @@ def test_before_serving_runs_with_the_app_loaded_and_nothing_accepted(loop):
 
 @pytest.mark.parametrize("loop", loop_params())
 def test_signal_handlers_installed_twice_are_restored_to_what_was_there_before(loop):
-    """A before_serving hook may install the server's signal handlers before
-    serve() does: the second install keeps the first, so the restore puts
-    back Python's own handlers, not the loop's placeholder (which would
-    leave Ctrl+C doing nothing afterwards)."""
+    """Startup installs the server's signal handlers before serve() does
+    when it waits in a before_serving hook: the second install keeps the
+    first, so the restore puts back Python's own handlers, not the loop's
+    placeholder (which would leave Ctrl+C doing nothing afterwards)."""
     import asyncio
     import signal
 
@@ -727,9 +727,9 @@ def test_signal_handlers_installed_twice_are_restored_to_what_was_there_before(l
     before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
 
     async def twice() -> dict:
-        server.install_signal_handlers()
-        server.install_signal_handlers()
-        server.restore_signal_handlers()
+        server._install_signal_handlers()
+        server._install_signal_handlers()
+        server._restore_signal_handlers()
         return {sig: signal.getsignal(sig) for sig in before}
 
     event_loop = new_event_loop(loop)
