@@ -503,13 +503,24 @@ async def cancelled_twice(handler) -> dict:
     return out
 
 
-def threads_not_pooled() -> int:
+def threads_not_pooled() -> set:
     """Threads besides the main one, fastbase's idle lanes and the loop's
     default executor (which Django's thread_sensitive=False calls use)."""
     from fastbase.django.threads import pool
 
-    others = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.name.startswith(("asyncio_", "uvloop_"))]
-    return len(others) - pool.idle
+    idle = {lane.thread for lane, _ in pool._idle}
+    return {
+        t
+        for t in threading.enumerate()
+        if t is not threading.main_thread() and t not in idle and not t.name.startswith(("asyncio_", "uvloop_"))
+    }
+
+
+def threads_left_behind(baseline: set) -> int:
+    """Threads not pooled now that were not so at ``baseline``: by identity,
+    not by count, so a thread of the warm-up that ends (or a lane that comes
+    back) meanwhile does not hide one left behind."""
+    return len(threads_not_pooled() - baseline)
 
 
 async def scenarios(handler) -> dict:
@@ -661,10 +672,10 @@ async def scenarios(handler) -> dict:
     # Threads finish after their requests (asgiref joins Django's in a thread
     # of its own; a lane comes back when its last call returns): poll.
     for _ in range(500):
-        if threads_not_pooled() <= baseline:
+        if threads_left_behind(baseline) <= 0:
             break
         await asyncio.sleep(0.01)
-    results["threads left behind"] = threads_not_pooled() - baseline
+    results["threads left behind"] = threads_left_behind(baseline)
     if os.environ.get("FASTBASE_SCENARIO_THREADS"):
         print([t.name for t in threading.enumerate()], file=sys.stderr)
     return results
